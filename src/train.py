@@ -1,0 +1,64 @@
+"""Stage `train@<model>`: train one model section of params.yaml and save its weights.
+
+    python -m src.train cnn
+
+Writes models/<model>.pth (a state_dict) and per-epoch curves to metrics/<model>/train (DVCLive).
+"""
+import logging
+import sys
+from pathlib import Path
+
+from dvclive import Live
+
+from src.config import load_params, model_params
+from src.data import load_split, load_stats, normalize
+from src.models import build_model, count_parameters, save_weights
+from src.training import fit, resolve_device, seed_everything
+
+log = logging.getLogger("train")
+
+
+def live_dir(name: str) -> Path:
+    return Path("metrics") / name / "train"
+
+
+def load_training_data(device, subset: int = 0):
+    mean, std = load_stats()
+    train_x, train_y = load_split("train")
+    if subset:
+        train_x, train_y = train_x[:subset], train_y[:subset]
+    val_x, val_y = load_split("val")
+    to_device = lambda x, y: (normalize(x.to(device), mean, std), y.to(device))  # noqa: E731
+    return to_device(train_x, train_y), to_device(val_x, val_y), -mean / std
+
+
+def main(name: str) -> None:
+    params = load_params()
+    cfg, settings = model_params(params, name), params["train"]
+    device = resolve_device(settings["device"])
+    seed_everything(settings["seed"], device)
+    (train_x, train_y), val, fill = load_training_data(device, settings["subset"])
+    model = build_model(cfg["arch"], cfg["net"])
+    log.info("%s: %s, %d parameters, %d training images on %s", name, cfg["arch"],
+             count_parameters(model), len(train_y), device)
+
+    with Live(dir=str(live_dir(name)), dvcyaml=False, save_dvc_exp=False) as live:
+        def log_epoch(stats):
+            for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+                live.log_metric(key.replace("_", "/"), getattr(stats, key))
+            live.log_metric("lr", stats.lr)
+            live.log_metric("epoch_time_s", stats.seconds)
+            live.next_step()
+            log.info("epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1fs", stats.epoch + 1,
+                     stats.train_loss, stats.train_acc, stats.val_loss, stats.val_acc, stats.seconds)
+
+        fit(model, train_x, train_y, cfg, seed=settings["seed"], val=val, fill=fill, on_epoch=log_epoch)
+    save_weights(model, Path("models") / f"{name}.pth")
+
+
+if __name__ == "__main__":
+    from src.cli import run_stage
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m src.train <model section of params.yaml, e.g. cnn>")
+    run_stage(main, sys.argv[1])

@@ -1,0 +1,128 @@
+"""The training loop, shared by the pipeline, the benchmark and the notebook.
+
+Read it top to bottom: the data is on the device, each epoch draws a permutation, each step
+gathers a batch by index, shifts it at random, and takes one optimizer step on a schedule.
+"""
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, device: torch.device) -> None:
+    torch.manual_seed(seed)
+    if device.type == "cpu":
+        # Bit-identical reruns on CPU; cuDNN's fastest kernels are not all deterministic.
+        torch.use_deterministic_algorithms(True)
+
+
+def make_optimizer(model, cfg) -> torch.optim.Optimizer:
+    # No weight decay on biases and norm parameters: it only fights the normalisation.
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg["optimizer"] == "sgd":
+        return torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg["momentum"] > 0)
+    betas = (cfg["momentum"], 0.999)
+    if cfg["optimizer"] == "adam":
+        return torch.optim.Adam(groups, lr=cfg["lr"], betas=betas)
+    return torch.optim.AdamW(groups, lr=cfg["lr"], betas=betas)
+
+
+def lr_factor(step: int, total: int, cfg) -> float:
+    """`onecycle`: linear warm-up over the first `warmup` fraction of steps, then linear decay
+    to zero; `constant`: the notebook's fixed learning rate."""
+    if cfg["schedule"] == "constant":
+        return 1.0
+    warm = max(1, round(cfg["warmup"] * total))
+    if step < warm:
+        return (step + 1) / warm
+    return max(0.0, (total - step) / max(1, total - warm))
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch_size: int = 2000, autocast: bool = False):
+    """(mean cross-entropy, accuracy, logits) of `model` on normalised images `x`."""
+    model.eval()
+    logits = []
+    for i in range(0, len(x), batch_size):
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=autocast):
+            logits.append(model(x[i : i + batch_size]).float())
+    logits = torch.cat(logits) if logits else torch.zeros(0, 10, device=x.device)
+    if len(y) == 0:
+        return float("nan"), float("nan"), logits
+    loss = F.cross_entropy(logits, y).item()
+    acc = (logits.argmax(1) == y).float().mean().item()
+    return loss, acc, logits
+
+
+def fit(model, train_x, train_y, cfg, *, seed: int, val=None, fill: float = 0.0, on_epoch=None, progress=True):
+    """Train `model` in place on normalised device tensors; return the per-epoch stats.
+
+    cfg holds one model section of params.yaml (epochs, batch_size, optimizer, lr, ...).
+    `fill` is the normalised background value used by the shift augmentation.
+    """
+    from src.data import random_shift
+
+    device = train_x.device
+    model.to(device=device, memory_format=torch.channels_last)  # what mkldnn and cuDNN convs prefer
+    autocast = device.type == "cuda"  # bf16 on the GPU; exact fp32 on the CPU
+    generator = torch.Generator(device=device).manual_seed(seed)
+    n, batch_size = len(train_y), min(cfg["batch_size"], len(train_y))
+    steps_per_epoch = n // batch_size  # drop the ragged last batch: equal-sized steps
+    total = cfg["epochs"] * steps_per_epoch
+    optimizer = make_optimizer(model, cfg)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, cfg))
+    history = []
+    for epoch in range(cfg["epochs"]):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, device=device, generator=generator)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        lr = optimizer.param_groups[0]["lr"]
+        steps = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg['epochs']}",
+                     disable=not progress, leave=False, mininterval=1.0)
+        for step in steps:
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            x = random_shift(train_x[idx], cfg["shift"], generator, fill)
+            y = train_y[idx]
+            with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg["label_smoothing"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+        seen = steps_per_epoch * batch_size
+        val_loss, val_acc, _ = evaluate(model, *val, autocast=autocast) if val else (math.nan, math.nan, None)
+        stats = EpochStats(epoch, loss_sum.item() / seen, correct.item() / seen, val_loss, val_acc, lr,
+                           time.perf_counter() - start)
+        history.append(stats)
+        if on_epoch:
+            on_epoch(stats)
+    return history

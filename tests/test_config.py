@@ -1,0 +1,77 @@
+import copy
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from src.config import ParamsError, load_params, validate
+from tests.conftest import ROOT
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_the_committed_params_are_valid():
+    assert load_params(ROOT / "params.yaml") == PARAMS
+
+
+def with_change(path, value):
+    params = copy.deepcopy(PARAMS)
+    *parents, key = path.split(".")
+    section = params
+    for parent in parents:
+        section = section[parent]
+    if value is KeyError:
+        del section[key]
+    else:
+        section[key] = value
+    return params
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("train.cnn.arch", "resnet", "train.cnn.arch must be one of mlp, cnn, seed_cnn, got 'resnet'"),
+    ("train.cnn.epochs", -1, "train.cnn.epochs must be an integer >= 1, got -1"),
+    ("train.cnn.epochs", 2.5, "train.cnn.epochs must be an integer >= 1, got 2.5"),
+    ("train.cnn.epochs", True, "train.cnn.epochs must be an integer >= 1, got True"),
+    ("train.mlp.lr", "fast", "train.mlp.lr must be a positive number, got 'fast'"),
+    ("train.mlp.lr", "1e-3", "train.mlp.lr must be a positive number, got '1e-3'"),
+    ("train.cnn.shift", 20, "train.cnn.shift must be an integer 0..8, got 20"),
+    ("train.device", "tpu", "train.device must be one of auto, cpu, cuda, got 'tpu'"),
+    ("data.val_size", -5, "data.val_size must be an integer 0..30000, got -5"),
+    ("train.cnn.learning_rate", 0.1, "unknown key train.cnn.learning_rate"),
+    ("train.cnn.net.depth", 3, "unknown key train.cnn.net.depth"),
+    ("train.cnn.net.widths", [], "train.cnn.net.widths must be a non-empty list of positive integers, got []"),
+    ("train.cnn.net", [1], "train.cnn.net must be a mapping, got [1]"),
+    ("evaluate.colour", "red", "unknown key evaluate.colour"),
+    ("train.cnn.epochs", KeyError, "missing key train.cnn.epochs"),
+])
+def test_invalid_params_name_the_key_and_value(path, value, message):
+    with pytest.raises(ParamsError) as error:
+        validate(with_change(path, value), "params.yaml")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_seed_cnn_takes_no_net_arguments():
+    params = with_change("train.cnn.arch", "seed_cnn")
+    with pytest.raises(ParamsError, match="unknown key train.cnn.net.widths"):
+        validate(params)
+    params["train"]["cnn"]["net"] = {}
+    validate(params)
+
+
+def test_unreadable_yaml_is_one_line(tmp_path):
+    (tmp_path / "params.yaml").write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML") as error:
+        load_params(tmp_path / "params.yaml")
+    assert "\n" not in str(error.value)
+
+
+def test_a_stage_fails_with_one_line_and_writes_nothing(tmp_path):
+    bad = with_change("train.cnn.epochs", "ten")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
+    result = subprocess.run([sys.executable, "-m", "src.train", "cnn"], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: params.yaml: train.cnn.epochs must be an integer >= 1, got 'ten' (str)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

@@ -1,0 +1,76 @@
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from src.models import ARCHS, CNNNet, build_model, count_parameters, load_weights, save_weights
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_arch_maps_a_batch_to_ten_logits(arch):
+    model = build_model(arch)
+    assert model(torch.randn(5, 1, 28, 28)).shape == (5, 10)
+
+
+def test_mlp_layers_follow_params():
+    model = build_model("mlp", {"hidden": [64, 32], "dropout": 0.5})
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 64), (64, 32), (32, 10)]
+    assert all(m.p == 0.5 for m in model.modules() if isinstance(m, nn.Dropout))
+    assert count_parameters(model) == 784 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10
+
+
+def test_cnn_width_follows_params():
+    model = build_model("cnn", {"widths": [8, 16], "dropout": 0.0})
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels) for m in convs] == [(1, 8), (8, 16)]
+    assert model.classifier.in_features == 16 * 7 * 7
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_seed_cnn_is_the_notebooks_cnnnet_exactly():
+    model = build_model("seed_cnn")
+    assert isinstance(model, CNNNet)
+    layers = {name: module for name, module in model.named_children()}
+    assert list(layers) == ["conv1", "conv2", "pool", "dropout", "fc1", "fc2"]
+    assert repr(layers["conv1"]) == repr(nn.Conv2d(1, 32, 3, padding=1))
+    assert repr(layers["conv2"]) == repr(nn.Conv2d(32, 64, 3, padding=1))
+    assert repr(layers["pool"]) == repr(nn.MaxPool2d(2, 2))
+    assert repr(layers["dropout"]) == repr(nn.Dropout(0.25))
+    assert repr(layers["fc1"]) == repr(nn.Linear(64 * 14 * 14, 128))
+    assert repr(layers["fc2"]) == repr(nn.Linear(128, 10))
+    assert count_parameters(model) == (32 * 9 + 32) + (32 * 64 * 9 + 64) + (64 * 14 * 14 * 128 + 128) + (128 * 10 + 10)
+
+
+def test_seed_cnn_forward_is_the_notebooks():
+    model = build_model("seed_cnn").eval()
+    x = torch.randn(3, 1, 28, 28)
+    import torch.nn.functional as F
+
+    h = model.pool(F.relu(model.conv2(F.relu(model.conv1(x)))))
+    expected = model.fc2(F.relu(model.fc1(torch.flatten(h, 1))))
+    torch.testing.assert_close(model(x), expected)
+
+
+def test_weights_round_trip(tmp_path):
+    model = build_model("cnn", {"widths": [4, 8, 8]})
+    save_weights(model, tmp_path / "m.pth")
+    loaded = load_weights(build_model("cnn", {"widths": [4, 8, 8]}), tmp_path / "m.pth")
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+class RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_a_pth_that_would_run_code_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"weight": RunsCode()}, tmp_path / "evil.pth")
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        load_weights(build_model("mlp"), tmp_path / "evil.pth")
+    assert not (tmp_path / "pwned").exists()
