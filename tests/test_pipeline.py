@@ -77,27 +77,39 @@ def make_project(tmp_path: Path, raw_mnist: Path, params_override: dict | None) 
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copyfile(source, target)
-    copy_raw(raw_mnist, project.path / "data/raw/MNIST/raw")  # verified by the download stage, not trusted
     if params_override:
         project.set_params(merge(project.params(), params_override))
     project.run("git", "init", "-q", "-b", "main")
     project.run("git", "add", "-A")
     project.run("git", "commit", "-q", "-m", "project")
+    # As after `dvc pull`: present, untracked by git, and verified by the download stage, not trusted.
+    copy_raw(raw_mnist, project.path / "data/raw/MNIST/raw")
     return project
 
 
+@pytest.fixture(scope="session")
+def tiny_built(tmp_path_factory, raw_mnist):
+    """The tiny project after its first `dvc repro`, built once; tests work on copies of it."""
+    project = make_project(tmp_path_factory.mktemp("tiny"), raw_mnist, TINY)
+    return project, project.repro()
+
+
 @pytest.fixture
-def tiny(tmp_path, raw_mnist) -> Project:
-    return make_project(tmp_path, raw_mnist, TINY)
+def tiny(tiny_built, tmp_path) -> Project:
+    built, _ = tiny_built
+    copy = Project(tmp_path / "project")
+    shutil.copytree(built.path, copy.path, symlinks=True)
+    return copy
 
 
 def speedless(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "speed"}  # timings vary run to run; the rest may not
 
 
-def test_repro_builds_everything_then_is_up_to_date(tiny):
-    first = tiny.repro()
+def test_repro_builds_everything_then_is_up_to_date(tiny_built, tiny):
+    first = tiny_built[1]
     assert ran(first) == STAGES, first.stdout
+    assert "download: train-images-idx3-ubyte: already present (md5 6bbc9ace898e44ae57da46a324031adb verified)" in first.stderr
     for out in ["models/mlp.pth", "models/cnn.pth", "metrics/mlp/confusion.csv", "metrics/cnn/misclassified.png",
                 "metrics/cnn/train/metrics.json", "metrics/cnn/train/plots/metrics/val/acc.tsv",
                 "data/processed/train.pt", "data/processed/stats.json"]:
@@ -119,7 +131,6 @@ def test_repro_builds_everything_then_is_up_to_date(tiny):
 
 
 def test_changing_one_models_params_reruns_only_that_model(tiny):
-    tiny.repro()
     params = tiny.params()
     params["train"]["cnn"]["lr"] = 0.05
     tiny.set_params(params)
@@ -130,14 +141,12 @@ def test_changing_one_models_params_reruns_only_that_model(tiny):
 
 
 def test_editing_model_code_reruns_training_not_data_stages(tiny):
-    tiny.repro()
     with open(tiny.path / "src/models.py", "a") as f:
         f.write("\n# an edit\n")
     assert ran(tiny.repro()) == ["train@mlp", "train@cnn", "evaluate@mlp", "evaluate@cnn"]
 
 
 def test_forced_reruns_on_cpu_are_identical(tiny):
-    tiny.repro()
     first = {m: (speedless(tiny.read_json(f"metrics/{m}.json")), tiny.md5(f"models/{m}.pth"),
                  tiny.read_json(f"metrics/{m}/train/metrics.json")["val"]) for m in ("mlp", "cnn")}
     tiny.repro("-f")
@@ -147,7 +156,6 @@ def test_forced_reruns_on_cpu_are_identical(tiny):
 
 
 def test_invalid_params_fail_before_any_work_with_one_line(tiny):
-    tiny.repro()
     params = tiny.params()
     params["train"]["cnn"]["epochs"] = -3
     tiny.set_params(params)
@@ -160,20 +168,19 @@ def test_invalid_params_fail_before_any_work_with_one_line(tiny):
 
 
 def test_a_corrupt_raw_file_is_refused(tiny):
-    tiny.repro("download")
     path = tiny.path / "data/raw/MNIST/raw/train-labels-idx1-ubyte"
     path.write_bytes(path.read_bytes()[:-1])
+    before = tiny.md5("data/processed/train.pt")
     result = tiny.run(sys.executable, "-m", "src.preprocess", check=False)
     assert result.returncode == 2
     assert "train-labels-idx1-ubyte: MD5 mismatch" in result.stderr and "expected a25bea736e30d166cdddb491f175f624" in result.stderr
-    assert not (tiny.path / "data/processed").exists()
+    assert tiny.md5("data/processed/train.pt") == before  # the old cache is left alone, not half-rewritten
     # dvc notices the damaged output and the download stage restores a verified copy
     assert ran(tiny.repro("download")) == ["download"]
     assert tiny.md5("data/raw/MNIST/raw/train-labels-idx1-ubyte") == "a25bea736e30d166cdddb491f175f624"
 
 
 def test_exp_run_with_set_param_is_listed_by_exp_show(tiny):
-    tiny.repro()
     tiny.run("git", "add", "-A")
     tiny.run("git", "commit", "-q", "-m", "baseline")
     tiny.dvc("exp", "run", "-n", "two-epochs", "-S", "train.cnn.epochs=2")
