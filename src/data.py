@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-PROCESSED_DIR = Path("data/processed")
+from src.fileio import PROCESSED_DIR
 
 
 def load_split(name: str, processed_dir: Path = PROCESSED_DIR):

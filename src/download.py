@@ -8,7 +8,6 @@ Sources, tried in order until every file is present and matches its canonical MD
      mirrors are not (firewalls, package proxies).
 A file that does not match its checksum is never used: the stage fails naming it.
 """
-import io
 import logging
 import shutil
 import socket
@@ -20,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from src.fileio import md5_of, write_bytes
+from src.errors import PipelineError
+from src.fileio import RAW_DIR, md5_of
 from src.idx import encode_idx
-
-RAW_DIR = Path("data/raw/MNIST/raw")
 
 # MD5 and size of the uncompressed canonical files (torchvision's layout and names).
 CANONICAL = {
@@ -40,7 +38,7 @@ MIRROR_TIMEOUT_S = 10
 log = logging.getLogger("download")
 
 
-class ChecksumError(RuntimeError):
+class ChecksumError(PipelineError):
     pass
 
 
@@ -67,13 +65,13 @@ def csv_to_idx(csv_bytes: bytes, source: str) -> tuple[bytes, bytes]:
     """Convert an MNIST CSV (header, then `label,p1..p784` per row) to IDX image and label bytes."""
     header, _, body = csv_bytes.partition(b"\n")
     if not header.startswith(b"label"):
-        raise ValueError(f"{source}: expected a header line starting with 'label', got {header[:40]!r}")
+        raise PipelineError(f"{source}: expected a header line starting with 'label', got {header[:40]!r}")
     lines = body.strip().split(b"\n")
     values = np.array(b",".join(lines).split(b","), dtype=np.int64)
     if values.size != len(lines) * 785:
-        raise ValueError(f"{source}: expected 785 values per row, got {values.size / len(lines):.2f}")
+        raise PipelineError(f"{source}: expected 785 values per row, got {values.size / len(lines):.2f}")
     if values.min() < 0 or values.max() > 255:
-        raise ValueError(f"{source}: pixel or label value outside 0..255")
+        raise PipelineError(f"{source}: pixel or label value outside 0..255")
     rows = values.reshape(len(lines), 785).astype(np.uint8)
     images = rows[:, 1:].reshape(-1, 28, 28)
     return encode_idx(images), encode_idx(np.ascontiguousarray(rows[:, 0]))
@@ -143,7 +141,7 @@ def fetch(raw_dir: Path = RAW_DIR, sources=None) -> dict[str, str]:
                 served[name] = source
     missing = [name for name in CANONICAL if name not in served]
     if missing:
-        raise RuntimeError(f"could not obtain {', '.join(missing)} from any source: {', '.join(sources)}")
+        raise PipelineError(f"could not obtain {', '.join(missing)} from any source: {', '.join(sources)}")
     return served
 
 

@@ -1,10 +1,14 @@
-"""Atomic file writes: every output appears whole or not at all."""
+"""Where the pipeline's files live, and atomic writes: every output appears whole or not at all."""
 import hashlib
+import io
 import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+RAW_DIR = Path("data/raw/MNIST/raw")  # torchvision's layout: MNIST(root="data/raw") reads it
+PROCESSED_DIR = Path("data/processed")
 
 
 @contextmanager
@@ -32,6 +36,16 @@ def _umask() -> int:
 def write_bytes(path, data: bytes):
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def save_torch(obj, path) -> None:
+    """torch.save, atomically and byte-reproducibly. Through a buffer: torch.save names the
+    archive inside the file after the file, and the atomic write's temporary name is random."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def write_json(path, obj):

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from src.errors import PipelineError
+
 UBYTE = 0x08
 
 
-class IdxError(ValueError):
+class IdxError(PipelineError, ValueError):
     pass
 
 

@@ -81,18 +81,10 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def save_weights(model: nn.Module, path) -> None:
-    """Save the state_dict (as the notebook did), on the CPU and in plain contiguous layout.
+    """Save the state_dict (as the notebook did), on the CPU and in plain contiguous layout."""
+    from src.fileio import save_torch
 
-    Through a buffer: torch.save names the archive after the file it writes, and the atomic
-    write's temporary name is random, so saving to it directly would make every file differ."""
-    import io
-
-    from src.fileio import write_bytes
-
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_bytes(path, buffer.getvalue())
+    save_torch({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path)
 
 
 def load_weights(model: nn.Module, path) -> nn.Module:

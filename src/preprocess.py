@@ -23,9 +23,8 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from src.config import load_params
-from src.data import PROCESSED_DIR
-from src.download import RAW_DIR, verify
-from src.fileio import atomic_path, write_json
+from src.download import verify
+from src.fileio import PROCESSED_DIR, RAW_DIR, save_torch, write_json
 from src.idx import read_idx
 
 log = logging.getLogger("preprocess")
@@ -61,18 +60,13 @@ def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
     return x.mean().item(), x.std(correction=0).item()
 
 
-def save_split(name: str, images, labels, out_dir: Path) -> None:
-    with atomic_path(Path(out_dir) / f"{name}.pt") as tmp:
-        torch.save({"images": images.contiguous(), "labels": labels.contiguous()}, tmp)
-
-
 def preprocess(val_size: int, seed: int, raw_dir: Path = RAW_DIR, out_dir: Path = PROCESSED_DIR) -> dict:
     images, labels = read_raw("train", raw_dir)
     test = read_raw("t10k", raw_dir)
     train, val = split_train_val(images, labels, val_size, seed)
     mean, std = pixel_stats(train[0])
     for name, (x, y) in {"train": train, "val": val, "test": test}.items():
-        save_split(name, x, y, out_dir)
+        save_torch({"images": x.contiguous(), "labels": y.contiguous()}, Path(out_dir) / f"{name}.pt")
     stats = {"mean": mean, "std": std, "train": len(train[1]), "val": len(val[1]), "test": len(test[1])}
     write_json(Path(out_dir) / "stats.json", stats)
     return stats

@@ -11,12 +11,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from src.errors import PipelineError
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+        raise PipelineError("train.device is 'cuda' but no CUDA device is available")
     return torch.device(name)
 
 

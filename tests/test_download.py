@@ -8,6 +8,7 @@ import torchvision
 
 from src import download
 from src.download import CANONICAL, ChecksumError, csv_to_idx, fetch, verify
+from src.errors import PipelineError
 from src.fileio import md5_of
 from src.idx import decode_idx, read_idx
 
@@ -31,7 +32,7 @@ def test_csv_to_idx_on_a_hand_made_csv():
     (b"label,p\n" + b",".join([b"300"] * 785) + b"\n", "outside 0..255"),
 ])
 def test_csv_to_idx_rejects_malformed_csv(csv, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(PipelineError, match=message):
         csv_to_idx(csv, "bad.csv")
 
 
@@ -94,7 +95,7 @@ def test_a_source_serving_a_wrong_file_is_a_checksum_error(fake_canonical, tmp_p
 
 
 def test_fetch_fails_clearly_when_no_source_works(fake_canonical, tmp_path):
-    with pytest.raises(RuntimeError, match="could not obtain .* from any source: down"):
+    with pytest.raises(PipelineError, match="could not obtain .* from any source: down"):
         fetch(tmp_path / "raw", {"down": failing_source})
 
 

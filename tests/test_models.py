@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from src.config import ARCH_NAMES
 from src.models import ARCHS, CNNNet, build_model, count_parameters, load_weights, save_weights
 
 
@@ -27,6 +28,10 @@ def test_cnn_width_follows_params():
     assert [(m.in_channels, m.out_channels) for m in convs] == [(1, 8), (8, 16)]
     assert model.classifier.in_features == 16 * 7 * 7
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_params_schema_knows_exactly_the_architectures():
+    assert set(ARCH_NAMES) == set(ARCHS)
 
 
 def test_seed_cnn_is_the_notebooks_cnnnet_exactly():

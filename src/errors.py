@@ -1,0 +1,2 @@
+class PipelineError(Exception):
+    """An expected failure (bad params, bad data, missing input): reported as one line, no traceback."""
