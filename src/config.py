@@ -75,6 +75,7 @@ MODEL_SCHEMA = {
     "warmup": _float(0, 1),
     "label_smoothing": _float(0, 1, open_max=True),
     "shift": _int(0, 8),
+    "precision": _choice("auto", "fp32", "bf16"),
 }
 
 SCHEMA = {

@@ -53,6 +53,12 @@ def lr_factor(step: int, total: int, cfg) -> float:
     return max(0.0, (total - step) / max(1, total - warm))
 
 
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """`auto`: bf16 autocast on CUDA, exact fp32 on CPU. bf16 on CPU halves the step time where
+    the CPU computes bf16 natively (AVX512-BF16, AMX) and is slower where it does not."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
 @dataclass
 class EpochStats:
     epoch: int
@@ -83,14 +89,14 @@ def evaluate(model, x, y, batch_size: int = 2000, autocast: bool = False):
 def fit(model, train_x, train_y, cfg, *, seed: int, val=None, fill: float = 0.0, on_epoch=None, progress=True):
     """Train `model` in place on normalised device tensors; return the per-epoch stats.
 
-    cfg holds one model section of params.yaml (epochs, batch_size, optimizer, lr, ...).
+    cfg holds one model section of params.yaml (epochs, batch_size, optimizer, lr, precision, ...).
     `fill` is the normalised background value used by the shift augmentation.
     """
     from src.data import random_shift
 
     device = train_x.device
     model.to(device=device, memory_format=torch.channels_last)  # what mkldnn and cuDNN convs prefer
-    autocast = device.type == "cuda"  # bf16 on the GPU; exact fp32 on the CPU
+    autocast = uses_bf16(cfg["precision"], device)
     generator = torch.Generator(device=device).manual_seed(seed)
     n, batch_size = len(train_y), min(cfg["batch_size"], len(train_y))
     steps_per_epoch = n // batch_size  # drop the ragged last batch: equal-sized steps

@@ -6,7 +6,8 @@ from src.models import build_model
 from src.training import fit, lr_factor
 
 CFG = {"epochs": 3, "batch_size": 32, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
-       "schedule": "onecycle", "warmup": 0.2, "label_smoothing": 0.0, "shift": 1}
+       "schedule": "onecycle", "warmup": 0.2, "label_smoothing": 0.0, "shift": 1,
+       "precision": "auto"}
 
 
 def test_random_shift_translates_each_image_and_keeps_its_shape():

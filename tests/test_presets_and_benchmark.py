@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from benchmarks.time_to_accuracy import RECIPES, load_data, public_fastest_net, table
+from src.config import load_params
+from src.errors import PipelineError
+from src.models import build_model, count_parameters
+from src.presets import PRESETS_DIR, apply
+from src.training import fit
+from tests.conftest import ROOT
+
+PRESETS = sorted(p.stem for p in (ROOT / PRESETS_DIR).glob("*.yaml"))
+
+
+def test_the_presets_exist():
+    assert {"fast", "best", "notebook"} <= set(PRESETS)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_applies_to_the_committed_params_and_validates(name):
+    params = apply(name)
+    assert params != load_params()  # it changes something
+    assert params["train"]["mlp"] == load_params()["train"]["mlp"]  # presets tune the CNN only
+
+
+def test_the_notebook_preset_is_the_notebooks_recipe():
+    cfg = apply("notebook")["train"]["cnn"]
+    assert cfg["arch"] == "seed_cnn" and cfg["net"] == {}
+    assert (cfg["optimizer"], cfg["lr"], cfg["batch_size"], cfg["epochs"], cfg["schedule"], cfg["shift"]) == \
+        ("adam", 0.001, 64, 5, "constant", 0)
+
+
+def test_an_unknown_preset_is_one_clear_line():
+    with pytest.raises(PipelineError, match=r"presets/nope.yaml: no such preset \(known: .*fast"):
+        apply("nope")
+
+
+@pytest.mark.parametrize("name", ["fast", "best"])
+def test_preset_trains_briefly(name):
+    cfg = {**apply(name)["train"]["cnn"], "epochs": 1}
+    torch.manual_seed(0)
+    x, y = torch.randn(2 * cfg["batch_size"], 1, 28, 28), torch.randint(0, 10, (2 * cfg["batch_size"],))
+    model = build_model(cfg["arch"], cfg["net"])
+    history = fit(model, x, y, cfg, seed=0, progress=False)
+    assert len(history) == 1 and history[0].train_loss > 0
+
+
+def test_public_fastest_net_is_as_published():
+    net = public_fastest_net()
+    assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert count_parameters(net) == (25 * 24 + 24) + (24 * 9 * 32 + 32) + (800 * 256 + 256) + (256 * 10 + 10)
+
+
+def test_every_recipe_runs_a_few_steps_on_real_data(raw_mnist):
+    data = load_data(torch.device("cpu"), raw_mnist)
+    assert data["train_x"].shape == (60000, 1, 28, 28) and data["test_y"].shape == (10000,)
+    for name, train in RECIPES.items():
+        model, seconds = train(data, seed=0, device=torch.device("cpu"), max_steps=3)
+        assert seconds > 0 and model(data["test_x"][:4]).shape == (4, 10), name
+
+
+def test_table_reports_speed_ratios_against_ours():
+    def result(seconds, acc):
+        return {"runs": [{}] * 5, "seconds_mean": seconds, "accuracy_mean": acc, "accuracy_std": 0.001, "accuracy_min": acc}
+    text = table({"seed": result(500.0, 0.99), "public_fastest": result(10.0, 0.989), "ours (fast)": result(4.0, 0.991)})
+    assert "125.0x" in text and "2.5x" in text and "1.0x" in text
