@@ -12,18 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-import matplotlib
+import torch
+from sklearn.metrics import precision_recall_fscore_support
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from sklearn.metrics import precision_recall_fscore_support  # noqa: E402
-
-from src.config import load_params, model_params  # noqa: E402
-from src.data import load_split, load_stats, normalize  # noqa: E402
-from src.fileio import atomic_path, write_bytes, write_json  # noqa: E402
-from src.models import build_model, count_parameters, load_weights  # noqa: E402
-from src.training import evaluate, resolve_device  # noqa: E402
+from src.config import load_params, model_params
+from src.data import load_split, load_stats, normalize
+from src.fileio import atomic_path, write_bytes, write_json
+from src.models import build_model, count_parameters, load_weights
+from src.training import evaluate, resolve_device
 
 log = logging.getLogger("evaluate")
 
@@ -66,6 +62,11 @@ def confusion_csv(labels, predictions) -> bytes:
 
 def misclassified_gallery(images, labels, probs, path: Path, size: int) -> None:
     """The `size` most confidently wrong test digits, with true and predicted labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # here, not at import: importing this module must not change a notebook's backend
+    import matplotlib.pyplot as plt
+
     predictions = probs.argmax(1)
     wrong = (predictions != labels).nonzero().flatten()
     wrong = wrong[probs[wrong, predictions[wrong]].argsort(descending=True)][:size]

@@ -36,7 +36,7 @@ def copy_raw(raw_dir: Path, target: Path) -> None:
 
 # --- End-to-end projects: a copy of this project in a temporary git repository ---
 
-PROJECT_FILES = ["dvc.yaml", "params.yaml", "src", ".dvc/config", ".dvcignore", ".gitignore"]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "src", "presets", ".dvc/config", ".dvcignore", ".gitignore"]
 STAGES = ["download", "preprocess", "train@mlp", "train@cnn", "evaluate@mlp", "evaluate@cnn"]
 TINY = {
     "data": {"val_size": 500},
