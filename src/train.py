@@ -28,7 +28,10 @@ def load_training_data(device, subset: int = 0):
     if subset:
         train_x, train_y = train_x[:subset], train_y[:subset]
     val_x, val_y = load_split("val")
-    to_device = lambda x, y: (normalize(x.to(device), mean, std), y.to(device))  # noqa: E731
+
+    def to_device(x, y):
+        return normalize(x.to(device), mean, std), y.to(device)
+
     return to_device(train_x, train_y), to_device(val_x, val_y), -mean / std
 
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from src.data import random_shift
 from src.errors import PipelineError
 
 
@@ -92,8 +93,6 @@ def fit(model, train_x, train_y, cfg, *, seed: int, val=None, fill: float = 0.0,
     cfg holds one model section of params.yaml (epochs, batch_size, optimizer, lr, precision, ...).
     `fill` is the normalised background value used by the shift augmentation.
     """
-    from src.data import random_shift
-
     device = train_x.device
     model.to(device=device, memory_format=torch.channels_last)  # what mkldnn and cuDNN convs prefer
     autocast = uses_bf16(cfg["precision"], device)
