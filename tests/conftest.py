@@ -23,7 +23,7 @@ def raw_mnist(request) -> Path:
     else fetched once into pytest's cache (kept between runs, outside the project's outputs)."""
     if all(is_valid(RAW_DIR / name, name) for name in CANONICAL):
         return ROOT / RAW_DIR
-    cached = Path(request.config.cache.mkdir("mnist_raw"))
+    cached = Path(request.config.cache.mkdir("mnist")) / "MNIST" / "raw"  # torchvision's layout, as RAW_DIR
     fetch(cached)
     return cached
 
