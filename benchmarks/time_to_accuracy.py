@@ -28,6 +28,7 @@ from src.presets import apply as apply_preset
 from src.training import evaluate, fit
 
 RESULTS_DIR = Path("benchmarks/results")
+METHOD = " ".join(__doc__.split("\n\n")[2].split())  # the docstring's paragraph on how it measures
 FOLKLORE_MEAN, FOLKLORE_STD = 0.1307, 0.3081
 
 
@@ -149,10 +150,15 @@ def load_data(device, raw_dir: Path = RAW_DIR):
     }
 
 
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor()
+
+
 def hardware(device) -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    info = {"cpu": cpu, "cpu_cores": torch.get_num_threads(), "torch": torch.__version__, "device": str(device),
+    info = {"cpu": cpu_name(), "cpu_cores": torch.get_num_threads(), "torch": torch.__version__, "device": str(device),
             "date": datetime.date.today().isoformat(), "python": platform.python_version()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -187,7 +193,7 @@ def main():
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seeds", type=int, default=5, help="seeds per recipe")
     parser.add_argument("--seed-recipe-seeds", type=int, default=1,
-                        help="seeds for the slow notebook recipe (565 s each on a 2-core CPU)")
+                        help="seeds for the slow notebook recipe (320 s each on a 2-core CPU)")
     parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated subset of: " + ", ".join(RECIPES))
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -202,7 +208,7 @@ def main():
         results[name] = run_recipe(name, RECIPES[name], data, seeds, device)
     print(table(results) if "ours (fast)" in results else json.dumps(results, indent=1))
     out = RESULTS_DIR / f"{device.type}-{info['date']}.json"
-    write_json(out, {"hardware": info, "method": __doc__.split("\n\n")[1], "results": results})
+    write_json(out, {"hardware": info, "method": METHOD, "results": results})
     print(f"wrote {out}")
 
 

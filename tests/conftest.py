@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)  # the stages resolve params.yaml, data/ and models/ from the project root
 
-from src.download import CANONICAL, fetch, is_valid
+from src.download import CANONICAL, fetch, is_valid  # noqa: E402
 from src.fileio import RAW_DIR  # noqa: E402
 
 
