@@ -48,6 +48,10 @@ def _choice(*options):
     return check
 
 
+def _bool(value):
+    return isinstance(value, bool), "true or false"
+
+
 def _int_list(value):
     ok = isinstance(value, list) and len(value) > 0
     ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
@@ -56,7 +60,7 @@ def _int_list(value):
 
 NET_SCHEMA = {
     "mlp": {"hidden": _int_list, "dropout": _float(0, 1, open_max=True)},
-    "cnn": {"widths": _int_list, "dropout": _float(0, 1, open_max=True)},
+    "cnn": {"widths": _int_list, "dropout": _float(0, 1, open_max=True), "stem": _choice("pool", "stride")},
     "seed_cnn": {},
 }
 ARCH_NAMES = tuple(NET_SCHEMA)  # the keys of src.models.ARCHS (a test checks); not imported, so
@@ -75,13 +79,15 @@ MODEL_SCHEMA = {
     "warmup": _float(0, 1),
     "label_smoothing": _float(0, 1, open_max=True),
     "shift": _int(0, 8),
+    "rotate": _float(0, 180),
+    "scale": _float(0, 1, open_max=True),
     "precision": _choice("auto", "fp32", "bf16"),
 }
 
 SCHEMA = {
     "data": {"val_size": _int(0, 30000), "seed": _int(0)},
     "train": {"seed": _int(0), "device": _choice("auto", "cpu", "cuda"), "subset": _int(0)},
-    "evaluate": {"batch_size": _int(1), "gallery_size": _int(0, 100)},
+    "evaluate": {"batch_size": _int(1), "gallery_size": _int(0, 100), "tta": _bool},
 }
 
 

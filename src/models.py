@@ -6,6 +6,9 @@
   or 7x7), and doing batch norm and ReLU after the pool runs them on 4x fewer values: with
   channels_last this halved the training step on the 2-core CPU (61 -> 31 ms at batch 128).
   Batch norm lets it train at a high learning rate.
+  `stem: stride` replaces the first conv + pool with one stride-2 conv, which never computes the
+  28x28 feature map that the pool would throw three quarters of away. On the 2-core CPU it was
+  no faster by itself but more accurate, which let the `fast` preset use narrower layers.
 - `seed_cnn` (CNNNet): the original notebook's CNN, layer for layer, to reproduce it.
 """
 import torch
@@ -27,20 +30,21 @@ class MNISTNet(nn.Module):
         return self.layers(x)
 
 
-def conv_block(c_in, c_out):
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-        nn.MaxPool2d(2),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
+def conv_block(c_in, c_out, stride=False):
+    """Halve the resolution, either by a max-pool after the conv or by striding the conv."""
+    if stride:
+        downsample = [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False)]
+    else:
+        downsample = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2)]
+    return nn.Sequential(*downsample, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class FastCNN(nn.Module):
-    def __init__(self, widths=(32, 64, 128), dropout=0.0):
+    def __init__(self, widths=(32, 64, 128), dropout=0.0, stem="pool"):
         super().__init__()
         channels = [1, *widths]
-        self.features = nn.Sequential(*(conv_block(a, b) for a, b in zip(channels, channels[1:])))
+        self.features = nn.Sequential(*(conv_block(a, b, stride=(i == 0 and stem == "stride"))
+                                        for i, (a, b) in enumerate(zip(channels, channels[1:]))))
         side = 28 // 2 ** len(widths)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(widths[-1] * side * side, 10)

@@ -1,7 +1,8 @@
 """The training loop, shared by the pipeline, the benchmark and the notebook.
 
 Read it top to bottom: the data is on the device, each epoch draws a permutation, each step
-gathers a batch by index, shifts it at random, and takes one optimizer step on a schedule.
+gathers a batch by index, rotates, zooms and shifts it at random, and takes one optimizer
+step on a schedule.
 """
 import math
 import time
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from src.data import random_shift
+from src.data import random_affine, random_shift
 from src.errors import PipelineError
 
 
@@ -72,14 +73,19 @@ class EpochStats:
 
 
 @torch.no_grad()
-def evaluate(model, x, y, batch_size: int = 2000, autocast: bool = False):
-    """(mean cross-entropy, accuracy, logits) of `model` on normalised images `x`."""
+def predict(model, x, batch_size: int = 2000, autocast: bool = False) -> torch.Tensor:
+    """The fp32 logits of `model` (put in eval mode) on normalised images `x`, batch by batch."""
     model.eval()
     logits = []
     for i in range(0, len(x), batch_size):
         with torch.autocast(x.device.type, torch.bfloat16, enabled=autocast):
             logits.append(model(x[i : i + batch_size]).float())
-    logits = torch.cat(logits) if logits else torch.zeros(0, 10, device=x.device)
+    return torch.cat(logits) if logits else torch.zeros(0, 10, device=x.device)
+
+
+def evaluate(model, x, y, batch_size: int = 2000, autocast: bool = False):
+    """(mean cross-entropy, accuracy, logits) of `model` on normalised images `x`."""
+    logits = predict(model, x, batch_size, autocast)
     if len(y) == 0:
         return float("nan"), float("nan"), logits
     loss = F.cross_entropy(logits, y).item()
@@ -114,7 +120,8 @@ def fit(model, train_x, train_y, cfg, *, seed: int, val=None, fill: float = 0.0,
                      disable=not progress, leave=False, mininterval=1.0)
         for step in steps:
             idx = order[step * batch_size : (step + 1) * batch_size]
-            x = random_shift(train_x[idx], cfg["shift"], generator, fill)
+            x = random_affine(train_x[idx], cfg["rotate"], cfg["scale"], generator, fill)
+            x = random_shift(x, cfg["shift"], generator, fill)
             y = train_y[idx]
             with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
                 logits = model(x)

@@ -42,8 +42,9 @@ TINY = {
     "data": {"val_size": 500},
     "train": {"subset": 2000,
               "mlp": {"epochs": 1, "net": {"hidden": [32], "dropout": 0.1}},
-              "cnn": {"epochs": 1, "net": {"widths": [4, 8, 8], "dropout": 0.0}}},
-    "evaluate": {"gallery_size": 6},
+              "cnn": {"epochs": 1, "net": {"widths": [4, 8, 8], "dropout": 0.0, "stem": "stride"},
+                      "rotate": 5, "scale": 0.05}},
+    "evaluate": {"gallery_size": 6, "tta": True},
 }
 
 

@@ -30,6 +30,17 @@ def test_cnn_width_follows_params():
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
+def test_cnn_stride_stem_downsamples_by_striding_not_pooling():
+    pooled, strided = (build_model("cnn", {"widths": [16, 16, 48], "stem": stem}) for stem in ("pool", "stride"))
+    first_pooled, first_strided = pooled.features[0], strided.features[0]
+    assert isinstance(first_pooled[1], nn.MaxPool2d) and first_pooled[0].stride == (1, 1)
+    assert first_strided[0].stride == (2, 2) and not any(isinstance(m, nn.MaxPool2d) for m in first_strided)
+    assert repr(pooled.features[1:]) == repr(strided.features[1:])  # the rest is unchanged
+    x = torch.randn(2, 1, 28, 28)
+    assert strided.features[0](x).shape == pooled.features[0](x).shape == (2, 16, 14, 14)
+    assert count_parameters(strided) == count_parameters(pooled)
+
+
 def test_params_schema_knows_exactly_the_architectures():
     assert set(ARCH_NAMES) == set(ARCHS)
 

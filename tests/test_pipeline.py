@@ -21,6 +21,7 @@ def test_repro_builds_everything_then_is_up_to_date(tiny_built, tiny):
     metrics = tiny.read_json("metrics/cnn.json")
     assert 0.5 < metrics["test"]["accuracy"] <= 1 and set(metrics["per_class"]) == {str(c) for c in range(10)}
     assert metrics["speed"]["throughput_img_s"] > 0
+    assert metrics["test_tta"]["views"] == 5 and 0.5 < metrics["test_tta"]["accuracy"] <= 1
     confusion = (tiny.path / "metrics/cnn/confusion.csv").read_text().splitlines()
     assert confusion[0] == "actual,predicted" and len(confusion) == 10_001
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from benchmarks.time_to_accuracy import RECIPES, load_data, public_fastest_net, table
+from benchmarks.time_to_accuracy import RECIPES, inference_speeds, load_data, public_fastest_net, table
 from src.config import load_params
 from src.errors import PipelineError
 from src.models import build_model, count_parameters
@@ -57,6 +57,14 @@ def test_every_recipe_runs_a_few_steps_on_real_data(raw_mnist):
     for name, train in RECIPES.items():
         model, seconds = train(data, seed=0, device=torch.device("cpu"), max_steps=3)
         assert seconds > 0 and model(data["test_x"][:4]).shape == (4, 10), name
+
+
+def test_inference_speeds_cover_the_default_cnn_and_ours():
+    data = {"test_x": torch.randn(1000, 1, 28, 28)}
+    speeds = inference_speeds(data, torch.device("cpu"), build_model("cnn", {"widths": [16, 16, 48], "stem": "stride"}))
+    assert set(speeds) == {"default cnn", "ours (fast)"}
+    for speed in speeds.values():
+        assert speed["throughput_img_s"] > 0 and speed["latency_batch1_ms"] > 0 and speed["batch_size"] == 1000
 
 
 def test_table_reports_speed_ratios_against_ours():

@@ -1,13 +1,14 @@
 import pytest
 import torch
+import torchvision.transforms.functional as TF
 
-from src.data import random_shift
+from src.data import affine, random_affine, random_shift
 from src.models import build_model
 from src.training import fit, lr_factor
 
 CFG = {"epochs": 3, "batch_size": 32, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
        "schedule": "onecycle", "warmup": 0.2, "label_smoothing": 0.0, "shift": 1,
-       "precision": "auto"}
+       "rotate": 0, "scale": 0, "precision": "auto"}
 
 
 def test_random_shift_translates_each_image_and_keeps_its_shape():
@@ -31,6 +32,38 @@ def test_random_shift_zero_is_identity_and_seeded():
     a = random_shift(x, 3, torch.Generator().manual_seed(1))
     b = random_shift(x, 3, torch.Generator().manual_seed(1))
     assert torch.equal(a, b)
+
+
+def digit_like(n=3):
+    x = torch.zeros(n, 1, 28, 28)
+    x[:, 0, 5:9, 10:20] = 1.0  # an asymmetric "7"-ish stroke, so a wrong direction cannot pass
+    x[:, 0, 5:22, 16:19] = 0.7
+    return x
+
+
+@pytest.mark.parametrize("degrees, zoom", [(90.0, 1.0), (30.0, 1.0), (-12.5, 1.0), (0.0, 1.2), (20.0, 0.9)])
+def test_affine_matches_torchvision(degrees, zoom):
+    x = digit_like(1)
+    ours = affine(x, torch.tensor([degrees]), torch.tensor([zoom]))
+    # torchvision's affine() turns clockwise for a positive angle; rotate() and ours anticlockwise
+    reference = TF.affine(x, -degrees, [0, 0], zoom, [0.0], interpolation=TF.InterpolationMode.BILINEAR)
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
+
+
+def test_affine_fills_the_uncovered_border_with_the_background():
+    background = torch.full((2, 1, 28, 28), -0.42)
+    out = affine(background, torch.tensor([45.0, -30.0]), torch.tensor([0.7, 0.8]), fill=-0.42)
+    torch.testing.assert_close(out, background)
+
+
+def test_random_affine_zero_is_identity_and_each_image_gets_its_own_seeded_transform():
+    x = digit_like(16)
+    assert random_affine(x, 0, 0, torch.Generator()) is x
+    a = random_affine(x, 15, 0.1, torch.Generator().manual_seed(1))
+    b = random_affine(x, 15, 0.1, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape
+    assert len({round(image.sum().item(), 3) for image in a}) == 16  # zoom changes the ink: all differ
+    assert not torch.equal(a, x)
 
 
 def test_onecycle_warms_up_then_decays_to_zero():
