@@ -6,6 +6,8 @@ Every recipe trains on the same 60,000 training images and is scored on the same
 images, on the same device, after the same warm-up; each runs its fixed schedule (nothing stops
 early, and the test set picks nothing). Training time is measured around the training steps
 alone (data already in memory; per-epoch test evaluations of the seed recipe are excluded).
+It then measures the inference speed of the pipeline's default CNN (params.yaml's train.cnn) and
+of ours: large-batch throughput and batch-1 latency, as the evaluate stage does.
 Results are printed and written to benchmarks/results/<device>-<date>.json.
 """
 import argparse
@@ -20,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from src.config import load_params
 from src.data import normalize
+from src.evaluate import measure_speed
 from src.fileio import RAW_DIR, write_json
 from src.models import CNNNet, build_model, count_parameters
 from src.preprocess import pixel_stats, read_raw
@@ -175,8 +179,19 @@ def run_recipe(name, train, data, seeds, device):
         runs.append({"seed": seed, "seconds": seconds, "accuracy": accuracy})
         print(f"  {name:16s} seed {seed}: {seconds:8.2f} s  {100 * accuracy:.2f}%", flush=True)
     accs, secs = [r["accuracy"] for r in runs], [r["seconds"] for r in runs]
-    return {"runs": runs, "params": count_parameters(model), "seconds_mean": statistics.mean(secs),
-            "accuracy_mean": statistics.mean(accs), "accuracy_std": statistics.pstdev(accs), "accuracy_min": min(accs)}
+    return model, {"runs": runs, "params": count_parameters(model), "seconds_mean": statistics.mean(secs),
+                   "accuracy_mean": statistics.mean(accs), "accuracy_std": statistics.pstdev(accs),
+                   "accuracy_min": min(accs)}
+
+
+def inference_speeds(data, device, trained_ours) -> dict:
+    """Throughput at batch 1000 and batch-1 latency: the default CNN (its speed does not depend
+    on its weights, so it is measured untrained) and the `fast` model just trained."""
+    cfg = load_params()["train"]["cnn"]
+    models = {"default cnn": build_model(cfg["arch"], cfg["net"]), "ours (fast)": trained_ours}
+    x = data["test_x"]
+    return {name: measure_speed(model.to(device=device, memory_format=torch.channels_last), x, 1000)
+            for name, model in models.items()}
 
 
 def table(results) -> str:
@@ -193,7 +208,7 @@ def main():
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seeds", type=int, default=5, help="seeds per recipe")
     parser.add_argument("--seed-recipe-seeds", type=int, default=1,
-                        help="seeds for the slow notebook recipe (320 s each on a 2-core CPU)")
+                        help="seeds for the slow notebook recipe (about 300 s each on a 2-core CPU)")
     parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated subset of: " + ", ".join(RECIPES))
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -202,13 +217,19 @@ def main():
           + (f" ({info['gpu']})" if "gpu" in info else ""), flush=True)
     print("training time of each whole fixed schedule, data resident in memory, after a 20-step warm-up", flush=True)
     data = load_data(device)
-    results = {}
+    results, models, report = {}, {}, {"hardware": info, "method": METHOD}
     for name in args.recipes.split(","):
         seeds = args.seed_recipe_seeds if name == "seed" else args.seeds
-        results[name] = run_recipe(name, RECIPES[name], data, seeds, device)
+        models[name], results[name] = run_recipe(name, RECIPES[name], data, seeds, device)
     print(table(results) if "ours (fast)" in results else json.dumps(results, indent=1))
+    report["results"] = results
+    if "ours (fast)" in results:
+        report["inference"] = inference_speeds(data, device, models["ours (fast)"])
+        for name, speed in report["inference"].items():
+            print(f"inference, {name}: {speed['throughput_img_s']} images/s at batch 1000, "
+                  f"{speed['latency_batch1_ms']} ms at batch 1 ({speed['threads']} threads)")
     out = RESULTS_DIR / f"{device.type}-{info['date']}.json"
-    write_json(out, {"hardware": info, "method": METHOD, "results": results})
+    write_json(out, report)
     print(f"wrote {out}")
 
 
