@@ -20,7 +20,7 @@ from src.config import load_params, model_params
 from src.data import load_split, load_stats, normalize, translate
 from src.fileio import atomic_path, write_bytes, write_json
 from src.models import build_model, count_parameters, load_weights
-from src.training import evaluate, predict, resolve_device
+from src.training import evaluate, predict, resolve_device, uses_bf16
 
 log = logging.getLogger("evaluate")
 
@@ -107,7 +107,8 @@ def main(name: str) -> None:
     mean, std = load_stats()
     images, labels = load_split("test")
     x = normalize(images.to(device), mean, std)
-    loss, accuracy, logits = evaluate(model, x, labels.to(device), settings["batch_size"], autocast=device.type == "cuda")
+    autocast = uses_bf16("auto", device)  # bf16 on CUDA, exact fp32 on CPU, whatever the training precision
+    loss, accuracy, logits = evaluate(model, x, labels.to(device), settings["batch_size"], autocast)
     probs = logits.softmax(1).cpu()
     predictions = probs.argmax(1)
     metrics = {
@@ -117,7 +118,7 @@ def main(name: str) -> None:
         "speed": measure_speed(model, x, settings["batch_size"]),
     }
     if settings["tta"]:
-        tta = tta_probs(model, x, -mean / std, settings["batch_size"], device.type == "cuda").cpu()
+        tta = tta_probs(model, x, -mean / std, settings["batch_size"], autocast).cpu()
         errors = int((tta.argmax(1) != labels).sum())
         metrics["test_tta"] = {"accuracy": round(1 - errors / len(labels), 6), "errors": errors, "views": len(TTA_SHIFTS)}
     out = Path("metrics") / name
