@@ -8,7 +8,9 @@ early, and the test set picks nothing). Training time is measured around the tra
 alone (data already in memory; per-epoch test evaluations of the seed recipe are excluded).
 It then measures the inference speed of the pipeline's default CNN (params.yaml's train.cnn) and
 of ours: large-batch throughput and batch-1 latency, as the evaluate stage does.
-Results are printed and written to benchmarks/results/<device>-<date>.json.
+The competitors train in fp32, as published; ours in the precision `auto` picks on this device
+(bf16 where it is native, else fp32). Results are printed and written to
+benchmarks/results/<device kind>-<date>.json: one file per CPU (or GPU) kind, never mixed.
 """
 import argparse
 import datetime
@@ -29,7 +31,7 @@ from src.fileio import RAW_DIR, write_json
 from src.models import CNNNet, build_model, count_parameters
 from src.preprocess import pixel_stats, read_raw
 from src.presets import apply as apply_preset
-from src.training import evaluate, fit
+from src.training import evaluate, fit, precision_name
 
 RESULTS_DIR = Path("benchmarks/results")
 METHOD = " ".join(__doc__.split("\n\n")[2].split())  # the docstring's paragraph on how it measures
@@ -161,12 +163,32 @@ def cpu_name() -> str:
     return names[0] if names else platform.processor()
 
 
+def cpu_kind() -> str:
+    """A file-name-safe name for the CPU kind: vendor, family and model (the VMs here all call
+    themselves "Xeon" or "EPYC"), and which bf16 units it has, e.g. `intel-f6m106-nobf16`."""
+    fields = {}
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else []):
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(fields.get("vendor_id"), platform.machine())
+    capabilities = torch.cpu.get_capabilities()
+    units = "amx" if capabilities.get("amx_bf16") else "avx512bf16" if capabilities.get("avx512_bf16") else "nobf16"
+    return f"{vendor}-f{fields.get('cpu family', '?')}m{fields.get('model', '?')}-{units}"
+
+
 def hardware(device) -> dict:
-    info = {"cpu": cpu_name(), "cpu_cores": torch.get_num_threads(), "torch": torch.__version__, "device": str(device),
-            "date": datetime.date.today().isoformat(), "python": platform.python_version()}
+    info = {"cpu": cpu_name(), "cpu_kind": cpu_kind(), "cpu_cores": torch.get_num_threads(), "torch": torch.__version__,
+            "device": str(device), "date": datetime.date.today().isoformat(), "python": platform.python_version(),
+            "precision_ours": precision_name(apply_preset("fast")["train"]["cnn"]["precision"], device)}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def results_path(info) -> Path:
+    kind = info["cpu_kind"] if info["device"] == "cpu" else "cuda-" + "-".join(info["gpu"].lower().split())
+    return RESULTS_DIR / f"{kind}-{info['date']}.json"
 
 
 def run_recipe(name, train, data, seeds, device):
@@ -213,9 +235,10 @@ def main():
     args = parser.parse_args()
     device = torch.device(args.device)
     info = hardware(device)
-    print(f"{info['cpu']} ({info['cpu_cores']} threads), torch {info['torch']}, device {device}"
+    print(f"{info['cpu']} [{info['cpu_kind']}] ({info['cpu_cores']} threads), torch {info['torch']}, device {device}"
           + (f" ({info['gpu']})" if "gpu" in info else ""), flush=True)
-    print("training time of each whole fixed schedule, data resident in memory, after a 20-step warm-up", flush=True)
+    print("training time of each whole fixed schedule, data resident in memory, after a 20-step warm-up;"
+          f" competitors in fp32, ours in {info['precision_ours']}", flush=True)
     data = load_data(device)
     results, models, report = {}, {}, {"hardware": info, "method": METHOD}
     for name in args.recipes.split(","):
@@ -228,7 +251,7 @@ def main():
         for name, speed in report["inference"].items():
             print(f"inference, {name}: {speed['throughput_img_s']} images/s at batch 1000, "
                   f"{speed['latency_batch1_ms']} ms at batch 1 ({speed['threads']} threads)")
-    out = RESULTS_DIR / f"{device.type}-{info['date']}.json"
+    out = results_path(info)
     write_json(out, report)
     print(f"wrote {out}")
 

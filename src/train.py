@@ -13,7 +13,7 @@ from dvclive import Live
 from src.config import load_params, model_params
 from src.data import load_split, load_stats, normalize
 from src.models import build_model, count_parameters, save_weights
-from src.training import fit, resolve_device, seed_everything
+from src.training import fit, precision_name, resolve_device, seed_everything
 
 log = logging.getLogger("train")
 
@@ -55,7 +55,10 @@ def main(name: str) -> None:
             log.info("epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1fs", stats.epoch + 1,
                      stats.train_loss, stats.train_acc, stats.val_loss, stats.val_acc, stats.seconds)
 
-        fit(model, train_x, train_y, cfg, seed=settings["seed"], val=val, fill=fill, on_epoch=log_epoch)
+        history = fit(model, train_x, train_y, cfg, seed=settings["seed"], val=val, fill=fill, on_epoch=log_epoch)
+        # Timings and the precision used live in DVCLive's summary, outside `dvc metrics diff`.
+        live.summary["train_time_s"] = round(sum(stats.seconds for stats in history), 2)
+        live.summary["precision"] = precision_name(cfg["precision"], device)
     save_weights(model, Path("models") / f"{name}.pth")
 
 

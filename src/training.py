@@ -55,10 +55,24 @@ def lr_factor(step: int, total: int, cfg) -> float:
     return max(0.0, (total - step) / max(1, total - warm))
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 in hardware: a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX. Elsewhere oneDNN emulates bf16, which is slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    capabilities = torch.cpu.get_capabilities()
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+
+
 def uses_bf16(precision: str, device: torch.device) -> bool:
-    """`auto`: bf16 autocast on CUDA, exact fp32 on CPU. bf16 on CPU halves the step time where
-    the CPU computes bf16 natively (AVX512-BF16, AMX) and is slower where it does not."""
-    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    """`auto`: bf16 autocast where the device computes bf16 natively, fp32 elsewhere. Measured on
+    2 CPU cores: bf16 roughly halves a CNN's step on AVX512-BF16 (Zen 4) and makes it ~1.6x
+    slower on a CPU that only emulates it (Ice Lake); see benchmarks/NOTES.md."""
+    return precision == "bf16" or (precision == "auto" and native_bf16(device))
+
+
+def precision_name(precision: str, device: torch.device) -> str:
+    return "bf16" if uses_bf16(precision, device) else "fp32"
 
 
 @dataclass

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from benchmarks.time_to_accuracy import RECIPES, inference_speeds, load_data, public_fastest_net, table
+from benchmarks.time_to_accuracy import (RECIPES, cpu_kind, inference_speeds, load_data, public_fastest_net, results_path,
+                                         table)
 from src.config import load_params
 from src.errors import PipelineError
 from src.models import build_model, count_parameters
@@ -72,3 +73,17 @@ def test_table_reports_speed_ratios_against_ours():
         return {"runs": [{}] * 5, "seconds_mean": seconds, "accuracy_mean": acc, "accuracy_std": 0.001, "accuracy_min": acc}
     text = table({"seed": result(500.0, 0.99), "public_fastest": result(10.0, 0.989), "ours (fast)": result(4.0, 0.991)})
     assert "125.0x" in text and "2.5x" in text and "1.0x" in text
+
+
+def test_results_files_are_named_after_the_hardware_kind():
+    kind = cpu_kind()
+    assert kind.endswith(("-amx", "-avx512bf16", "-nobf16")) and "/" not in kind and " " not in kind
+    cpu = {"cpu_kind": kind, "device": "cpu", "date": "2026-11-25"}
+    assert results_path(cpu).name == f"{kind}-2026-11-25.json"
+    gpu = {**cpu, "device": "cuda:0", "gpu": "NVIDIA H100 80GB HBM3"}
+    assert results_path(gpu).name == "cuda-nvidia-h100-80gb-hbm3-2026-11-25.json"
+
+
+@pytest.mark.parametrize("name", ["fast", "best"])
+def test_presets_leave_precision_to_the_hardware(name):
+    assert apply(name)["train"]["cnn"]["precision"] == "auto"

@@ -4,7 +4,7 @@ import torchvision.transforms.functional as TF
 
 from src.data import affine, random_affine, random_shift
 from src.models import build_model
-from src.training import fit, lr_factor
+from src.training import fit, lr_factor, precision_name
 
 CFG = {"epochs": 3, "batch_size": 32, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
        "schedule": "onecycle", "warmup": 0.2, "label_smoothing": 0.0, "shift": 1,
@@ -103,3 +103,24 @@ def test_fit_is_deterministic_for_a_seed():
         weights.append(model.state_dict())
     for key in weights[0]:
         assert torch.equal(weights[0][key], weights[1][key]), key
+
+
+# Capability sets as torch.cpu.get_capabilities() reports them on the CPU kinds seen so far.
+ZEN4 = {"avx512_f": True, "avx512_bf16": True, "amx_bf16": False}
+ICE_LAKE = {"avx512_f": True, "avx512_bf16": False, "amx_bf16": False}
+XEON_AMX = {"avx512_f": True, "avx512_bf16": True, "amx_bf16": True}
+
+
+@pytest.mark.parametrize("capabilities, expected", [(ZEN4, "bf16"), (ICE_LAKE, "fp32"), (XEON_AMX, "bf16"),
+                                                    ({"avx2": True}, "fp32")])
+def test_auto_precision_follows_the_cpus_native_bf16(monkeypatch, capabilities, expected):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    cpu = torch.device("cpu")
+    assert precision_name("auto", cpu) == expected
+    assert precision_name("fp32", cpu) == "fp32" and precision_name("bf16", cpu) == "bf16"  # explicit wins
+
+
+def test_auto_precision_on_cuda_asks_the_gpu(monkeypatch):
+    for supported, expected in [(True, "bf16"), (False, "fp32")]:
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda supported=supported: supported)
+        assert precision_name("auto", torch.device("cuda")) == expected
