@@ -4,9 +4,11 @@ VENV := .venv
 # Stage commands run `python`, which must be the virtual environment's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTHON ?= python3
+# The offline page template of `dvc plots show`; see its rule below.
+PLOTS_TEMPLATE := .dvc/plots_template.html
 
 .PHONY: repro test bench venv
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(PLOTS_TEMPLATE)
 
 $(VENV)/.installed: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +22,16 @@ repro: venv
 
 test: venv
 	python -m pytest -q tests
+
+# The page template of `dvc plots show` / `dvc plots diff` (.dvc/config's plots.html_template):
+# vega, vega-lite and vega-embed inlined from the installed vl-convert-python, so the charts
+# render with no network. Part of the venv step: `make repro` and `make test` both make it.
+$(PLOTS_TEMPLATE): $(VENV)/.installed src/plots_page.py
+	$(VENV)/bin/python -m src.plots_page --out $@
+
+.PHONY: plots
+plots: venv
+	dvc plots show
 
 bench: venv
 	python -m benchmarks.time_to_accuracy --device cpu --seeds 5
