@@ -86,7 +86,7 @@ MODEL_SCHEMA = {
 
 SCHEMA = {
     "data": {"val_size": _int(0, 30000), "seed": _int(0)},
-    "train": {"seed": _int(0), "device": _choice("auto", "cpu", "cuda"), "subset": _int(0)},
+    "train": {"seed": _int(0), "device": _choice("auto", "cpu", "cuda"), "subset": _int(0), "nproc": _int(1)},
     "evaluate": {"batch_size": _int(1), "gallery_size": _int(0, 100), "tta": _bool},
 }
 
@@ -130,6 +130,9 @@ def validate(params: dict, path: Path = PARAMS_FILE) -> dict:
                 where = f"train.{model_name}"
                 _check_section(model, MODEL_SCHEMA, where, path)
                 _check_section(model["net"], NET_SCHEMA[model["arch"]], f"{where}.net", path, required=False)
+                if model["batch_size"] % section["nproc"]:  # each process takes an equal slice of a batch
+                    raise ParamsError(f"{path}: {where}.batch_size ({model['batch_size']}) must be a multiple "
+                                      f"of train.nproc ({section['nproc']})")
         else:
             _check_section(section, schema, name, path)
     return params

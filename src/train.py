@@ -3,13 +3,17 @@
     python -m src.train cnn
 
 Writes models/<model>.pth (a state_dict) and per-epoch curves to metrics/<model>/train (DVCLive).
+With `train.nproc` > 1 it re-runs itself as that many torchrun workers (src/distributed.py); only
+rank 0 writes those files.
 """
 import logging
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from dvclive import Live
 
+from src import distributed
 from src.config import load_params, model_params
 from src.data import load_split, load_stats, normalize
 from src.models import build_model, count_parameters, save_weights
@@ -35,17 +39,43 @@ def load_training_data(device, subset: int = 0):
     return to_device(train_x, train_y), to_device(val_x, val_y), -mean / std
 
 
+class Unlogged:
+    """What ranks other than 0 log to: nothing, so that only rank 0 writes under metrics/."""
+    def __init__(self):
+        self.summary = {}
+
+    def log_metric(self, *args, **kwargs):
+        pass
+
+    def next_step(self):
+        pass
+
+
+def open_live(name: str):
+    if distributed.rank() > 0:
+        return nullcontext(Unlogged())
+    return Live(dir=str(live_dir(name)), dvcyaml=False, save_dvc_exp=False)
+
+
 def main(name: str) -> None:
     params = load_params()
     cfg, settings = model_params(params, name), params["train"]
-    device = resolve_device(settings["device"])
+    if settings["nproc"] > 1 and not distributed.is_worker():
+        log.info("%s: training on %d processes (torchrun)", name, settings["nproc"])
+        distributed.launch(settings["nproc"], "-m", "src.train", name)
+        return
+    with distributed.process_group(resolve_device(settings["device"])) as device:
+        train(name, cfg, settings, device)
+
+
+def train(name: str, cfg: dict, settings: dict, device) -> None:
     seed_everything(settings["seed"], device)
     (train_x, train_y), val, fill = load_training_data(device, settings["subset"])
     model = build_model(cfg["arch"], cfg["net"])
     log.info("%s: %s, %d parameters, %d training images on %s", name, cfg["arch"],
              count_parameters(model), len(train_y), device)
 
-    with Live(dir=str(live_dir(name)), dvcyaml=False, save_dvc_exp=False) as live:
+    with open_live(name) as live:
         def log_epoch(stats):
             for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
                 live.log_metric(key.replace("_", "/"), getattr(stats, key))
@@ -59,7 +89,8 @@ def main(name: str) -> None:
         # Timings and the precision used live in DVCLive's summary, outside `dvc metrics diff`.
         live.summary["train_time_s"] = round(sum(stats.seconds for stats in history), 2)
         live.summary["precision"] = precision_name(cfg["precision"], device)
-    save_weights(model, Path("models") / f"{name}.pth")
+    if distributed.rank() == 0:
+        save_weights(model, Path("models") / f"{name}.pth")
 
 
 if __name__ == "__main__":
@@ -67,4 +98,4 @@ if __name__ == "__main__":
 
     if len(sys.argv) != 2:
         sys.exit("usage: python -m src.train <model section of params.yaml, e.g. cnn>")
-    run_stage(main, sys.argv[1])
+    (distributed.run_worker if distributed.is_worker() else run_stage)(main, sys.argv[1])

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from src import distributed
 from src.data import random_affine, random_shift
 from src.errors import PipelineError
 
@@ -107,17 +108,44 @@ def evaluate(model, x, y, batch_size: int = 2000, autocast: bool = False):
     return loss, acc, logits
 
 
+def evaluate_sharded(model, x, y, autocast: bool = False):
+    """(mean cross-entropy, accuracy) over all of `x`, each rank scoring its own shard: every
+    image counted once, the sums added over the ranks."""
+    distributed.broadcast_buffers(model)
+    part = distributed.shard(len(y))
+    logits = predict(model, x[part], autocast=autocast)
+    totals = torch.stack([F.cross_entropy(logits, y[part], reduction="sum"),
+                          (logits.argmax(1) == y[part]).sum().to(logits.dtype)]).double()
+    distributed.all_sum(totals)
+    loss, acc = (totals / len(y)).tolist() if len(y) else (math.nan, math.nan)
+    return loss, acc
+
+
 def fit(model, train_x, train_y, cfg, *, seed: int, val=None, fill: float = 0.0, on_epoch=None, progress=True):
     """Train `model` in place on normalised device tensors; return the per-epoch stats.
 
     cfg holds one model section of params.yaml (epochs, batch_size, optimizer, lr, precision, ...).
     `fill` is the normalised background value used by the shift augmentation.
+
+    In a torchrun process group (src/distributed.py) every rank holds all the data and draws the
+    same permutation; each takes its equal slice of every global batch of `batch_size` and DDP
+    averages the gradients, which is the gradient of the global batch's mean loss. BatchNorm
+    normalises with per-rank batch statistics (SyncBatchNorm has no CPU support and would add a
+    collective per layer). The returned stats are global; validation is sharded, not repeated.
     """
     device = train_x.device
     model.to(device=device, memory_format=torch.channels_last)  # what mkldnn and cuDNN convs prefer
     autocast = uses_bf16(cfg["precision"], device)
     generator = torch.Generator(device=device).manual_seed(seed)
     n, batch_size = len(train_y), min(cfg["batch_size"], len(train_y))
+    ranks, my_slice = distributed.world_size(), distributed.batch_slice(batch_size)
+    net, augment_generator = model, generator
+    if ranks > 1:
+        net = distributed.wrap(model)
+        # Augmentation and dropout draw per rank; the permutation stays shared. seed + 1 + rank,
+        # so that rank 0's draws are not the permutation's own stream.
+        augment_generator = torch.Generator(device=device).manual_seed(seed + 1 + distributed.rank())
+        torch.manual_seed(seed + 1 + distributed.rank())
     steps_per_epoch = n // batch_size  # drop the ragged last batch: equal-sized steps
     total = cfg["epochs"] * steps_per_epoch
     optimizer = make_optimizer(model, cfg)
@@ -125,20 +153,20 @@ def fit(model, train_x, train_y, cfg, *, seed: int, val=None, fill: float = 0.0,
     history = []
     for epoch in range(cfg["epochs"]):
         start = time.perf_counter()
-        model.train()
+        net.train()
         order = torch.randperm(n, device=device, generator=generator)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         lr = optimizer.param_groups[0]["lr"]
         steps = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg['epochs']}",
-                     disable=not progress, leave=False, mininterval=1.0)
+                     disable=not progress or distributed.rank() > 0, leave=False, mininterval=1.0)
         for step in steps:
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            x = random_affine(train_x[idx], cfg["rotate"], cfg["scale"], generator, fill)
-            x = random_shift(x, cfg["shift"], generator, fill)
+            idx = order[step * batch_size : (step + 1) * batch_size][my_slice]
+            x = random_affine(train_x[idx], cfg["rotate"], cfg["scale"], augment_generator, fill)
+            x = random_shift(x, cfg["shift"], augment_generator, fill)
             y = train_y[idx]
             with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
-                logits = model(x)
+                logits = net(x)
                 loss = F.cross_entropy(logits, y, label_smoothing=cfg["label_smoothing"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -147,7 +175,11 @@ def fit(model, train_x, train_y, cfg, *, seed: int, val=None, fill: float = 0.0,
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
         seen = steps_per_epoch * batch_size
-        val_loss, val_acc, _ = evaluate(model, *val, autocast=autocast) if val else (math.nan, math.nan, None)
+        if ranks > 1:
+            distributed.all_sum(loss_sum, correct)
+            val_loss, val_acc = evaluate_sharded(model, *val, autocast=autocast) if val else (math.nan, math.nan)
+        else:
+            val_loss, val_acc, _ = evaluate(model, *val, autocast=autocast) if val else (math.nan, math.nan, None)
         stats = EpochStats(epoch, loss_sum.item() / seen, correct.item() / seen, val_loss, val_acc, lr,
                            time.perf_counter() - start)
         history.append(stats)

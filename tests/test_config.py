@@ -42,6 +42,8 @@ def with_change(path, value):
     ("train.cnn.net.stem", "conv", "train.cnn.net.stem must be one of pool, stride, got 'conv'"),
     ("evaluate.tta", "yes", "evaluate.tta must be true or false, got 'yes'"),
     ("train.device", "tpu", "train.device must be one of auto, cpu, cuda, got 'tpu'"),
+    ("train.nproc", 0, "train.nproc must be an integer >= 1, got 0"),
+    ("train.nproc", 3, "train.mlp.batch_size (128) must be a multiple of train.nproc (3)"),
     ("data.val_size", -5, "data.val_size must be an integer 0..30000, got -5"),
     ("train.cnn.learning_rate", 0.1, "unknown key train.cnn.learning_rate"),
     ("train.cnn.net.depth", 3, "unknown key train.cnn.net.depth"),
