@@ -14,6 +14,7 @@ benchmarks/results/<device kind>-<date>.json: one file per CPU (or GPU) kind, ne
 """
 import argparse
 import datetime
+import functools
 import json
 import platform
 import statistics
@@ -124,8 +125,8 @@ def train_public_fastest(data, seed, device, max_steps=None):
 
 # --- 3. ours: a preset, trained by the pipeline's own fit() --------------------------------------
 
-def train_ours(data, seed, device, preset="fast", max_steps=None):
-    cfg = apply_preset(preset)["train"]["cnn"]
+def train_ours(data, seed, device, preset="fast", max_steps=None, precision="auto"):
+    cfg = {**apply_preset(preset)["train"]["cnn"], "precision": precision}
     if max_steps:  # warm-up: the same code path for a few steps
         cfg = {**cfg, "epochs": 1}
         data = {**data, "train_x": data["train_x"][: max_steps * cfg["batch_size"]],
@@ -177,10 +178,10 @@ def cpu_kind() -> str:
     return f"{vendor}-f{fields.get('cpu family', '?')}m{fields.get('model', '?')}-{units}"
 
 
-def hardware(device) -> dict:
+def hardware(device, precision="auto") -> dict:
     info = {"cpu": cpu_name(), "cpu_kind": cpu_kind(), "cpu_cores": torch.get_num_threads(), "torch": torch.__version__,
             "device": str(device), "date": datetime.date.today().isoformat(), "python": platform.python_version(),
-            "precision_ours": precision_name(apply_preset("fast")["train"]["cnn"]["precision"], device)}
+            "precision_ours": precision_name(precision, device), "precision_asked": precision}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -188,7 +189,8 @@ def hardware(device) -> dict:
 
 def results_path(info) -> Path:
     kind = info["cpu_kind"] if info["device"] == "cpu" else "cuda-" + "-".join(info["gpu"].lower().split())
-    return RESULTS_DIR / f"{kind}-{info['date']}.json"
+    forced = "" if info.get("precision_asked", "auto") == "auto" else f"-ours-{info['precision_asked']}"
+    return RESULTS_DIR / f"{kind}{forced}-{info['date']}.json"
 
 
 def run_recipe(name, train, data, seeds, device):
@@ -232,9 +234,12 @@ def main():
     parser.add_argument("--seed-recipe-seeds", type=int, default=1,
                         help="seeds for the slow notebook recipe (about 300 s each on a 2-core CPU)")
     parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated subset of: " + ", ".join(RECIPES))
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="ours' training precision (auto: bf16 where native); fp32 shows what a CPU without bf16 gets")
     args = parser.parse_args()
     device = torch.device(args.device)
-    info = hardware(device)
+    info = hardware(device, args.precision)
+    recipes = {**RECIPES, "ours (fast)": functools.partial(train_ours, precision=args.precision)}
     print(f"{info['cpu']} [{info['cpu_kind']}] ({info['cpu_cores']} threads), torch {info['torch']}, device {device}"
           + (f" ({info['gpu']})" if "gpu" in info else ""), flush=True)
     print("training time of each whole fixed schedule, data resident in memory, after a 20-step warm-up;"
@@ -243,7 +248,7 @@ def main():
     results, models, report = {}, {}, {"hardware": info, "method": METHOD}
     for name in args.recipes.split(","):
         seeds = args.seed_recipe_seeds if name == "seed" else args.seeds
-        models[name], results[name] = run_recipe(name, RECIPES[name], data, seeds, device)
+        models[name], results[name] = run_recipe(name, recipes[name], data, seeds, device)
     print(table(results) if "ours (fast)" in results else json.dumps(results, indent=1))
     report["results"] = results
     if "ours (fast)" in results:

@@ -80,6 +80,7 @@ def test_results_files_are_named_after_the_hardware_kind():
     assert kind.endswith(("-amx", "-avx512bf16", "-nobf16")) and "/" not in kind and " " not in kind
     cpu = {"cpu_kind": kind, "device": "cpu", "date": "2026-11-25"}
     assert results_path(cpu).name == f"{kind}-2026-11-25.json"
+    assert results_path({**cpu, "precision_asked": "fp32"}).name == f"{kind}-ours-fp32-2026-11-25.json"
     gpu = {**cpu, "device": "cuda:0", "gpu": "NVIDIA H100 80GB HBM3"}
     assert results_path(gpu).name == "cuda-nvidia-h100-80gb-hbm3-2026-11-25.json"
 
