@@ -7,7 +7,7 @@ PYTHON ?= python3
 # The offline page template of `dvc plots show`; see its rule below.
 PLOTS_TEMPLATE := .dvc/plots_template.html
 
-.PHONY: repro test bench venv
+.PHONY: repro test bench venv serve bench-serve
 venv: $(VENV)/.installed $(PLOTS_TEMPLATE)
 
 $(VENV)/.installed: requirements.txt
@@ -35,3 +35,17 @@ plots: venv
 
 bench: venv
 	python -m benchmarks.time_to_accuracy --device cpu --seeds 5
+
+# The digit reader over HTTP, with the draw-a-digit page at http://$(HOST):$(PORT)/ (after `make repro`).
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+serve: venv
+	python -m serving --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+# CLIENTS concurrent clients on loopback for DURATION s against a server it starts with WORKERS
+# processes (or URL=http://... of a running one); writes benchmarks/results/serve-<cpu>-<date>.json.
+CLIENTS ?= 16
+DURATION ?= 10
+bench-serve: venv
+	python -m benchmarks.serve_load --clients $(CLIENTS) --seconds $(DURATION) --workers $(WORKERS) $(if $(URL),--url $(URL))

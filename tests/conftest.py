@@ -125,3 +125,121 @@ def tiny(tiny_built, tmp_path) -> Project:
     copy = Project(tmp_path / "project")
     shutil.copytree(built.path, copy.path, symlinks=True)
     return copy
+
+
+# --- A quickly trained model laid out as a project: for the reader, the CLI, the API and the page ---
+
+QUICK_MODELS = {  # as presets/fast.yaml, in fp32 (exact on any CPU): ~99.0% in seconds
+    "cnn": {"net": {"widths": [16, 16, 48], "dropout": 0.0, "stem": "stride"}, "epochs": 1, "batch_size": 192,
+            "lr": 0.3, "shift": 0, "precision": "fp32"},
+    "mlp": {"net": {"hidden": [64], "dropout": 0.0}, "epochs": 1, "batch_size": 128, "precision": "fp32"},
+}
+QUICK_MLP_IMAGES = 10_000  # the MLP is only there to be chosen by --model: it need not be good
+
+
+@pytest.fixture(scope="session")
+def mnist_test_digits(raw_mnist):
+    """MNIST's 10,000 test digits (uint8 N x 28 x 28) and labels, as numpy arrays."""
+    from src.preprocess import read_raw
+
+    images, labels = read_raw("t10k", raw_mnist)
+    return images.numpy(), labels.numpy()
+
+
+@pytest.fixture(scope="session")
+def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
+    """A project directory as `make repro` leaves it for src.reader: params.yaml, models/cnn.pth
+    and models/mlp.pth (trained for one epoch on all 60,000 training digits by the pipeline's
+    own fit()), data/processed/stats.json. The trained files are kept in pytest's cache, under a
+    hash of the code and settings that made them, so they are trained again only when those change."""
+    import torch
+
+    root = tmp_path_factory.mktemp("reader")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"] = merge(params["train"], QUICK_MODELS)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    made_by = [ROOT / "src" / name for name in ("models.py", "training.py", "data.py", "preprocess.py")]
+    key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(params["train"], sort_keys=True).encode()
+                      + torch.__version__.encode() + str(QUICK_MLP_IMAGES).encode()).hexdigest()
+    cached = Path(request.config.cache.mkdir(f"reader-project-{key}"))
+    if not (cached / "data" / "processed" / "stats.json").exists():
+        train_quick_models(cached, params, raw_mnist)
+    shutil.copytree(cached, root, dirs_exist_ok=True)
+    return root
+
+
+def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
+    import torch
+
+    from src.data import normalize
+    from src.models import build_model, save_weights
+    from src.preprocess import pixel_stats, read_raw
+    from src.training import fit
+
+    images, labels = read_raw("train", raw_mnist)
+    mean, std = pixel_stats(images)
+    x = normalize(images, mean, std)
+    for name in QUICK_MODELS:
+        cfg = params["train"][name]
+        torch.manual_seed(0)
+        model = build_model(cfg["arch"], cfg["net"])
+        n = QUICK_MLP_IMAGES if name == "mlp" else len(labels)
+        fit(model, x[:n], labels[:n], cfg, seed=0, fill=-mean / std, progress=False)
+        save_weights(model, root / "models" / f"{name}.pth")
+    (root / "data" / "processed").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "processed" / "stats.json").write_text(json.dumps({"mean": mean, "std": std}))  # last: marks it complete
+
+
+def on_paper(digits, scale: float = 4.0, gaps=None, margin: int = 12, shifts=None):
+    """MNIST digits (uint8 28 x 28 each) written as a user would: left to right with `gaps`
+    pixels between their ink (default 6), dark on white paper, enlarged `scale` times: a PIL image."""
+    import numpy as np
+    from PIL import Image
+
+    tiles = [d[:, np.flatnonzero(d.max(0))[0]:np.flatnonzero(d.max(0))[-1] + 1] for d in digits]
+    gaps = [6] * (len(tiles) - 1) if gaps is None else list(gaps)
+    shifts = [0] * len(tiles) if shifts is None else list(shifts)
+    width = sum(t.shape[1] for t in tiles) + sum(gaps) + 2 * margin
+    page = np.zeros((28 + 2 * margin + max(shifts), width), np.uint8)
+    x = margin
+    for tile, gap, dy in zip(tiles, gaps + [0], shifts):
+        region = page[margin + dy:margin + dy + 28, x:x + tile.shape[1]]
+        np.maximum(region, tile, out=region)
+        x += tile.shape[1] + gap
+    size = (round(page.shape[1] * scale), round(page.shape[0] * scale))
+    return Image.fromarray(255 - page).resize(size, Image.Resampling.BICUBIC)
+
+
+@pytest.fixture(scope="session")
+def paper():
+    return on_paper
+
+
+@pytest.fixture(scope="session")
+def live_server(reader_project):
+    """A real server, `python -m serving`, on a free port of 127.0.0.1, serving the quick model:
+    yields its base URL."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "serving", "--root", str(reader_project), "--port", str(port)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/health", timeout=1).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"the server did not start:\n{server.stdout.read() if server.poll() is not None else ''}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

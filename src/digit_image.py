@@ -1,0 +1,311 @@
+"""A user's image of a digit or a number -> MNIST-style 28x28 digits, as the model was trained on.
+
+A photo or a drawing is not MNIST: dark ink on light paper, any size, off-centre, with margins,
+in colour, sometimes transparent. The models only know MNIST's digits, which LeCun et al.
+normalised this way (http://yann.lecun.com/exdb/mnist/): white digit on black, the digit's box
+scaled to fit 20x20 preserving its aspect ratio (with anti-aliasing, hence grey levels), then
+placed in a 28x28 field so that its centre of mass is at the centre. Inverting and resizing the
+whole image instead read 53-58% of non-MNIST digits correctly; this normalisation read 87-100%
+(measured with the pipeline's CNN when this module was designed).
+
+The steps, each a function below, in order:
+1. `decode`: bytes -> a Pillow image, refusing what is not an image, truncated, empty or huge.
+2. `to_gray`: any mode (RGB, RGBA, palette, 16-bit, CMYK) -> one float channel in [0, 1].
+3. `to_ink`: find the background, invert so that the ink is light on dark, stretch its contrast.
+4. `segment`: split the ink into digits (connected components, pieces of one digit merged),
+   left to right, ignoring specks.
+5. `normalise_digit`: per digit, MNIST's own size and position normalisation.
+`digits_of(data)` runs them all.
+"""
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+from src.errors import PipelineError
+
+MAX_SIDE = 10_000          # pixels on a side; a 100,000 x 1 image is refused, not processed
+MAX_PIXELS = 40_000_000    # below Pillow's own bomb limit (89 MP): a 40 MP phone photo is fine
+WORK_SIDE = 1024           # larger images are first reduced: a digit does not need more
+BOX = 20                   # MNIST: the digit's longer side, in pixels
+FIELD = 28                 # MNIST: the image's side
+CENTRE = 14.0              # MNIST's mean centre of mass is (13.99, 14.00), row and column index
+MIN_CONTRAST = 0.2         # ink this close to the background is no ink: a blank page is blank
+INK_LEVEL = 0.4            # a pixel is ink above this fraction of the ink's full contrast
+STROKE = 3.0               # MNIST's median stroke width in the 20-px box (2.3-4.1 for 80% of digits)
+
+
+class ImageError(PipelineError, ValueError):
+    """The bytes are not an image this module can read; the message names the problem."""
+
+
+@dataclass
+class Digit:
+    image: np.ndarray          # 28 x 28 float32 in [0, 1]: white digit on black, as MNIST / 255
+    box: tuple[int, int, int, int]   # x0, y0, x1, y1 (exclusive) in the original image's pixels
+
+
+# --- 1. decoding ---------------------------------------------------------------------------
+
+def decode(data: bytes) -> Image.Image:
+    """Decode PNG, JPEG, BMP, GIF (first frame), WebP, ...; one-line ImageError otherwise.
+
+    Size limits are checked on the header, before any pixel is decoded, so a decompression bomb
+    (a small file that expands to gigabytes) costs nothing."""
+    if not data:
+        raise ImageError("empty body: no image data")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width == 0 or height == 0:
+                raise ImageError(f"the image is {width}x{height} pixels: it has no pixels")
+            if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+                raise ImageError(f"the image is {width}x{height} pixels: too large (at most {MAX_SIDE} "
+                                 f"on a side and {MAX_PIXELS // 1_000_000} megapixels)")
+            if image.format == "JPEG":
+                image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at 1/2..1/8 scale for free
+            image.load()
+            drafted = width / image.size[0]  # >1 if JPEG's draft mode decoded at a reduced scale
+            image = ImageOps.exif_transpose(image)  # phone photos: upright as the user saw them
+            image.info["draft_scale"] = drafted
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"decompression bomb refused: {error}") from None
+    except UnidentifiedImageError:
+        # Pillow also lands here for a known format with an invalid header, such as 0 x 0 pixels
+        raise ImageError(f"not a readable image: unknown format or invalid header, such as a size of 0 pixels "
+                         f"({len(data)} bytes; expected PNG, JPEG, BMP, GIF or WebP)") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, ZeroDivisionError,
+            MemoryError) as error:
+        # Pillow's decoders report truncated or corrupt data with any of these
+        raise ImageError(f"corrupt or truncated image: {' '.join(str(error).split()) or type(error).__name__}") from None
+    return image
+
+
+# --- 2. one grey channel --------------------------------------------------------------------
+
+def to_gray(image: Image.Image) -> np.ndarray:
+    """Luminance as float32 in [0, 1] (1 = white), whatever the mode.
+
+    Transparency: a canvas drawing is often ink on transparent pixels, whose hidden colour is
+    arbitrary (usually black). Compositing onto white would hide white ink, onto black would
+    hide black ink, so the image goes onto the colour that contrasts with its ink."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16- and 32-bit greys: Pillow's conversion to 8 bits clips instead of scaling
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
+        return np.clip(values / top, 0, 1)
+    if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in image.info:
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    image = image.convert("RGBA")
+    if image.getchannel("A").getextrema()[0] == 255:  # opaque after all (a browser canvas's PNG)
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    rgba = np.asarray(image, dtype=np.float32) / 255.0
+    alpha = rgba[..., 3]
+    gray = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
+    # The ink's colour is that of the strokes' insides: their anti-aliased fringes, next to the
+    # transparent pixels, are many (a third of the pixels of an enlarged MNIST digit) and in between.
+    # If most of the image is opaque, it is the paper (a photo with transparent corners): the
+    # transparent parts become more of the same paper.
+    opaque = alpha > 0.5
+    if opaque.mean() > 0.5:
+        backdrop = float(np.median(gray[opaque]))
+    else:
+        inside = ndimage.binary_erosion(opaque, iterations=2)
+        ink = gray[inside] if inside.any() else gray[opaque]
+        backdrop = 1.0 if ink.size == 0 or float(np.median(ink)) < 0.5 else 0.0
+    return gray * alpha + backdrop * (1 - alpha)
+
+
+# --- 3. background and ink -------------------------------------------------------------------
+
+def shrink(image: Image.Image) -> tuple[Image.Image, int]:
+    """Reduce an image larger than WORK_SIDE by an integer factor (area averaging, in Pillow's C
+    code, before any float copy): a 40-megapixel photo costs what a 1-megapixel one does. Returns
+    the image and the factor its coordinates were divided by."""
+    factor = -(-max(image.size) // WORK_SIDE)
+    if factor <= 1:
+        return image, 1
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):  # palette, 16-bit, CMYK, ...
+        transparent = "transparency" in image.info or image.mode in ("PA", "RGBa", "La")
+        image = image.convert("I" if image.mode.startswith("I;16") else "RGBA" if transparent else "RGB")
+    return image.reduce(factor), factor
+
+
+def border(values: np.ndarray) -> np.ndarray:
+    """The pixels of a frame 2% of the side wide: what a margin is made of."""
+    h, w = values.shape
+    t = max(1, round(0.02 * min(h, w)))
+    return np.concatenate([values[:t].ravel(), values[-t:].ravel(), values[:, :t].ravel(), values[:, -t:].ravel()])
+
+
+def to_ink(gray: np.ndarray) -> np.ndarray | None:
+    """Ink as float32 in [0, 1] (1 = the strongest ink, 0 = the background), or None if there
+    is no ink (a blank image).
+
+    - The background is what the border is made of (its median): a page's margin, a canvas's
+      fill. Light background (paper) -> invert, so that the digit is light on dark like MNIST.
+    - Contrast is stretched so that the background is 0 and the ink's core is 1: MNIST's strokes
+      are saturated (median maximum 255), whatever pen or lighting the user had. The core is the
+      median of the pixels above half the strongest one, so one hot pixel does not set it.
+    """
+    if np.median(border(gray)) > 0.5:
+        gray = 1.0 - gray
+    background = float(np.median(border(gray)))
+    strongest = float(gray.max())
+    if strongest - background < MIN_CONTRAST:
+        return None
+    core = float(np.median(gray[gray > background + 0.5 * (strongest - background)]))
+    if core - background < MIN_CONTRAST:
+        return None
+    return np.clip((gray - background) / (core - background), 0, 1).astype(np.float32)
+
+
+# --- 4. segmentation ------------------------------------------------------------------------
+
+def segment(ink: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
+    """The digits in `ink`, left to right: each its box (row and column slices of `ink`) and
+    the boolean mask of its ink within that box.
+
+    Connected components of ink (8-connected, as strokes touch diagonally), then:
+    - pieces stacked above one another are one digit (a 5 whose top bar is detached, a broken
+      8): a number is written left to right, so two components that share most of their width
+      belong to one digit, unless both are full height (two digits written too close, or a 1
+      under an overhanging 7);
+    - specks are dropped: groups much smaller than the largest digit (dust, JPEG noise, a
+      decimal point), or much shorter (a hyphen)."""
+    labels, count = ndimage.label(ink > INK_LEVEL, structure=np.ones((3, 3)))
+    if count == 0:
+        return []
+    slices = ndimage.find_objects(labels)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    # ignore components of a few pixels before grouping: noise must not bridge two digits
+    keep = [i for i in range(count) if areas[i] >= max(4, 0.002 * areas.max())]
+    boxes = {i: [slices[i][1].start, slices[i][0].start, slices[i][1].stop, slices[i][0].stop] for i in keep}
+    tallest = max(b[3] - b[1] for b in boxes.values())
+    groups = [[i] for i in sorted(keep, key=lambda i: boxes[i][0])]
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                if _same_digit(_union(boxes, groups[a]), _union(boxes, groups[b]), tallest):
+                    groups[a] += groups.pop(b)
+                    merged = True
+                    break
+            if merged:
+                break
+    sizes = [sum(areas[i] for i in g) for g in groups]
+    unions = [_union(boxes, g) for g in groups]
+    digits = [(u, g) for g, u, size in zip(groups, unions, sizes)
+              if size >= 0.08 * max(sizes) and u[3] - u[1] >= 0.3 * max(v[3] - v[1] for v in unions)]
+    digits.sort(key=lambda d: d[0][0] + d[0][2])
+    found = []
+    for (x0, y0, x1, y1), group in digits:
+        box = (slice(y0, y1), slice(x0, x1))
+        found.append((box, np.isin(labels[box], np.array(group) + 1)))
+    return found
+
+
+def _union(boxes, group):
+    parts = [boxes[i] for i in group]
+    return [min(p[0] for p in parts), min(p[1] for p in parts), max(p[2] for p in parts), max(p[3] for p in parts)]
+
+
+def _same_digit(a, b, tallest) -> bool:
+    overlap = min(a[2], b[2]) - max(a[0], b[0])
+    narrower = min(a[2] - a[0], b[2] - b[0])
+    both_tall = min(a[3] - a[1], b[3] - b[1]) >= 0.75 * tallest
+    return overlap >= 0.5 * narrower and not both_tall
+
+
+# --- 5. MNIST's normalisation of one digit ---------------------------------------------------
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels: a stroke of length L and width w has area wL and about 2L
+    boundary pixels."""
+    area = mask.sum()
+    boundary = area - ndimage.binary_erosion(mask).sum()
+    return 2.0 * area / max(boundary, 1)
+
+
+def normalise_digit(ink: np.ndarray, box: tuple[slice, slice], mask: np.ndarray) -> np.ndarray:
+    """One digit -> 28x28 float32, as MNIST made its digits. `box` is the digit's slice of `ink`
+    and `mask` its pixels within that box.
+
+    - Crop to the bounding box of the digit's ink: margins and position carry no information.
+      Only this digit's pixels (and their anti-aliased edges) are kept: a neighbour's stroke
+      inside the box is not part of it.
+    - Thin strokes are thickened to about MNIST's width: a fine pen on a large photo would
+      otherwise shrink to faint one-pixel lines the model never saw.
+    - Scale the longer side to 20 px, preserving the aspect ratio (a 1 stays narrow), with
+      anti-aliasing (Lanczos; its support widens with the reduction), as MNIST did.
+    - Put it in a 28x28 field so that its centre of mass is at the centre, as MNIST did (this,
+      not the box's centre, is where MNIST's digits are).
+    """
+    pad = 2  # the anti-aliased edge around the ink's pixels
+    ys = slice(max(0, box[0].start - pad), box[0].stop + pad)
+    xs = slice(max(0, box[1].start - pad), box[1].stop + pad)
+    crop = ink[ys, xs]
+    own = np.zeros(crop.shape, bool)
+    own[box[0].start - ys.start:box[0].stop - ys.start, box[1].start - xs.start:box[1].stop - xs.start] = mask
+    width = stroke_width(own)
+    crop = crop * ndimage.binary_dilation(own, iterations=pad)
+    scale = BOX / max(mask.shape)
+    if width * scale < 0.6 * STROKE:
+        radius = max(1, round((STROKE / scale - width) / 2))
+        disk = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
+        crop = ndimage.grey_dilation(np.pad(crop, radius), footprint=disk)
+    # crop to the (possibly thickened) ink's box, then scale its longer side to BOX pixels
+    rows, cols = np.nonzero(crop > INK_LEVEL)
+    crop = crop[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    h, w = crop.shape
+    scale = BOX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
+    small = np.clip(small, 0, 1)
+    peak = small.max()
+    if peak > 0:
+        small = small / peak  # MNIST's strokes are saturated; a thin stroke averages to grey
+    field = np.zeros((FIELD, FIELD), dtype=np.float32)
+    cy, cx = ndimage.center_of_mass(small) if small.sum() > 0 else ((h - 1) / 2, (w - 1) / 2)
+    top = int(np.clip(round(CENTRE - cy), 0, FIELD - small.shape[0]))
+    left = int(np.clip(round(CENTRE - cx), 0, FIELD - small.shape[1]))
+    field[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return field
+
+
+# --- all of it -----------------------------------------------------------------------------
+
+def digits_in(image: Image.Image) -> list[Digit]:
+    """The digits of a decoded image, left to right ([] if it holds no ink)."""
+    draft_scale = image.info.get("draft_scale", 1.0)
+    image, factor = shrink(image)
+    factor *= draft_scale  # boxes are given in the file's own pixels
+    gray = to_gray(image)
+    ink = to_ink(gray)
+    if ink is None:
+        return []
+    # the rest works on the inked region only: a digit drawn on a canvas covers a tenth of it
+    rows, cols = np.flatnonzero((ink > INK_LEVEL).any(axis=1)), np.flatnonzero((ink > INK_LEVEL).any(axis=0))
+    if rows.size == 0:
+        return []
+    y0, x0 = max(0, rows[0] - 2), max(0, cols[0] - 2)
+    ink = ink[y0:rows[-1] + 3, x0:cols[-1] + 3]
+    digits = []
+    for box, mask in segment(ink):
+        corners = (x0 + box[1].start, y0 + box[0].start, x0 + box[1].stop, y0 + box[0].stop)
+        digits.append(Digit(normalise_digit(ink, box, mask), tuple(int(round(v * factor)) for v in corners)))
+    return digits
+
+
+def digits_of(data: bytes) -> list[Digit]:
+    """The digits in an image file's bytes, left to right; ImageError if it is not an image."""
+    return digits_in(decode(data))

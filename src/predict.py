@@ -1,0 +1,66 @@
+"""Read the digits in image files with a trained model.
+
+    python -m src.predict [--model cnn|mlp] [--json] [--top K] IMAGE...
+
+PNG, JPEG, BMP, GIF, WebP (anything Pillow reads). An image may hold one digit or a whole
+number; it is read left to right. Plain output: one line per file, the number read and its
+confidence (the lowest of its digits' top probabilities), `?` after an uncertain digit.
+`--json`: one JSON object per line per file (the same as the HTTP API's, plus `file`).
+A file that cannot be read gets a one-line error (stderr, or an `error` field with --json) and
+the others are still read; the exit status is 1 if any file failed, 2 if the model is missing.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from src.digit_image import ImageError
+from src.reader import ModelError, Reader
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m src.predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, BMP, GIF, WebP)")
+    parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"], help="which trained model (default: cnn)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    parser.add_argument("--top", type=int, default=3, metavar="K", help="classes listed per digit with --json (1-10, default 3)")
+    parser.add_argument("--root", type=Path, default=Path("."), help="the project directory (default: current)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.top <= 10:
+        parser.error(f"--top must be between 1 and 10, got {args.top}")
+    return args
+
+
+def plain(file: str, result: dict) -> str:
+    if not result["digits"]:
+        return f"{file}: no digit found"
+    number = "".join(p["digit"] + ("?" if p["uncertain"] else "") for p in result["predictions"])
+    note = " (uncertain)" if result["uncertain"] else ""
+    return f"{file}: {number}  confidence {100 * result['confidence']:.1f}%{note}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        reader = Reader(args.model, args.root)
+    except ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failed = False
+    for file in args.images:
+        try:
+            result = reader.read(Path(file).read_bytes(), args.top)
+        except (OSError, ImageError) as error:
+            failed = True
+            message = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            if args.json:
+                print(json.dumps({"file": file, "error": message}), flush=True)
+            else:
+                print(f"error: {file}: {message}", file=sys.stderr, flush=True)
+            continue
+        print(json.dumps({"file": file, **result}) if args.json else plain(file, result), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

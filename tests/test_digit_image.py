@@ -1,0 +1,187 @@
+"""src/digit_image.py: MNIST's normalisation of users' images, checked on synthetic images and
+against MNIST itself (test digits made to look like a user's, then recovered and read)."""
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from src.digit_image import (BOX, CENTRE, FIELD, ImageError, decode, digits_in, normalise_digit, segment,
+                             to_gray, to_ink)
+from src.reader import Reader
+
+
+def png(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", **options)
+    return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height, with one tiny compressed row: what a
+    decompression bomb or a hostile header looks like."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def stroke_image(shape=(120, 200), boxes=((30, 20, 50, 100),), ink=0, paper=255) -> np.ndarray:
+    """Rectangles of ink (x0, y0, x1, y1) on paper, as uint8."""
+    image = np.full(shape, paper, np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        image[y0:y1, x0:x1] = ink
+    return image
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"hello, this is text", "not a readable image: unknown format"),
+    (png_header_only(0, 10), "invalid header, such as a size of 0 pixels"),
+    (png_header_only(100_000, 1), "100000x1 pixels: too large"),
+    (png_header_only(30_000, 30_000), "too large|bomb"),
+])
+def test_decode_refuses_bad_bytes_with_a_message_naming_the_problem(data, message):
+    with pytest.raises(ImageError, match=message):
+        decode(data)
+
+
+def test_decode_refuses_a_truncated_image():
+    data = png(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8)))
+    with pytest.raises(ImageError, match="corrupt or truncated"):
+        decode(data[: len(data) // 2])
+
+
+def test_decode_refuses_pillows_decompression_bombs(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ImageError, match="bomb"):
+        decode(png(Image.new("L", (100, 100), 255)))
+
+
+# --- grey levels, background and ink --------------------------------------------------------
+
+def test_to_gray_reads_16_bit_palette_and_transparent_images():
+    ramp = (np.arange(256, dtype=np.uint16) * 257).reshape(16, 16)
+    assert to_gray(Image.fromarray(ramp)).max() == pytest.approx(1.0)
+    assert to_gray(Image.fromarray(ramp))[0, 1] == pytest.approx(1 / 255, abs=1e-4)
+    palette = Image.fromarray(stroke_image()).convert("P")
+    assert np.allclose(to_gray(palette), stroke_image() / 255)
+    # black strokes on transparent pixels (a canvas) and white strokes on transparent pixels:
+    # either way the ink must stand out from what the transparency becomes
+    for colour in (0, 255):
+        rgba = np.zeros((120, 200, 4), np.uint8)
+        rgba[20:100, 30:50] = (colour, colour, colour, 255)
+        gray = to_gray(Image.fromarray(rgba))
+        assert abs(gray[50, 40] - gray[5, 5]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("ink, paper", [(0, 255), (255, 0), (60, 180)])
+def test_to_ink_makes_the_digit_light_on_dark_whatever_the_paper(ink, paper):
+    result = to_ink(stroke_image(ink=ink, paper=paper) / 255)
+    assert result[50, 40] == pytest.approx(1.0) and result[5, 5] == pytest.approx(0.0)
+
+
+def test_a_blank_or_faintly_noisy_page_has_no_digit():
+    rng = np.random.default_rng(0)
+    noisy = np.clip(0.9 + rng.normal(0, 0.02, (200, 300)), 0, 1).astype(np.float32)
+    assert to_ink(np.ones((50, 50), np.float32)) is None
+    assert to_ink(noisy) is None
+    assert digits_in(Image.new("RGB", (300, 200), "white")) == []
+
+
+# --- segmentation ---------------------------------------------------------------------------
+
+def test_segment_splits_a_number_left_to_right_and_merges_the_pieces_of_one_digit():
+    # a "5" whose top bar is detached, a speck of dust, then a "1"
+    five = [(20, 10, 70, 22), (20, 32, 32, 60), (20, 60, 70, 72), (58, 72, 70, 100), (20, 100, 70, 110)]
+    one = [(110, 10, 122, 110)]
+    image = stroke_image(boxes=five[:1] + [(20, 30, 32, 60)] + five[2:] + one + [(160, 50, 162, 52)])
+    found = segment(to_ink(image / 255))
+    assert [(box[1].start, box[1].stop) for box, _ in found] == [(20, 70), (110, 122)]
+    assert [mask.sum() for _, mask in found] == [50 * 12 + 12 * 30 + 50 * 12 + 12 * 28 + 50 * 10, 12 * 100]
+
+
+def test_segment_keeps_two_full_height_digits_apart_even_if_their_boxes_overlap():
+    # a 1 under the overhanging bar of a 7: the 1's box lies within the 7's
+    image = stroke_image(boxes=[(10, 10, 100, 22), (68, 10, 80, 110), (88, 30, 96, 110)])
+    assert [box[1].start for box, _ in segment(to_ink(image / 255))] == [10, 88]
+
+
+# --- MNIST's normalisation ------------------------------------------------------------------
+
+def test_normalise_digit_fits_the_longer_side_to_20_px_and_centres_the_mass():
+    image = stroke_image(shape=(300, 300), boxes=((200, 20, 230, 280),))  # a tall "1", off-centre
+    ink = to_ink(image / 255)
+    [(box, mask)] = segment(ink)
+    field = normalise_digit(ink, box, mask)
+    rows, cols = np.nonzero(field > 0.05)
+    assert field.shape == (FIELD, FIELD) and field.max() == pytest.approx(1.0)
+    assert rows.max() - rows.min() + 1 == BOX
+    assert cols.max() - cols.min() + 1 <= 4  # the aspect ratio is kept: still narrow
+    assert np.allclose(ndimage.center_of_mass(field), (CENTRE, CENTRE), atol=0.5)
+
+
+def test_thin_strokes_are_thickened_to_mnists_width():
+    image = stroke_image(shape=(600, 600), boxes=((100, 100, 500, 104), (100, 100, 104, 500)))  # an "L", 4 px pen
+    ink = to_ink(image / 255)
+    [(box, mask)] = segment(ink)
+    field = normalise_digit(ink, box, mask)
+    stroke = (field > 0.5).sum(axis=1)  # pixels per row: the vertical stroke's width
+    assert np.median(stroke[stroke > 0]) >= 2  # not a faint one-pixel line
+
+
+# --- against MNIST itself -------------------------------------------------------------------
+
+def users_version(digit: np.ndarray, rng) -> Image.Image:
+    """An MNIST digit as a user might photograph it: enlarged 2-6x, dark ink on a light paper
+    of some grey, off-centre on a larger page, with sensor noise."""
+    size = round(28 * rng.uniform(2, 6))
+    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255
+    height, width = size + rng.integers(20, 200, 2)
+    page = np.full((height, width), rng.uniform(0.75, 1.0), np.float32)
+    y, x = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
+    page[y:y + size, x:x + size] -= np.clip(big, 0, 1) * rng.uniform(0.6, 0.9)
+    page += rng.normal(0, 0.03, page.shape)
+    return Image.fromarray((np.clip(page, 0, 1) * 255).astype(np.uint8))
+
+
+def test_mnist_digits_made_to_look_like_a_users_are_recovered_and_read_as_well(reader_project, mnist_test_digits):
+    images, labels = mnist_test_digits[0][:1000], mnist_test_digits[1][:1000]
+    rng = np.random.default_rng(0)
+    recovered = []
+    for digit in images:
+        found = digits_in(users_version(digit, rng))
+        assert len(found) == 1
+        recovered.append(found[0].image)
+    recovered, originals = np.stack(recovered), images / 255.0
+    correlation = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(recovered, originals)]
+    assert np.median(correlation) > 0.95 and np.percentile(correlation, 10) > 0.85
+    assert np.median(np.abs(recovered - originals).mean(axis=(1, 2))) < 0.04
+    reader = Reader("cnn", reader_project)
+    clean = (reader.probabilities(originals).argmax(1) == labels).mean()
+    users = (reader.probabilities(recovered).argmax(1) == labels).mean()
+    print(f"CNN accuracy on 1,000 MNIST test digits: clean {clean:.1%}, as a user's photo {users:.1%}")
+    assert users >= clean - 0.005
+
+
+def test_numbers_composed_of_mnist_digits_are_read_exactly(reader_project, mnist_test_digits, paper):
+    """4-digit numbers written with varied spacing and baselines: split, then read in one batch
+    (what Reader.read_image does per image; one batch keeps the test fast on a busy CPU)."""
+    images, labels = mnist_test_digits
+    rng = np.random.default_rng(1)
+    trials, found, truths = 300, [], []
+    for _ in range(trials):
+        pick = rng.choice(len(labels), 4, replace=False)
+        number = paper(images[pick], scale=rng.uniform(2, 4), gaps=rng.integers(1, 14, 3), shifts=rng.integers(0, 10, 4))
+        found.append(digits_in(number))
+        truths.append("".join(map(str, labels[pick])))
+    assert sum(len(digits) == 4 for digits in found) >= 0.99 * trials  # segmentation alone
+    read = iter(Reader("cnn", reader_project).probabilities(np.stack([d.image for ds in found for d in ds])).argmax(1))
+    exact = sum("".join(str(next(read)) for _ in digits) == truth for digits, truth in zip(found, truths))
+    print(f"4-digit numbers of MNIST test digits read exactly: {exact}/{trials}")
+    assert exact / trials >= 0.95

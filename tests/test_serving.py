@@ -1,0 +1,193 @@
+"""The HTTP API (serving/app.py): FastAPI's test client, a real uvicorn process on 127.0.0.1,
+and a fuzz test. Bad input must get a 4xx with a JSON message, never a 5xx, and never stop the
+next request from being served."""
+import io
+import socket
+import struct
+import time
+import zlib
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings, strategies as st
+from PIL import Image
+
+from serving.app import MAX_BODY, create_app
+from src.reader import Reader
+
+
+def encode(image: Image.Image, format: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format, **options)
+    return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def client(reader_project):
+    with TestClient(create_app(reader_project)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def seven(mnist_test_digits, paper) -> bytes:
+    return encode(paper(mnist_test_digits[0][:1]))  # MNIST's first test digit, a 7
+
+
+@pytest.fixture(scope="module")
+def number(mnist_test_digits, paper) -> bytes:
+    return encode(paper(mnist_test_digits[0][[1, 3, 1, 2]], gaps=[9, 5, 12]).convert("RGB"), "JPEG", quality=90)
+
+
+def test_raw_body_and_multipart_upload_give_the_clis_json(client, seven, number, reader_project):
+    expected = Reader("cnn", reader_project).read(seven, top=3)
+    raw = client.post("/predict", content=seven, headers={"content-type": "image/png"})
+    upload = client.post("/predict", files={"file": ("seven.png", seven, "image/png")})
+    assert raw.status_code == upload.status_code == 200
+    assert raw.json() == upload.json() == expected
+    assert expected["digits"] == "7"
+    read = client.post("/predict?top=10", files={"photo": ("n.jpg", number, "image/jpeg")}).json()
+    assert read["digits"] == "2021" and all(len(p["top"]) == 10 for p in read["predictions"])
+
+
+def test_health_docs_and_page(client):
+    assert client.get("/health").json() == {"status": "ok", "model": "cnn", "arch": "FastCNN"}
+    assert client.get("/docs").status_code == 200
+    schema = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]["content"]
+    assert {"multipart/form-data", "image/*"} <= set(schema)
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text
+    for asset in ("/static/app.js", "/static/app.css"):
+        assert client.get(asset).status_code == 200
+
+
+def test_the_page_loads_nothing_from_elsewhere(client):
+    for path in ("/", "/static/app.js", "/static/app.css"):
+        text = client.get(path).text
+        assert "://" not in text.replace('"http://www.w3.org', ""), path
+
+
+def test_a_blank_image_says_no_digit_was_found(client):
+    answer = client.post("/predict", content=encode(Image.new("RGB", (300, 150), "white")))
+    assert answer.status_code == 200
+    assert answer.json()["digits"] == "" and answer.json()["message"] == "no digit found"
+
+
+def truncated(seven: bytes) -> bytes:
+    return seven[: len(seven) // 2]
+
+
+BAD = [  # (what, body or a function of the good PNG, extra request options, status, words of the message)
+    ("not an image", b"<html>hello</html>", {}, 422, "not a readable image"),
+    ("truncated", truncated, {}, 422, "corrupt or truncated"),
+    ("empty body", b"", {}, 400, "empty body"),
+    ("0 pixels", png_header_only(0, 28), {}, 422, "size of 0 pixels"),
+    ("100,000 px wide", png_header_only(100_000, 1), {}, 422, "100000x1 pixels: too large"),
+    ("decompression bomb", png_header_only(20_000, 20_000), {}, 422, "decompression bomb"),
+    ("empty upload", None, {"files": {"file": ("x.png", b"", "image/png")}}, 400, "is empty"),
+    ("form without a file", None, {"files": {"name": (None, b"x")}}, 400, "without a file"),
+    ("broken multipart", b"--xyz\r\nnonsense", {"headers": {"content-type": "multipart/form-data; boundary=xyz"}},
+     400, "multipart"),
+    ("multipart without boundary", b"x", {"headers": {"content-type": "multipart/form-data"}}, 400, "malformed multipart"),
+    ("over the size limit", b"\0" * (MAX_BODY + 1), {}, 413, "over the limit"),
+]
+
+
+@pytest.mark.parametrize("what, body, options, status, words", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_gets_a_4xx_naming_the_problem_and_the_next_request_is_served(
+        client, seven, what, body, options, status, words):
+    if callable(body):
+        body = body(seven)
+    answer = client.post("/predict", content=body, **options) if body is not None else client.post("/predict", **options)
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["detail"]
+    assert client.post("/predict", content=seven).json()["digits"] == "7"
+
+
+def test_pillows_own_bomb_limit_is_a_4xx(client, seven, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    answer = client.post("/predict", content=seven)
+    assert answer.status_code == 422 and "decompression bomb" in answer.json()["detail"]
+
+
+def test_a_streamed_body_without_length_is_cut_at_the_limit(client):
+    def chunks():
+        for _ in range(MAX_BODY // 65536 + 2):
+            yield b"\0" * 65536
+    answer = client.post("/predict", content=chunks())
+    assert answer.status_code == 413
+
+
+# --- a real uvicorn process -------------------------------------------------------------------
+
+def test_real_server_on_loopback(live_server, seven, number):
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        assert http.get("/health").json()["status"] == "ok"
+        assert http.post("/predict", content=seven).json()["digits"] == "7"
+        assert http.post("/predict", files={"file": ("n.jpg", number, "image/jpeg")}).json()["digits"] == "2021"
+        assert http.post("/predict", content=b"garbage").status_code == 422
+    # a client that announces 50 MB is refused at once, before it sends any of it
+    with socket.create_connection(("127.0.0.1", int(live_server.rsplit(":", 1)[1])), timeout=5) as raw:
+        raw.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 50000000\r\n\r\n")
+        reply = b""
+        while b"over the limit" not in reply and (chunk := raw.recv(4096)):
+            reply += chunk
+        reply = reply.decode()
+    assert reply.startswith("HTTP/1.1 413") and "over the limit" in reply
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        assert http.post("/predict", content=seven).json()["digits"] == "7"
+
+
+# --- fuzz -------------------------------------------------------------------------------------
+
+def seeds(seven: bytes) -> list[bytes]:
+    image = Image.open(io.BytesIO(seven))
+    small = image.resize((56, 40))
+    return [seven, encode(small.convert("RGB"), "JPEG"), encode(small.convert("P"), "GIF"), encode(small, "BMP"),
+            encode(small, "WEBP"), encode(small.convert("RGBA"), "PNG")]
+
+
+@st.composite
+def mutated(draw, originals):
+    data = bytearray(draw(st.sampled_from(originals)))
+    for _ in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(["flip", "cut", "insert", "header"]))
+        at = draw(st.integers(0, max(0, len(data) - 1)))
+        if kind == "flip" and data:
+            data[at] = draw(st.integers(0, 255))
+        elif kind == "cut":
+            del data[at:at + draw(st.integers(1, 200))]
+        elif kind == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+        elif kind == "header" and len(data) > 30:  # dimensions and sizes live in the first bytes
+            data[draw(st.integers(0, 30))] = draw(st.sampled_from([0, 1, 0x7F, 0x80, 0xFF]))
+    return bytes(data)
+
+
+def test_fuzzed_images_never_get_a_5xx_or_hang(client, seven):
+    originals, seen = seeds(seven), {}
+
+    @settings(max_examples=250, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(st.one_of(st.binary(max_size=2000), mutated(originals)), st.booleans())
+    def check(body, as_upload):
+        started = time.perf_counter()
+        if as_upload:
+            answer = client.post("/predict", files={"file": ("f", body, "application/octet-stream")})
+        else:
+            answer = client.post("/predict", content=body)
+        assert answer.status_code in (200, 400, 413, 422), (answer.status_code, answer.text)
+        seen[answer.status_code] = seen.get(answer.status_code, 0) + 1
+        assert isinstance(answer.json(), dict)
+        assert time.perf_counter() - started < 5.0
+
+    check()
+    assert seen.get(200, 0) >= 5 and seen.get(422, 0) >= 50, seen  # both decoded and refused images were tried
