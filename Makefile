@@ -43,9 +43,11 @@ WORKERS ?= 1
 serve: venv
 	python -m serving --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-# CLIENTS concurrent clients on loopback for DURATION s against a server it starts with WORKERS
-# processes (or URL=http://... of a running one); writes benchmarks/results/serve-<cpu>-<date>.json.
+# CLIENTS concurrent clients on loopback for DURATION s against a server it starts with
+# BENCH_WORKERS processes, one per core (or URL=http://... of a running one); writes
+# benchmarks/results/serve-<cpu>-<date>.json.
 CLIENTS ?= 16
 DURATION ?= 10
+BENCH_WORKERS ?= 2
 bench-serve: venv
-	python -m benchmarks.serve_load --clients $(CLIENTS) --seconds $(DURATION) --workers $(WORKERS) $(if $(URL),--url $(URL))
+	python -m benchmarks.serve_load --clients $(CLIENTS) --seconds $(DURATION) --workers $(BENCH_WORKERS) $(if $(URL),--url $(URL))

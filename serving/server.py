@@ -3,7 +3,10 @@
     python -m serving [--host 127.0.0.1] [--port 8000] [--model cnn] [--root .] [--workers 1]
 """
 import argparse
+import multiprocessing
 import os
+import signal
+import socket
 import sys
 
 import torch
@@ -11,6 +14,8 @@ import uvicorn
 
 from src.reader import ModelError
 
+# No access log: a line per request would cost more than reading the digit.
+UVICORN_OPTIONS = dict(access_log=False, log_level="info")
 TORCH_THREADS = 1  # one image is a few small convolutions: threads cost more than they save
 
 
@@ -36,9 +41,43 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     os.environ["DIGITS_ROOT"], os.environ["DIGITS_MODEL"] = args.root, args.model
     app = server_app(args.root, args.model)  # fails fast, with one line, before uvicorn starts
-    # no access log: a line per request would cost more than reading the digit
-    options = dict(host=args.host, port=args.port, access_log=False, log_level="info")
     if args.workers == 1:
-        uvicorn.run(app, **options)
-    else:  # each worker process imports serving.app:app, which reads DIGITS_ROOT and DIGITS_MODEL
-        uvicorn.run("serving.app:app", workers=args.workers, **options)
+        uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
+        return
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=serve_worker, args=(args.host, args.port, args.root, args.model))
+               for _ in range(args.workers)]
+    for worker in workers:
+        worker.start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        for worker in workers:
+            worker.join()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.join()
+
+
+def serve_worker(host: str, port: int, root: str, model: str) -> None:
+    """One of several server processes. Each listens on its own socket bound to the same port
+    (SO_REUSEPORT), and the kernel spreads new connections evenly over them. uvicorn's own
+    --workers share one socket, where one process accepted all 16 keep-alive connections of the
+    benchmark while the other idled, and (uvicorn 0.54) leave Nagle's algorithm on: 2 workers
+    served no more than 1 (benchmarks/NOTES.md)."""
+    app = server_app(root, model)
+    uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[listening_socket(host, port)])
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port that other processes may bind too (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only
+    # on sockets that say they are TCP. Without it each response waited ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock

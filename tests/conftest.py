@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -219,6 +220,13 @@ def paper():
 def live_server(reader_project):
     """A real server, `python -m serving`, on a free port of 127.0.0.1, serving the quick model:
     yields its base URL."""
+    with serving_process(reader_project) as url:
+        yield url
+
+
+@contextmanager
+def serving_process(root: Path, *args: str):
+    """`python -m serving --root root *args` on a free port of 127.0.0.1, until the block ends."""
     import socket
     import time
     import urllib.request
@@ -226,7 +234,7 @@ def live_server(reader_project):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "serving", "--root", str(reader_project), "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "serving", "--root", str(root), "--port", str(port), *args],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 from serving.app import MAX_BODY, create_app
+from serving.server import listening_socket
 from src.reader import Reader
+from tests.conftest import serving_process
 
 
 def encode(image: Image.Image, format: str = "PNG", **options) -> bytes:
@@ -144,6 +146,44 @@ def test_real_server_on_loopback(live_server, seven, number):
     assert reply.startswith("HTTP/1.1 413") and "over the limit" in reply
     with httpx.Client(base_url=live_server, timeout=10) as http:
         assert http.post("/predict", content=seven).json()["digits"] == "7"
+
+
+def test_several_worker_processes_share_the_port_and_serve(reader_project, seven):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with serving_process(reader_project, "--workers", "2") as url:
+        def read(_):
+            with httpx.Client(base_url=url, timeout=10) as http:
+                return [http.post("/predict", content=seven).json()["digits"] for _ in range(5)]
+        with ThreadPoolExecutor(4) as pool:
+            answers = [digit for answer in pool.map(read, range(4)) for digit in answer]
+    assert answers == ["7"] * 20
+
+
+def test_worker_sockets_share_a_port_and_turn_nagles_algorithm_off():
+    """Each worker's own socket: a second one binds the same port (SO_REUSEPORT), and asyncio sets
+    TCP_NODELAY on the connections it accepts (without it, responses waited for delayed ACKs)."""
+    import asyncio
+
+    first = listening_socket("127.0.0.1", 0)
+    second = listening_socket("127.0.0.1", first.getsockname()[1])
+    second.close()
+
+    async def accepted_nodelay():
+        seen = asyncio.get_running_loop().create_future()
+
+        async def handle(reader, writer):
+            seen.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=first)
+        _, writer = await asyncio.open_connection(*first.getsockname())
+        nodelay = await asyncio.wait_for(seen, 5)
+        writer.close()
+        server.close()
+        return nodelay
+
+    assert asyncio.run(accepted_nodelay()) != 0
 
 
 # --- fuzz -------------------------------------------------------------------------------------
