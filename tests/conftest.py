@@ -251,3 +251,21 @@ def serving_process(root: Path, *args: str):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# --- A real browser: Debian's Chromium, driven by Playwright (whose own browser download cannot work here) ---
+
+CHROMIUM = "/usr/bin/chromium"  # apt-get install chromium; .ci/run installs it when missing
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

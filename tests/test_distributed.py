@@ -17,6 +17,7 @@ import torch
 from src import distributed, training
 from src.models import build_model
 from src.training import fit
+from tests.test_training import toy_problem
 
 CFG = {"epochs": 2, "batch_size": 32, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
        "schedule": "onecycle", "warmup": 0.2, "label_smoothing": 0.1, "shift": 0,
@@ -28,20 +29,12 @@ NET = {"hidden": [64], "dropout": 0.0}
 AUGMENTED = {**CFG, "epochs": 1, "shift": 2, "rotate": 5}
 
 
-def toy_data(n=256):
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, 10, (n,), generator=g)
-    x = torch.randn(n, 1, 28, 28, generator=g) * 0.1
-    x[torch.arange(n), 0, 2 * y + 4, 4:24] = 3.0
-    return x, y
-
-
 def train_toy(cfg):
     """Seeded like the train stage: the same initial weights in every process."""
     torch.manual_seed(0)
     model = build_model("mlp", NET)
-    x, y = toy_data()
-    history = fit(model, x, y, cfg, seed=0, val=toy_data(100), progress=False)
+    x, y = toy_problem(256)
+    history = fit(model, x, y, cfg, seed=0, val=toy_problem(100), progress=False)
     return model, history
 
 

@@ -1,24 +1,6 @@
 """The draw-a-digit page in a real browser: Debian's Chromium driven by Playwright, against a
 real server. Draws with mouse events on the canvas and uploads a file, as a user would."""
-import shutil
-
 import pytest
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
-                                reason="needs Debian's chromium (apt-get install chromium; .ci/run installs it)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def draw(page, strokes):

@@ -7,12 +7,9 @@ import json
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
 
 from src.plots_page import TEMPLATE_PATH
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 LOCAL_SCHEMES = ("file:", "data:", "blob:")
 
 # Each container DVC puts in the page's <main id="plots">: an image gallery (its <img> loaded), or
@@ -33,14 +30,6 @@ CONTAINERS_STATE = """() => Array.from(document.querySelectorAll("#plots > div")
 
 ALL_DRAWN = f"""() => ({CONTAINERS_STATE})().every(c =>
   c.failed || (c.images > 0 ? c.images_loaded === c.images : c.data_marks > 0))"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_offline(browser, html_path, screenshot_path) -> tuple[list[dict], dict]:
