@@ -259,7 +259,9 @@ CHROMIUM = "/usr/bin/chromium"  # apt-get install chromium; .ci/run installs it 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and later tests call asyncio.run.
+@pytest.fixture(scope="module")
 def browser():
     if shutil.which(CHROMIUM) is None:
         pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/run installs it)")
