@@ -7,7 +7,7 @@ PYTHON ?= python3
 # The offline page template of `dvc plots show`; see its rule below.
 PLOTS_TEMPLATE := .dvc/plots_template.html
 
-.PHONY: repro test bench venv serve bench-serve
+.PHONY: repro test bench bench-nproc venv serve bench-serve
 venv: $(VENV)/.installed $(PLOTS_TEMPLATE)
 
 $(VENV)/.installed: requirements.txt
@@ -35,6 +35,10 @@ plots: venv
 
 bench: venv
 	python -m benchmarks.time_to_accuracy --device cpu --seeds 5
+
+# The train stage on one process against two (torchrun), on this machine's CPU.
+bench-nproc: venv
+	python -m benchmarks.train_processes --nproc 1,2 --repeats 2
 
 # The digit reader over HTTP, with the draw-a-digit page at http://$(HOST):$(PORT)/ (after `make repro`).
 HOST ?= 127.0.0.1

@@ -88,3 +88,15 @@ def test_results_files_are_named_after_the_hardware_kind():
 @pytest.mark.parametrize("name", ["fast", "best"])
 def test_presets_leave_precision_to_the_hardware(name):
     assert apply(name)["train"]["cnn"]["precision"] == "auto"
+
+
+def test_the_process_benchmark_runs_the_real_stage_on_one_and_two_processes(tiny, tmp_path, monkeypatch):
+    from benchmarks import train_processes
+
+    monkeypatch.chdir(tiny.path)  # a built project: params.yaml, src/ and data/processed/
+    monkeypatch.setattr(train_processes, "RESULTS_DIR", tmp_path / "results")
+    report = train_processes.main(["--model", "mlp", "--nproc", "1,2", "--subset", "512", "--epochs", "1"])
+    assert [run["nproc"] for run in report["runs"]] == [1, 2]
+    for run in report["runs"]:
+        assert 0 < run["train_time_s"] < run["wall_s"] and 0 <= run["val_acc"] <= 1
+    assert not (tmp_path / "results").exists()  # a quick check writes no results file
