@@ -28,6 +28,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from benchmarks.time_to_accuracy import cpu_name
+
 RESULTS_DIR = Path("benchmarks/results")
 
 
@@ -41,12 +43,6 @@ def drawn_digit() -> bytes:
     buffer = io.BytesIO()
     image.resize((400, 200), Image.Resampling.LANCZOS).convert("RGBA").save(buffer, "PNG")  # canvas.toBlob: RGBA
     return buffer.getvalue()
-
-
-def cpu_name() -> str:
-    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else "unknown CPU"
 
 
 async def client(host, port, request: bytes, stop_at: float, latencies: list, statuses: dict):

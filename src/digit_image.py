@@ -15,7 +15,7 @@ The steps, each a function below, in order:
 4. `segment`: split the ink into digits (connected components, pieces of one digit merged),
    left to right, ignoring specks.
 5. `normalise_digit`: per digit, MNIST's own size and position normalisation.
-`digits_of(data)` runs them all.
+`digits_in(decode(data))` runs them all (src/reader.py does, for the CLI and the API).
 """
 import io
 import struct
@@ -294,7 +294,8 @@ def digits_in(image: Image.Image) -> list[Digit]:
     if ink is None:
         return []
     # the rest works on the inked region only: a digit drawn on a canvas covers a tenth of it
-    rows, cols = np.flatnonzero((ink > INK_LEVEL).any(axis=1)), np.flatnonzero((ink > INK_LEVEL).any(axis=0))
+    inked = ink > INK_LEVEL
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if rows.size == 0:
         return []
     y0, x0 = max(0, rows[0] - 2), max(0, cols[0] - 2)
@@ -304,8 +305,3 @@ def digits_in(image: Image.Image) -> list[Digit]:
         corners = (x0 + box[1].start, y0 + box[0].start, x0 + box[1].stop, y0 + box[0].stop)
         digits.append(Digit(normalise_digit(ink, box, mask), tuple(int(round(v * factor)) for v in corners)))
     return digits
-
-
-def digits_of(data: bytes) -> list[Digit]:
-    """The digits in an image file's bytes, left to right; ImageError if it is not an image."""
-    return digits_in(decode(data))
