@@ -1,4 +1,5 @@
-# The two commands of the README: `make repro` (the pipeline) and `make test` (the test suite).
+# The two commands of the README: `make repro` (the pipeline) and `make test` (the test suite;
+# `make test-fast` is its quick tier).
 # Both create .venv and install requirements.txt first, when missing or out of date.
 VENV := .venv
 # Stage commands run `python`, which must be the virtual environment's.
@@ -7,7 +8,7 @@ PYTHON ?= python3
 # The offline page template of `dvc plots show`; see its rule below.
 PLOTS_TEMPLATE := .dvc/plots_template.html
 
-.PHONY: repro test bench bench-nproc venv serve bench-serve
+.PHONY: repro test test-fast bench bench-nproc venv serve bench-serve
 venv: $(VENV)/.installed $(PLOTS_TEMPLATE)
 
 $(VENV)/.installed: requirements.txt
@@ -23,11 +24,16 @@ repro: venv
 test: venv
 	python -m pytest -q tests
 
+# The edit-run loop: unit tests and the API through TestClient; no dvc end to end, no browser,
+# no server process (the tiers are pytest markers: pytest.ini).
+test-fast: venv
+	python -m pytest -q -m "not e2e and not browser and not server and not slow" tests
+
 # The page template of `dvc plots show` / `dvc plots diff` (.dvc/config's plots.html_template):
 # vega, vega-lite and vega-embed inlined from the installed vl-convert-python, so the charts
 # render with no network. Part of the venv step: `make repro` and `make test` both make it.
-$(PLOTS_TEMPLATE): $(VENV)/.installed src/plots_page.py
-	$(VENV)/bin/python -m src.plots_page --out $@
+$(PLOTS_TEMPLATE): $(VENV)/.installed tools/plots_page.py
+	$(VENV)/bin/python -m tools.plots_page --out $@
 
 .PHONY: plots
 plots: venv
@@ -45,7 +51,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 serve: venv
-	python -m serving --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	python -m digit_reader.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # CLIENTS concurrent clients on loopback for DURATION s against a server it starts with
 # BENCH_WORKERS processes, one per core (or URL=http://... of a running one); writes

@@ -2,7 +2,7 @@
 
     python -m benchmarks.serve_load [--url URL] [--clients 16] [--seconds 10] [--workers 1]
 
-Without --url it starts `python -m serving` on a free port of 127.0.0.1 with the project's
+Without --url it starts `python -m digit_reader.serve` on a free port of 127.0.0.1 with the project's
 trained model (models/cnn.pth: run `make repro` first) and stops it afterwards. Each client is a
 keep-alive HTTP/1.1 connection that posts the PNG a user drawing a 7 on the page would send
 (its canvas, scaled to 400 x 200), waits for the answer, and posts again. Prints requests/s and latency
@@ -34,7 +34,7 @@ RESULTS_DIR = Path("benchmarks/results")
 
 
 def drawn_digit() -> bytes:
-    """What the page sends for a drawn 7: its canvas scaled to 400 x 200 (serving/static/app.js),
+    """What the page sends for a drawn 7: its canvas scaled to 400 x 200 (digit_reader/static/app.js),
     white with a black stroke 8% of its height."""
     k = 4  # drawn 4x larger, then reduced: anti-aliased edges, as a browser's canvas has
     image = Image.new("RGB", (400 * k, 200 * k), "white")
@@ -91,7 +91,7 @@ def start_server(workers: int, model: str):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "serving", "--port", str(port), "--workers", str(workers),
+    server = subprocess.Popen([sys.executable, "-m", "digit_reader.serve", "--port", str(port), "--workers", str(workers),
                                "--model", model], stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -31,7 +31,7 @@ from src.evaluate import measure_speed
 from src.fileio import RAW_DIR, write_json
 from src.models import CNNNet, build_model, count_parameters
 from src.preprocess import pixel_stats, read_raw
-from src.presets import apply as apply_preset
+from tools.presets import apply as apply_preset
 from src.training import evaluate, fit, precision_name
 
 RESULTS_DIR = Path("benchmarks/results")

@@ -150,7 +150,10 @@ def load_params(path: Path = PARAMS_FILE) -> dict:
 
 
 def model_params(params: dict, name: str) -> dict:
-    models = {k for k, v in params["train"].items() if isinstance(v, dict)}
-    if name not in models:
-        raise ParamsError(f"params.yaml: no model section train.{name} (models: {', '.join(sorted(models))})")
-    return params["train"][name]
+    """The section train.<name>. Only that section is looked at, so that a stage reads no other
+    model's params (tests/test_stage_declarations.py records what each stage reads)."""
+    section = params["train"].get(name)
+    if not isinstance(section, dict):
+        models = sorted(k for k, v in dict.items(params["train"]) if isinstance(v, dict))
+        raise ParamsError(f"params.yaml: no model section train.{name} (models: {', '.join(models)})")
+    return section

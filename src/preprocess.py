@@ -23,7 +23,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from src.config import load_params
-from src.download import verify
+from src.checksums import verify
 from src.fileio import PROCESSED_DIR, RAW_DIR, save_torch, write_json
 from src.idx import read_idx
 

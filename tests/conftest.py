@@ -14,8 +14,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)  # the stages resolve params.yaml, data/ and models/ from the project root
 
-from src.download import CANONICAL, fetch, is_valid  # noqa: E402
+from src.checksums import CANONICAL, is_valid  # noqa: E402
+from src.download import fetch  # noqa: E402
 from src.fileio import RAW_DIR  # noqa: E402
+
+
+TIER_OF_FIXTURE = {"tiny": "e2e", "tiny_built": "e2e", "browser": "browser", "live_server": "server"}
+
+
+def pytest_collection_modifyitems(items):
+    """Marks each test with the tiers of the fixtures it uses (see pytest.ini)."""
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            if fixture in TIER_OF_FIXTURE:
+                item.add_marker(TIER_OF_FIXTURE[fixture])
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +47,23 @@ def copy_raw(raw_dir: Path, target: Path) -> None:
         shutil.copyfile(raw_dir / name, target / name)
 
 
+# --- A toy training problem, for the training and distributed tests ---
+
+def toy_problem(n=512):
+    """Digits-shaped inputs whose class is written as a bright row: learnable in a few steps."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 10, (n,), generator=g)
+    x = torch.randn(n, 1, 28, 28, generator=g) * 0.1
+    x[torch.arange(n), 0, 2 * y + 4, 4:24] = 3.0
+    return x, y
+
+
+
 # --- End-to-end projects: a copy of this project in a temporary git repository ---
 
-PROJECT_FILES = ["dvc.yaml", "params.yaml", "src", "presets", ".dvc/config", ".dvcignore", ".gitignore"]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "src", "tools", "presets", ".dvc/config", ".dvcignore", ".gitignore"]
 STAGES = ["download", "preprocess", "train@mlp", "train@cnn", "evaluate@mlp", "evaluate@cnn"]
 TINY = {
     "data": {"val_size": 500},
@@ -149,7 +175,7 @@ def mnist_test_digits(raw_mnist):
 
 @pytest.fixture(scope="session")
 def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
-    """A project directory as `make repro` leaves it for src.reader: params.yaml, models/cnn.pth
+    """A project directory as `make repro` leaves it for digit_reader.reader: params.yaml, models/cnn.pth
     and models/mlp.pth (trained for one epoch on all 60,000 training digits by the pipeline's
     own fit()), data/processed/stats.json. The trained files are kept in pytest's cache, under a
     hash of the code and settings that made them, so they are trained again only when those change."""
@@ -218,7 +244,7 @@ def paper():
 
 @pytest.fixture(scope="session")
 def live_server(reader_project):
-    """A real server, `python -m serving`, on a free port of 127.0.0.1, serving the quick model:
+    """A real server, `python -m digit_reader.serve`, on a free port of 127.0.0.1, serving the quick model:
     yields its base URL."""
     with serving_process(reader_project) as url:
         yield url
@@ -226,7 +252,7 @@ def live_server(reader_project):
 
 @contextmanager
 def serving_process(root: Path, *args: str):
-    """`python -m serving --root root *args` on a free port of 127.0.0.1, until the block ends."""
+    """`python -m digit_reader.serve --root root *args` on a free port of 127.0.0.1, until the block ends."""
     import socket
     import time
     import urllib.request
@@ -234,7 +260,7 @@ def serving_process(root: Path, *args: str):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "serving", "--root", str(root), "--port", str(port), *args],
+    server = subprocess.Popen([sys.executable, "-m", "digit_reader.serve", "--root", str(root), "--port", str(port), *args],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

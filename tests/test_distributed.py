@@ -17,7 +17,7 @@ import torch
 from src import distributed, training
 from src.models import build_model
 from src.training import fit
-from tests.test_training import toy_problem
+from tests.conftest import toy_problem
 
 CFG = {"epochs": 2, "batch_size": 32, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
        "schedule": "onecycle", "warmup": 0.2, "label_smoothing": 0.1, "shift": 0,

@@ -6,8 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from src import download
-from src.download import CANONICAL, ChecksumError, csv_to_idx, fetch, verify
+from src import checksums, download
+from src.checksums import CANONICAL, ChecksumError, verify
+from src.download import csv_to_idx, fetch
 from src.errors import PipelineError
 from src.fileio import md5_of
 from src.idx import decode_idx, read_idx
@@ -41,6 +42,7 @@ def fake_canonical(monkeypatch):
     """Four tiny 'canonical' files, so fetch() can be exercised without MNIST."""
     contents = {name: name.encode() * 3 for name in CANONICAL}
     fake = {name: (hashlib.md5(data).hexdigest(), len(data)) for name, data in contents.items()}
+    monkeypatch.setattr(checksums, "CANONICAL", fake)
     monkeypatch.setattr(download, "CANONICAL", fake)
     return contents
 
@@ -88,7 +90,7 @@ def test_a_source_serving_a_wrong_file_is_a_checksum_error(fake_canonical, tmp_p
         fetch(tmp_path / "raw", {"evil": source_writing(bad, [])})
     name = next(iter(fake_canonical))
     message = str(error.value)
-    assert name in message and download.CANONICAL[name][0] in message
+    assert name in message and CANONICAL[name][0] in message
     assert hashlib.md5(b"tampered").hexdigest() in message
     assert "\n" not in message
     assert list((tmp_path / "raw").iterdir()) == []  # nothing half-written

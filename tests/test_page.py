@@ -57,3 +57,27 @@ def test_uploading_a_photo_shows_its_result(browser, live_server, tmp_path, mnis
     page.set_input_files("#upload", str(garbage))
     page.wait_for_function("document.getElementById('status').classList.contains('error')", timeout=10_000)
     assert "not a readable image" in page.locator("#status").text_content()
+
+
+def test_the_api_docs_draw_the_predict_operation_with_the_network_blocked(browser, live_server, tmp_path):
+    """Swagger UI's JS and CSS come from the server itself (fastapi-offline), not a CDN."""
+    from urllib.parse import urlsplit
+
+    blocked, errors = [], []
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def only_loopback(route):
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost", "::1"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    page.goto(live_server + "/docs")
+    operation = page.locator(".opblock-post .opblock-summary-path", has_text="/predict")
+    operation.wait_for(timeout=15_000)
+    assert page.locator(".opblock-get .opblock-summary-path", has_text="/health").count() == 1
+    page.screenshot(path=str(tmp_path / "docs.png"))
+    assert blocked == [] and errors == []

@@ -1,6 +1,6 @@
 """`dvc plots show` / `dvc plots diff` pages render every chart with the network blocked.
 
-Real DVC in a copy of the tiny project, the page template made by src/plots_page.py, opened in
+Real DVC in a copy of the tiny project, the page template made by tools/plots_page.py, opened in
 Debian's headless Chromium with every request that is not a local file aborted."""
 import csv
 import json
@@ -8,7 +8,7 @@ import json
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from src.plots_page import TEMPLATE_PATH
+from tools.plots_page import TEMPLATE_PATH
 
 LOCAL_SCHEMES = ("file:", "data:", "blob:")
 
@@ -77,7 +77,7 @@ def assert_all_rendered(containers, problems, expected_ids) -> None:
 
 
 def test_plots_show_renders_every_chart_offline(tiny, browser, tmp_path):
-    tiny.run("python", "-m", "src.plots_page")  # as the Makefile's venv step does
+    tiny.run("python", "-m", "tools.plots_page")  # as the Makefile's venv step does
     result = tiny.dvc("plots", "show")
     page = tiny.path / "dvc_plots" / "index.html"
     assert result.stdout.strip() == page.as_uri()
@@ -101,7 +101,7 @@ def test_plots_diff_renders_both_revisions_offline(tiny, browser, tmp_path):
     lines = confusion.read_text().splitlines()
     confusion.write_text("\n".join(lines[:1] + [line[:-1] + "3" for line in lines[1:21]] + lines[21:]) + "\n")
 
-    tiny.run("python", "-m", "src.plots_page")
+    tiny.run("python", "-m", "tools.plots_page")
     result = tiny.dvc("plots", "diff", "main")
     page = tiny.path / "dvc_plots" / "index.html"
     assert result.stdout.strip() == page.as_uri()
@@ -125,7 +125,7 @@ def test_plots_show_without_the_template_fails_and_writes_no_page(tiny):
 
 
 def test_template_inlines_the_libraries_and_keeps_dvcs_placeholders(tmp_path):
-    from src.plots_page import write_template
+    from tools.plots_page import write_template
 
     page = write_template(tmp_path / "page.html").read_text()
     assert page.count("{plot_divs}") == 1 and page.count("{refresh_tag}") == 1

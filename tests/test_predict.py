@@ -1,4 +1,4 @@
-"""The command line, `python -m src.predict`, on real files of each format."""
+"""The command line, `python -m digit_reader.predict`, on real files of each format."""
 import json
 import subprocess
 import sys
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from src import predict
-from src.reader import Reader, UNCERTAIN_BELOW
+from digit_reader import predict
+from digit_reader.reader import Reader, UNCERTAIN_BELOW
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def images(tmp_path_factory, mnist_test_digits, paper):
 
 
 def run_cli(*args, root):
-    return subprocess.run([sys.executable, "-m", "src.predict", "--root", str(root), *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "digit_reader.predict", "--root", str(root), *map(str, args)],
                           capture_output=True, text=True)
 
 
@@ -104,7 +104,7 @@ def test_weights_that_do_not_fit_params_are_one_line(tmp_path, reader_project):
 
 
 def test_a_digit_the_model_hesitates_on_is_flagged_uncertain():
-    from src.reader import describe
+    from digit_reader.reader import describe
 
     hesitant = describe(np.array([0.05, 0.6, 0.35] + [0] * 7), (0, 0, 1, 1), top=3)
     assert hesitant["digit"] == "1" and hesitant["uncertain"]

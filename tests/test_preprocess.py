@@ -3,7 +3,7 @@ import torchvision.transforms as T
 import pytest
 
 from src.data import normalize
-from src.download import ChecksumError
+from src.checksums import ChecksumError
 from src.preprocess import pixel_stats, read_raw, split_train_val
 from tests.conftest import copy_raw
 

@@ -6,7 +6,7 @@ from benchmarks.time_to_accuracy import (RECIPES, cpu_kind, inference_speeds, lo
 from src.config import load_params
 from src.errors import PipelineError
 from src.models import build_model, count_parameters
-from src.presets import PRESETS_DIR, apply
+from tools.presets import PRESETS_DIR, apply
 from src.training import fit
 from tests.conftest import ROOT
 

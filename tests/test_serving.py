@@ -1,4 +1,4 @@
-"""The HTTP API (serving/app.py): FastAPI's test client, a real uvicorn process on 127.0.0.1,
+"""The HTTP API (digit_reader/api.py): FastAPI's test client, a real uvicorn process on 127.0.0.1,
 and a fuzz test. Bad input must get a 4xx with a JSON message, never a 5xx, and never stop the
 next request from being served."""
 import io
@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
-from serving.app import MAX_BODY, create_app
-from serving.server import listening_socket
-from src.reader import Reader
+from digit_reader.api import MAX_BODY, create_app
+from digit_reader.serve import listening_socket
+from digit_reader.reader import Reader
 from tests.conftest import serving_process
 
 

@@ -5,6 +5,7 @@ import torchvision.transforms.functional as TF
 from src.data import affine, random_affine, random_shift
 from src.models import build_model
 from src.training import fit, lr_factor, precision_name
+from tests.conftest import toy_problem
 
 CFG = {"epochs": 3, "batch_size": 32, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
        "schedule": "onecycle", "warmup": 0.2, "label_smoothing": 0.0, "shift": 1,
@@ -72,15 +73,6 @@ def test_onecycle_warms_up_then_decays_to_zero():
     assert all(a >= b for a, b in zip(factors[19:], factors[20:]))
     assert factors[-1] == pytest.approx(1 / 80)
     assert lr_factor(50, 100, {**CFG, "schedule": "constant"}) == 1.0
-
-
-def toy_problem(n=512):
-    """Digits-shaped inputs whose class is written as a bright row: learnable in a few steps."""
-    g = torch.Generator().manual_seed(0)
-    y = torch.randint(0, 10, (n,), generator=g)
-    x = torch.randn(n, 1, 28, 28, generator=g) * 0.1
-    x[torch.arange(n), 0, 2 * y + 4, 4:24] = 3.0
-    return x, y
 
 
 @pytest.mark.parametrize("arch, net", [("mlp", {"hidden": [64]}), ("cnn", {"widths": [8, 16]})])

@@ -1,12 +1,12 @@
 """The HTTP API and the draw-a-digit page.
 
-    make serve                      # http://127.0.0.1:8000: the page; /docs: the API
-    uvicorn serving.app:app         # the same; DIGITS_ROOT and DIGITS_MODEL choose the project and model
+    make serve        # python -m digit_reader.serve: http://127.0.0.1:8000, the page; /docs, the API
+    uvicorn --factory digit_reader.api:app_from_environment    # the same, under your own uvicorn options
 
 - `POST /predict` (an image as a multipart upload or as the raw body; `?top=K`): the JSON of
-  `python -m src.predict --json`, without `file`.
+  `python -m digit_reader.predict --json`, without `file`.
 - `GET /health`: the model being served.
-- `GET /`: the page (serving/static/), served by the app itself: no CDN, it works offline.
+- `GET /`: the page (digit_reader/static/), served by the app itself: no CDN, it works offline.
 
 The model is loaded once, when the app is created. Bad input never reaches a 5xx: a body over
 MAX_BODY bytes is refused before it is read (413), an empty body or a broken upload gets 400,
@@ -17,14 +17,15 @@ import os
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from src.digit_image import ImageError
-from src.reader import Reader
+from digit_reader.image import ImageError
+from digit_reader.reader import Reader
 
 MAX_BODY = 10 * 1024 * 1024   # bytes; a phone photo is 2-8 MB
 INLINE_BELOW = 64 * 1024      # smaller images (a drawn digit: ~5 KB) are read on the event loop,
@@ -94,8 +95,9 @@ PREDICT_DOC = {"requestBody": {"required": True, "content": {
 def create_app(root: Path | str = ".", model: str = "cnn") -> FastAPI:
     """The app, with the project's models/<model>.pth loaded (ModelError if it is missing)."""
     reader = Reader(model, root)
-    app = FastAPI(title="MNIST digits", version="1",
-                  description="Read handwritten digits and numbers from images, MNIST-style.")
+    # /docs (Swagger UI) with its JS and CSS served by the app itself, not FastAPI's default CDN
+    app = FastAPIOffline(title="MNIST digits", version="1", redoc_url=None,
+                         description="Read handwritten digits and numbers from images, MNIST-style.")
     app.state.reader = reader
 
     @app.exception_handler(BadRequest)
@@ -127,13 +129,7 @@ def create_app(root: Path | str = ".", model: str = "cnn") -> FastAPI:
     return app
 
 
-def __getattr__(name):
-    """`serving.app:app`, created on first use (uvicorn's import), not when tests import this
-    module: the project directory and model come from DIGITS_ROOT and DIGITS_MODEL."""
-    if name != "app":
-        raise AttributeError(name)
-    from serving.server import server_app
-
-    global app
-    app = server_app(os.environ.get("DIGITS_ROOT", "."), os.environ.get("DIGITS_MODEL", "cnn"))
-    return app
+def app_from_environment() -> FastAPI:
+    """uvicorn's factory: `uvicorn --factory digit_reader.api:app_from_environment`; the project
+    directory and model come from DIGITS_ROOT (default `.`) and DIGITS_MODEL (default `cnn`)."""
+    return create_app(os.environ.get("DIGITS_ROOT", "."), os.environ.get("DIGITS_MODEL", "cnn"))

@@ -15,7 +15,7 @@ The steps, each a function below, in order:
 4. `segment`: split the ink into digits (connected components, pieces of one digit merged),
    left to right, ignoring specks.
 5. `normalise_digit`: per digit, MNIST's own size and position normalisation.
-`digits_in(decode(data))` runs them all (src/reader.py does, for the CLI and the API).
+`digits_in(decode(data))` runs them all (digit_reader/reader.py does, for the CLI and the API).
 """
 import io
 import struct

@@ -1,4 +1,4 @@
-"""src/digit_image.py: MNIST's normalisation of users' images, checked on synthetic images and
+"""digit_reader/image.py: MNIST's normalisation of users' images, checked on synthetic images and
 against MNIST itself (test digits made to look like a user's, then recovered and read)."""
 import io
 import struct
@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from src.digit_image import (BOX, CENTRE, FIELD, ImageError, decode, digits_in, normalise_digit, segment,
+from digit_reader.image import (BOX, CENTRE, FIELD, ImageError, decode, digits_in, normalise_digit, segment,
                              to_gray, to_ink)
-from src.reader import Reader
+from digit_reader.reader import Reader
 
 
 def png(image: Image.Image, **options) -> bytes:

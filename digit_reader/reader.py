@@ -1,6 +1,6 @@
 """A trained model, loaded once, that reads the digits in an image's bytes.
 
-Shared by the command line (src/predict.py) and the HTTP API (serving/app.py), so that both give
+Shared by the command line (digit_reader/predict.py) and the HTTP API (digit_reader/api.py), so that both give
 the same answer, in the same JSON, for the same image. The architecture comes from params.yaml's
 `train.<model>` section, the weights from models/<model>.pth (`weights_only=True`: a weights
 file cannot run code), the normalisation from data/processed/stats.json: exactly what the
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from src.config import ParamsError, load_params, model_params
-from src.digit_image import digits_in, decode
+from digit_reader.image import digits_in, decode
 from src.errors import PipelineError
 from src.models import build_model
 
@@ -60,7 +60,7 @@ class Reader:
 
     def read(self, data: bytes, top: int = 3) -> dict:
         """The digits in an image file's bytes, as the JSON-ready dict of the CLI and the API.
-        Raises src.digit_image.ImageError if the bytes are not a readable image."""
+        Raises digit_reader.image.ImageError if the bytes are not a readable image."""
         return self.read_image(decode(data), top)
 
     def read_image(self, image, top: int = 3) -> dict:

@@ -1,7 +1,7 @@
 """Named configurations: lists of `dvc exp run -S` overrides kept in presets/<name>.yaml.
 
-    python -m src.presets fast               # runs: dvc exp run -n fast -S ... (extra args pass through)
-    python -m src.presets best --queue
+    python -m tools.presets fast               # runs: dvc exp run -n fast -S ... (extra args pass through)
+    python -m tools.presets best --queue
 
 A preset is applied with DVC's own override parser, so it means exactly what `-S` means.
 """
@@ -54,5 +54,5 @@ if __name__ == "__main__":
     from src.cli import run_stage
 
     if len(sys.argv) < 2:
-        sys.exit("usage: python -m src.presets <preset name> [dvc exp run arguments]")
+        sys.exit("usage: python -m tools.presets <preset name> [dvc exp run arguments]")
     run_stage(main, *sys.argv[1:])

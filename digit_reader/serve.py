@@ -1,10 +1,9 @@
-"""Run the app with uvicorn: `python -m serving` (what `make serve` runs).
+"""Run the app with uvicorn: `python -m digit_reader.serve` (what `make serve` runs).
 
-    python -m serving [--host 127.0.0.1] [--port 8000] [--model cnn] [--root .] [--workers 1]
+    python -m digit_reader.serve [--host 127.0.0.1] [--port 8000] [--model cnn] [--root .] [--workers 1]
 """
 import argparse
 import multiprocessing
-import os
 import signal
 import socket
 import sys
@@ -12,7 +11,8 @@ import sys
 import torch
 import uvicorn
 
-from src.reader import ModelError
+from digit_reader.api import create_app
+from digit_reader.reader import ModelError
 
 # No access log: a line per request would cost more than reading the digit.
 UVICORN_OPTIONS = dict(access_log=False, log_level="info")
@@ -21,8 +21,6 @@ TORCH_THREADS = 1  # one image is a few small convolutions: threads cost more th
 
 def server_app(root: str = ".", model: str = "cnn"):
     """The app for a server process; a missing or mismatched model is one line and exit 2."""
-    from serving.app import create_app
-
     torch.set_num_threads(TORCH_THREADS)
     try:
         return create_app(root, model)
@@ -32,14 +30,13 @@ def server_app(root: str = ".", model: str = "cnn"):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m serving", description="Serve the digit reader over HTTP.")
+    parser = argparse.ArgumentParser(prog="python -m digit_reader.serve", description="Serve the digit reader over HTTP.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"])
     parser.add_argument("--root", default=".", help="the project directory (models/, data/processed/, params.yaml)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (each loads the model)")
     args = parser.parse_args(argv)
-    os.environ["DIGITS_ROOT"], os.environ["DIGITS_MODEL"] = args.root, args.model
     app = server_app(args.root, args.model)  # fails fast, with one line, before uvicorn starts
     if args.workers == 1:
         uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
@@ -81,3 +78,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,6 @@
 """Read the digits in image files with a trained model.
 
-    python -m src.predict [--model cnn|mlp] [--json] [--top K] IMAGE...
+    python -m digit_reader.predict [--model cnn|mlp] [--json] [--top K] IMAGE...
 
 PNG, JPEG, BMP, GIF, WebP (anything Pillow reads). An image may hold one digit or a whole
 number; it is read left to right. Plain output: one line per file, the number read and its
@@ -14,12 +14,12 @@ import json
 import sys
 from pathlib import Path
 
-from src.digit_image import ImageError
-from src.reader import ModelError, Reader
+from digit_reader.image import ImageError
+from digit_reader.reader import ModelError, Reader
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m src.predict", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m digit_reader.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, BMP, GIF, WebP)")
     parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"], help="which trained model (default: cnn)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line per file")

@@ -1,0 +1,179 @@
+"""dvc.yaml declares exactly what each stage uses, so that `dvc repro` reruns a stage when, and
+only when, something it depends on changed. Checked against the code, not kept by memory:
+- code: the project files a stage's command imports, followed transitively (ast), equal its
+  `.py` deps;
+- params: the keys a stage reads, recorded while the stage really runs on the tiny project, are
+  all declared, and every declared param is read.
+"""
+import ast
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+COMMAND = re.compile(r"^python3? -m ([\w.]+)(.*)$")
+
+
+def expanded_stages(dvc_yaml: Path = ROOT / "dvc.yaml") -> dict[str, dict]:
+    """dvc.yaml's stages, each `matrix` stage expanded to its `name@value` stages (one axis, as
+    here), `${item.<axis>}` substituted."""
+    stages = {}
+    for name, stage in yaml.safe_load(dvc_yaml.read_text())["stages"].items():
+        if "matrix" not in stage:
+            stages[name] = stage
+            continue
+        (axis, values), = stage["matrix"].items()
+        for value in values:
+            text = yaml.safe_dump({k: v for k, v in stage.items() if k != "matrix"})
+            stages[f"{name}@{value}"] = yaml.safe_load(text.replace(f"${{item.{axis}}}", str(value)))
+    return stages
+
+
+STAGES = expanded_stages()
+
+
+def command(stage: dict) -> tuple[str, list[str]]:
+    match = COMMAND.match(stage["cmd"].strip())
+    assert match, f"expected `python -m <module> [args]`, got {stage['cmd']!r}"
+    return match.group(1), match.group(2).split()
+
+
+def module_file(name: str) -> Path | None:
+    """The project file of a module name (None for anything outside the project)."""
+    base = ROOT.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def imported_files(path: Path, seen: set[Path] | None = None) -> set[Path]:
+    """Every project file that `path` imports, directly or through other project files, at
+    module level or inside functions."""
+    seen = set() if seen is None else seen
+    if path in seen:
+        return seen
+    seen.add(path)
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            # `import a.b` runs a/__init__.py too
+            for prefix in (".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 2)):
+                found = module_file(prefix)
+                if found:
+                    imported_files(found, seen)
+    return seen
+
+
+def relative(paths) -> set[str]:
+    return {str(p.relative_to(ROOT)) for p in paths}
+
+
+def empty_init(path: Path) -> bool:
+    return path.name == "__init__.py" and not path.read_text().strip()
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_code_deps_are_exactly_what_the_command_imports(name):
+    stage = STAGES[name]
+    module, _ = command(stage)
+    entry = module_file(module)
+    assert entry, f"{name}: {module} is not a project module"
+    imported = relative(p for p in imported_files(entry) if not empty_init(p))
+    declared = {d for d in stage.get("deps", []) if d.endswith(".py")}
+    missing, extra = sorted(imported - declared), sorted(declared - imported)
+    assert not missing and not extra, (f"{name} in dvc.yaml: code deps missing {missing} (edits to them do not "
+                                       f"rerun it), not imported {extra} (edits to them rerun it for nothing)")
+
+
+def test_the_stage_packages_init_files_are_empty():
+    """The deps leave out empty __init__.py files; one that gains code must become a dep."""
+    for path in {p for stage in STAGES.values() for p in imported_files(module_file(command(stage)[0]))}:
+        if path.name == "__init__.py":
+            assert empty_init(path), f"{path} has code: make it a dep of the stages that import it"
+
+
+def test_the_import_walk_finds_lazy_and_package_imports(tmp_path):
+    """The checker itself, on the train stage: distributed.py is reached through
+    `from src import distributed`, and run_stage only through an import inside `if __name__`."""
+    found = relative(imported_files(ROOT / "src" / "train.py"))
+    assert {"src/distributed.py", "src/cli.py", "src/config.py", "src/errors.py"} <= found
+
+
+class Recording(dict):
+    """A params mapping that records the dotted path of every value read from it. Reading a
+    nested mapping records nothing until a value inside it is read; iterating over a mapping's
+    values reads it whole."""
+
+    def __init__(self, data: dict, path: str, reads: set[str]):
+        super().__init__(data)
+        self._path, self._reads = path, reads
+
+    def _key(self, key) -> str:
+        return f"{self._path}.{key}" if self._path else str(key)
+
+    def _read(self, key, value):
+        if isinstance(value, dict):
+            return Recording(value, self._key(key), self._reads)
+        self._reads.add(self._key(key))
+        return value
+
+    def __getitem__(self, key):
+        return self._read(key, super().__getitem__(key))
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def _whole(self):
+        self._reads.add(self._path)
+
+    def items(self):
+        self._whole()
+        return super().items()
+
+    def values(self):
+        self._whole()
+        return super().values()
+
+    def __iter__(self):
+        self._whole()
+        return super().__iter__()
+
+
+def covers(outer: str, inner: str) -> bool:
+    return inner == outer or inner.startswith(outer + ".")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", STAGES)
+def test_params_read_are_exactly_the_declared_params(name, tiny, monkeypatch):
+    """Runs the stage's command in-process in a copy of the tiny project, with params.yaml's
+    values handed out by a Recording."""
+    import src.config
+
+    stage = STAGES[name]
+    module, args = command(stage)
+    reads: set[str] = set()
+    load_params = src.config.load_params
+    monkeypatch.setattr(src.config, "load_params", lambda *a, **k: Recording(load_params(*a, **k), "", reads))
+    monkeypatch.chdir(tiny.path)
+    monkeypatch.setattr(sys, "argv", [module, *args])
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as stop:
+        assert stop.code in (None, 0), f"{name} failed in the tiny project (exit {stop.code})"
+    declared = [str(p) for p in stage.get("params", [])]
+    undeclared = sorted(r for r in reads if not any(covers(d, r) for d in declared))
+    unread = sorted(d for d in declared if not any(covers(d, r) or covers(r, d) for r in reads))
+    assert not undeclared and not unread, (f"{name} in dvc.yaml: reads undeclared params {undeclared} (changing "
+                                           f"them does not rerun it); declares unread params {unread}")
