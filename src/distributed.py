@@ -1,9 +1,10 @@
 """Training on several processes: torchrun's workers, their process group, and launching them.
 
 With `train.nproc: N > 1` the train stage re-runs itself as N torchrun workers on this machine
-(`launch`); across machines, torchrun is started by hand on each one (README). Every worker is
-one rank of a DistributedDataParallel run: gloo on CPU, NCCL on CUDA (one GPU per rank). Outside
-torchrun, or under torchrun with a single process, nothing here changes the single-process path.
+(`launch`); across machines, torchrun is started by hand on each one (docs/distributed-training.md).
+Every worker is one rank of a DistributedDataParallel run: gloo on CPU, NCCL on CUDA (one GPU per
+rank). Outside torchrun, or under torchrun with a single process, nothing here changes the
+single-process path.
 """
 import datetime
 import json

@@ -1,14 +1,14 @@
 """The architectures, chosen in params.yaml by `arch` with keyword arguments under `net`.
 
 - `mlp` (MNISTNet): the notebook's fully-connected baseline, widths and dropout from params.
-- `cnn` (FastCNN): the default; three blocks of conv 3x3 -> max-pool 2x2 -> batch norm -> ReLU.
-  Pooling right after each conv keeps the work per image small (most of the net runs at 14x14
-  or 7x7), and doing batch norm and ReLU after the pool runs them on 4x fewer values: with
-  channels_last this halved the training step on the 2-core CPU (61 -> 31 ms at batch 128).
-  Batch norm lets it train at a high learning rate.
-  `stem: stride` replaces the first conv + pool with one stride-2 conv, which never computes the
-  28x28 feature map that the pool would throw three quarters of away. On the 2-core CPU it was
-  no faster by itself but more accurate, which let the `fast` preset use narrower layers.
+- `cnn` (FastCNN): the default; three blocks of conv 3x3 -> halve the resolution -> batch norm
+  -> ReLU, then one linear layer. Halving right after each conv keeps the work per image small
+  (most of the net runs at 14x14 or 7x7), and batch norm and ReLU, which are bound by memory
+  traffic rather than arithmetic, run on 4x fewer values. Batch norm lets it train at a high
+  learning rate. The later blocks halve with a 2x2 max-pool; `stem` says how the first does:
+  `stride` (the default) makes its conv stride 2, so the 28x28 feature map is never computed;
+  `pool` computes it and max-pools away three quarters of it, as the original design did.
+  What each choice measured: benchmarks/NOTES.md.
 - `seed_cnn` (CNNNet): the original notebook's CNN, layer for layer, to reproduce it.
 """
 import torch
@@ -40,7 +40,7 @@ def conv_block(c_in, c_out, stride=False):
 
 
 class FastCNN(nn.Module):
-    def __init__(self, widths=(32, 64, 128), dropout=0.0, stem="pool"):
+    def __init__(self, widths=(32, 64, 128), dropout=0.0, stem="stride"):
         super().__init__()
         channels = [1, *widths]
         self.features = nn.Sequential(*(conv_block(a, b, stride=(i == 0 and stem == "stride"))

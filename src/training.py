@@ -66,9 +66,9 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def uses_bf16(precision: str, device: torch.device) -> bool:
-    """`auto`: bf16 autocast where the device computes bf16 natively, fp32 elsewhere. Measured on
-    2 CPU cores: bf16 roughly halves a CNN's step on AVX512-BF16 (Zen 4) and makes it ~1.6x
-    slower on a CPU that only emulates it (Ice Lake); see benchmarks/NOTES.md."""
+    """`auto`: bf16 autocast where the device computes bf16 natively, fp32 elsewhere: bf16 pays
+    only where it is native, and is slower than fp32 where it is emulated (the measurements, per
+    CPU kind: benchmarks/NOTES.md)."""
     return precision == "bf16" or (precision == "auto" and native_bf16(device))
 
 

@@ -90,7 +90,7 @@ def test_a_source_serving_a_wrong_file_is_a_checksum_error(fake_canonical, tmp_p
         fetch(tmp_path / "raw", {"evil": source_writing(bad, [])})
     name = next(iter(fake_canonical))
     message = str(error.value)
-    assert name in message and CANONICAL[name][0] in message
+    assert name in message and checksums.CANONICAL[name][0] in message
     assert hashlib.md5(b"tampered").hexdigest() in message
     assert "\n" not in message
     assert list((tmp_path / "raw").iterdir()) == []  # nothing half-written

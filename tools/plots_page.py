@@ -3,7 +3,7 @@
 DVC's default page loads vega, vega-lite and vega-embed from a public CDN, so behind a firewall
 every chart is blank. This writes DVC's `plots.html_template` (set in .dvc/config) with those
 libraries inlined: one self-contained page, which also opens when copied elsewhere. They come
-from the pinned vl-convert-python wheel (a PyPI-only set-up, no npm), so the ~900 KB bundle is
+from the pinned vl-convert-python wheel (a PyPI-only set-up, no npm), so the large bundle is
 generated here, by the Makefile's venv step, into a git-ignored file instead of being committed.
 
     python -m tools.plots_page            # writes .dvc/plots_template.html
