@@ -47,17 +47,19 @@ bench-nproc: venv
 	python -m benchmarks.train_processes --nproc 1,2 --repeats 2
 
 # The digit reader over HTTP, with the draw-a-digit page at http://$(HOST):$(PORT)/ (after `make repro`).
+# RUNTIME=torch|onnx; unset, the default of digit_reader/runtimes.py (DEFAULT_RUNTIME).
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 serve: venv
-	python -m digit_reader.serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	python -m digit_reader.serve --host $(HOST) --port $(PORT) --workers $(WORKERS) $(if $(RUNTIME),--runtime $(RUNTIME))
 
 # CLIENTS concurrent clients on loopback for DURATION s against a server it starts with
-# BENCH_WORKERS processes, one per core (or URL=http://... of a running one); writes
-# benchmarks/results/serve-<cpu>-<date>.json.
+# BENCH_WORKERS processes, one per core (or URL=http://... of a running one), once per runtime:
+# RUNTIME=torch,onnx (unset: every runtime, the default first); writes
+# benchmarks/results/serve-<cpu kind>-<model>-<runtime>-<workers>w-<clients>c.json.
 CLIENTS ?= 16
 DURATION ?= 10
 BENCH_WORKERS ?= 2
 bench-serve: venv
-	python -m benchmarks.serve_load --clients $(CLIENTS) --seconds $(DURATION) --workers $(BENCH_WORKERS) $(if $(URL),--url $(URL))
+	python -m benchmarks.serve_load --clients $(CLIENTS) --seconds $(DURATION) --workers $(BENCH_WORKERS) $(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(URL),--url $(URL))

@@ -1,12 +1,17 @@
 """Serving benchmark: N concurrent clients on loopback, for a fixed time, posting a drawn digit.
 
-    python -m benchmarks.serve_load [--url URL] [--clients 16] [--seconds 10] [--workers 1]
+    python -m benchmarks.serve_load [--runtime torch,onnx] [--clients 16] [--seconds 10] [--workers 1] [--url URL]
 
 Without --url it starts `python -m digit_reader.serve` on a free port of 127.0.0.1 with the project's
-trained model (models/cnn.pth: run `make repro` first) and stops it afterwards. Each client is a
-keep-alive HTTP/1.1 connection that posts the PNG a user drawing a 7 on the page would send
-(its canvas, scaled to 400 x 200), waits for the answer, and posts again. Prints requests/s and latency
-percentiles; writes them, with the CPU model, to benchmarks/results/serve-<cpu>-<date>.json.
+trained model (models/cnn.pth or models/cnn.onnx: run `make repro` first), once per runtime, one
+after the other under the same load, and stops it afterwards. Each client is a keep-alive HTTP/1.1
+connection that posts the PNG a user drawing a 7 on the page would send (its canvas, scaled to
+400 x 200), waits for the answer, and posts again. Per runtime it reports requests/s, latency
+percentiles, the server's resident memory after the load (RSS and PSS, summed over its processes:
+with several workers, the parent and every worker), and the time from starting the server to its
+first answer to /predict. Results go to benchmarks/results/serve-<cpu kind>-<model>-<runtime>-
+<workers>w-<clients>c.json: one file per configuration, so runs of different ones never overwrite
+each other.
 
 The client is asyncio on raw sockets (no HTTP library): on a 2-core machine it shares the CPU
 with the server, so it must be cheap; its own CPU time is reported beside the results.
@@ -26,9 +31,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 from PIL import Image, ImageDraw
 
-from benchmarks.time_to_accuracy import cpu_name
+from benchmarks.hardware import cpu_kind, cpu_name
+from digit_reader.runtimes import DEFAULT_RUNTIME, RUNTIMES
 
 RESULTS_DIR = Path("benchmarks/results")
 
@@ -73,13 +80,24 @@ async def load(url: str, body: bytes, clients: int, seconds: float):
     return latencies, statuses, elapsed, cpu, len(warm)
 
 
+def server_processes(pid: int) -> list[psutil.Process]:
+    """The server and, with several workers, its worker processes."""
+    server = psutil.Process(pid)
+    return [server, *server.children(recursive=True)]
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its threads (Linux /proc), or nan elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of the server's processes and their threads."""
+    return sum(sum(p.cpu_times()[:2]) for p in server_processes(pid))
+
+
+def memory_mb(pid: int) -> dict:
+    """Resident memory of the server's processes, summed: RSS counts the pages they share (the
+    libraries' code) once per process; PSS splits those between the processes, so its sum is
+    what the server costs the machine."""
+    infos = [p.memory_full_info() for p in server_processes(pid)]
+    return {"processes": len(infos), "rss": round(sum(i.rss for i in infos) / 2**20, 1),
+            "pss": round(sum(i.pss for i in infos) / 2**20, 1)}
 
 
 def percentile(values, q):
@@ -87,49 +105,63 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-def start_server(workers: int, model: str):
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "digit_reader.serve", "--port", str(port), "--workers", str(workers),
-                               "--model", model], stderr=subprocess.PIPE, text=True)
+        return probe.getsockname()[1]
+
+
+def first_answer(url: str, body: bytes) -> bool:
+    request = urllib.request.Request(url + "/predict", data=body, headers={"Content-Type": "image/png"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def start_server(root: Path, workers: int, model: str, runtime: str, body: bytes):
+    """The server on a free port, and the seconds from starting its process to its first answer
+    to a digit (imports, loading the model, and the first inference, which sets up kernels)."""
+    port = free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "digit_reader.serve", "--root", str(root), "--port", str(port),
+                               "--workers", str(workers), "--model", model, "--runtime", runtime], stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1).read()
-            return server, url
-        except OSError:
-            if server.poll() is not None:
-                sys.exit(f"the server did not start: {server.stderr.read().strip()}")
-            if time.monotonic() > deadline:
-                server.kill()
-                sys.exit("the server did not answer /health within 60 s")
-            time.sleep(0.2)
+    while not first_answer(url, body):
+        if server.poll() is not None:
+            sys.exit(f"the {runtime} server did not start: {server.stderr.read().strip()}")
+        if time.monotonic() > deadline:
+            server.kill()
+            sys.exit(f"the {runtime} server did not answer within 60 s")
+        time.sleep(0.02)
+    return server, url, time.perf_counter() - started
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve_load", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help="a running server (default: start one)")
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=1, help="server processes, when this starts the server")
-    parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"])
-    args = parser.parse_args(argv)
-    server, url = (None, args.url) if args.url else start_server(args.workers, args.model)
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def measure(args, runtime: str | None, body: bytes) -> dict:
+    """One run: start a server in `runtime` (or use --url), load it, and describe the result."""
+    server, url, start_s = (None, args.url, None) if args.url else start_server(args.root, args.workers, args.model, runtime, body)
+    if not server:  # a server started elsewhere says which runtime it runs
+        with urllib.request.urlopen(url + "/health", timeout=5) as health:
+            runtime = json.load(health).get("runtime")
     try:
-        body = drawn_digit()
         server_cpu = cpu_seconds(server.pid) if server else float("nan")
         latencies, statuses, elapsed, client_cpu, warmed = asyncio.run(load(url, body, args.clients, args.seconds))
-        server_cpu = cpu_seconds(server.pid) - server_cpu if server else float("nan")
+        if server:
+            server_cpu, memory = cpu_seconds(server.pid) - server_cpu, memory_mb(server.pid)
     finally:
         if server:
-            server.terminate()
-            server.wait(timeout=10)
+            stop(server)
     ms = [1000 * v for v in latencies]
     result = {
-        "cpu": cpu_name(), "cpu_cores": os.cpu_count(), "date": datetime.date.today().isoformat(),
-        "python": sys.version.split()[0], "url": url, "server_workers": args.workers if server else None,
+        "cpu": cpu_name(), "cpu_kind": cpu_kind(), "cpu_cores": os.cpu_count(), "date": datetime.date.today().isoformat(),
+        "python": sys.version.split()[0], "url": url, "runtime": runtime, "server_workers": args.workers if server else None,
         "model": args.model if server else None, "clients": args.clients, "seconds": round(elapsed, 2),
         "body_bytes": len(body), "requests": len(ms), "statuses": {str(k): v for k, v in statuses.items()},
         "requests_per_s": round(len(ms) / elapsed, 1),
@@ -138,19 +170,62 @@ def main(argv=None) -> None:
                        "mean": round(statistics.mean(ms), 2)},
         "client_cpu_percent_of_one_core": round(100 * client_cpu / elapsed, 1),
     }
-    if server and args.workers == 1:  # with several workers the CPU is spread over child processes
-        result["server_cpu_ms_per_request"] = round(1000 * server_cpu / (len(ms) + warmed), 2)
-    print(f"{result['requests']} requests in {elapsed:.1f} s from {args.clients} clients: "
-          f"{result['requests_per_s']} requests/s; latency p50 {result['latency_ms']['p50']} ms, "
-          f"p99 {result['latency_ms']['p99']} ms; statuses {result['statuses']}; "
-          f"the client used {result['client_cpu_percent_of_one_core']}% of a core"
-          + (f", the server {result['server_cpu_ms_per_request']} ms of CPU per request" if "server_cpu_ms_per_request" in result else "")
-          + f" ({result['cpu']}, {os.cpu_count()} cores)")
-    slug = re.sub(r"[^a-z0-9]+", "-", result["cpu"].lower()).strip("-")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"serve-{slug}-{result['date']}.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"written to {path}")
+    if server:
+        result.update({"start_to_first_answer_s": round(start_s, 2), "server_memory_mb_after_load": memory,
+                       "server_cpu_ms_per_request": round(1000 * server_cpu / (len(ms) + warmed), 2)})
+    return result
+
+
+def summary(result: dict) -> str:
+    line = (f"{result['runtime'] or result['url']}: {result['requests']} requests in {result['seconds']:.1f} s from "
+            f"{result['clients']} clients: {result['requests_per_s']} requests/s; latency p50 {result['latency_ms']['p50']} ms, "
+            f"p99 {result['latency_ms']['p99']} ms; statuses {result['statuses']}; "
+            f"the client used {result['client_cpu_percent_of_one_core']}% of a core")
+    if "server_memory_mb_after_load" in result:
+        memory = result["server_memory_mb_after_load"]
+        line += (f"; the server: {result['server_cpu_ms_per_request']} ms of CPU per request, {memory['rss']} MB RSS "
+                 f"({memory['pss']} MB PSS) over {memory['processes']} process(es), first answer "
+                 f"{result['start_to_first_answer_s']} s after its start")
+    return line + f" ({result['cpu']}, {result['cpu_kind']}, {result['cpu_cores']} cores)"
+
+
+def results_path(result: dict, results_dir: Path = RESULTS_DIR) -> Path:
+    """Named by what ran, so that each configuration has its own file: a later run of the same one replaces it."""
+    ran = (f"{result['model']}-{result['runtime']}-{result['server_workers']}w" if result["server_workers"]
+           else "url")
+    return results_dir / f"serve-{result['cpu_kind']}-{ran}-{result['clients']}c.json"
+
+
+def runtimes(value: str) -> list[str]:
+    names = value.split(",")
+    unknown = [n for n in names if n not in RUNTIMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown runtime(s) {', '.join(unknown)} (known: {', '.join(RUNTIMES)})")
+    return names
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve_load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running server (default: start one per runtime)")
+    parser.add_argument("--runtime", type=runtimes, default=[DEFAULT_RUNTIME, *(r for r in RUNTIMES if r != DEFAULT_RUNTIME)],
+                        help="comma-separated runtimes to measure, one after the other (default: all, the default first)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1, help="server processes, when this starts the server")
+    parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"])
+    parser.add_argument("--root", type=Path, default=Path("."), help="the project directory the server reads (default: current)")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help=f"where to write the results (default {RESULTS_DIR})")
+    args = parser.parse_args(argv)
+    body, results = drawn_digit(), []
+    for runtime in ([None] if args.url else args.runtime):
+        result = measure(args, runtime, body)
+        print(summary(result), flush=True)
+        path = results_path(result, args.results)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"written to {path}", flush=True)
+        results.append(result)
+    return results
 
 
 if __name__ == "__main__":

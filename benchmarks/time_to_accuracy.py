@@ -13,10 +13,8 @@ The competitors train in fp32, as published; ours in the precision `auto` picks 
 benchmarks/results/<device kind>-<date>.json: one file per CPU (or GPU) kind, never mixed.
 """
 import argparse
-import datetime
 import functools
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.hardware import hardware
 from src.config import load_params
 from src.data import normalize
 from src.evaluate import measure_speed
@@ -32,7 +31,7 @@ from src.fileio import RAW_DIR, write_json
 from src.models import CNNNet, build_model, count_parameters
 from src.preprocess import pixel_stats, read_raw
 from tools.presets import apply as apply_preset
-from src.training import evaluate, fit, precision_name
+from src.training import evaluate, fit
 
 RESULTS_DIR = Path("benchmarks/results")
 METHOD = " ".join(__doc__.split("\n\n")[2].split())  # the docstring's paragraph on how it measures
@@ -155,36 +154,6 @@ def load_data(device, raw_dir: Path = RAW_DIR):
         "seed_test_x": to(normalize(test_images, FOLKLORE_MEAN, FOLKLORE_STD)),
         "train_y": to(train_y), "test_y": to(test_y), "fill": -mean / std, "raw_dir": Path(raw_dir),
     }
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor()
-
-
-def cpu_kind() -> str:
-    """A file-name-safe name for the CPU kind: vendor, family and model (the VMs here all call
-    themselves "Xeon" or "EPYC"), and which bf16 units it has, e.g. `intel-f6m106-nobf16`."""
-    fields = {}
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else []):
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(fields.get("vendor_id"), platform.machine())
-    capabilities = torch.cpu.get_capabilities()
-    units = "amx" if capabilities.get("amx_bf16") else "avx512bf16" if capabilities.get("avx512_bf16") else "nobf16"
-    return f"{vendor}-f{fields.get('cpu family', '?')}m{fields.get('model', '?')}-{units}"
-
-
-def hardware(device, precision="auto") -> dict:
-    info = {"cpu": cpu_name(), "cpu_kind": cpu_kind(), "cpu_cores": torch.get_num_threads(), "torch": torch.__version__,
-            "device": str(device), "date": datetime.date.today().isoformat(), "python": platform.python_version(),
-            "precision_ours": precision_name(precision, device), "precision_asked": precision}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def results_path(info) -> Path:

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from benchmarks.time_to_accuracy import RESULTS_DIR, hardware
+from benchmarks.hardware import hardware
+from benchmarks.time_to_accuracy import RESULTS_DIR
 from src.fileio import PROCESSED_DIR, write_json
 
 METHOD = " ".join(__doc__.split("\n\n")[2].split())

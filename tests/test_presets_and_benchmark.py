@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from benchmarks.time_to_accuracy import (RECIPES, cpu_kind, inference_speeds, load_data, public_fastest_net, results_path,
-                                         table)
+from benchmarks.hardware import cpu_kind
+from benchmarks.time_to_accuracy import RECIPES, inference_speeds, load_data, public_fastest_net, results_path, table
 from src.config import load_params
 from src.errors import PipelineError
 from src.models import build_model, count_parameters

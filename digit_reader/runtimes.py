@@ -1,0 +1,112 @@
+"""The trained model behind the reader, in either of two runtimes: the same answers, different costs.
+
+- `torch`: models/<model>.pth (a state_dict, loaded with `weights_only=True`: a weights file
+  cannot run code), rebuilt from params.yaml's `train.<model>` section and normalised with
+  data/processed/stats.json: exactly what the pipeline trained and evaluated.
+- `onnx`: models/<model>.onnx alone, the export stage's self-contained file (normalisation
+  inside), run by onnxruntime. This path never imports torch, which is most of a server's memory.
+
+Either way a model is an object with `name`, `arch`, `runtime` and `logits(pixels)`: float32
+N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from src.errors import PipelineError
+
+RUNTIMES = ("torch", "onnx")
+DEFAULT_RUNTIME = "torch"  # the CLI's, the API's, `make serve`'s and `make bench-serve`'s default
+REBUILD = "run `make repro` (or `dvc pull`) first"
+
+
+class ModelError(PipelineError):
+    """The model or its statistics are missing, or do not fit params.yaml or the reader."""
+
+
+def first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+class TorchModel:
+    runtime = "torch"
+
+    def __init__(self, name: str, root: Path, threads: int | None = None):
+        import json
+
+        import torch
+
+        from src.config import ParamsError, load_params, model_params
+        from src.models import build_model
+
+        self.name = name
+        weights, stats_file = root / "models" / f"{name}.pth", root / "data" / "processed" / "stats.json"
+        for path in (weights, stats_file):
+            if not path.exists():
+                raise ModelError(f"{path} not found: {REBUILD}")
+        try:
+            cfg = model_params(load_params(root / "params.yaml"), name)
+        except ParamsError as error:
+            raise ModelError(str(error)) from None
+        try:
+            stats = json.loads(stats_file.read_text())
+            self.mean, self.std = float(stats["mean"]), float(stats["std"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ModelError(f"{stats_file}: no valid mean and std ({error}): {REBUILD}") from None
+        self.net = build_model(cfg["arch"], cfg["net"])
+        try:
+            self.net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except Exception as error:  # a corrupt file or another architecture's weights
+            raise ModelError(f"{weights} does not fit train.{name} in params.yaml (arch {cfg['arch']}, "
+                             f"net {cfg['net']}): {first_line(error)}; {REBUILD}") from None
+        self.net.eval()
+        self.arch = type(self.net).__name__
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            x = (torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)) - self.mean) / self.std
+            return self.net(x).numpy()
+
+
+class OnnxModel:
+    runtime = "onnx"
+
+    def __init__(self, name: str, root: Path, threads: int | None = None):
+        import onnxruntime
+
+        self.name = name
+        path = root / "models" / f"{name}.onnx"
+        if not path.exists():
+            raise ModelError(f"{path} not found: {REBUILD}")
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = options.inter_op_num_threads = threads
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # not ONNX, truncated, or an operator this onnxruntime lacks
+            raise ModelError(f"{path} is not a model onnxruntime can run: {first_line(error)}; {REBUILD}") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        signature = [(i.name, i.shape) for i in inputs], [(o.name, o.shape) for o in outputs]
+        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].shape[1:] != [1, 28, 28] or outputs[0].shape[1:] != [10]:
+            raise ModelError(f"{path} maps {signature[0]} to {signature[1]}, not one N x 1 x 28 x 28 input of "
+                             f"pixels to one N x 10 output of logits; {REBUILD}")
+        inputs, outputs = inputs[0], outputs[0]
+        self.input, self.output = inputs.name, outputs.name
+        self.arch = self.session.get_modelmeta().custom_metadata_map.get("arch", "unknown")
+
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output], {self.input: np.ascontiguousarray(pixels, dtype=np.float32)})[0]
+
+
+def load_model(name: str, root: Path | str = ".", runtime: str = DEFAULT_RUNTIME, threads: int | None = None):
+    """models/<name> in `runtime`, on `threads` CPU threads (None: the runtime's default); ModelError,
+    one line, if it is missing or does not fit."""
+    backends = {"torch": TorchModel, "onnx": OnnxModel}
+    if runtime not in backends:
+        raise ModelError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
+    return backends[runtime](name, Path(root), threads)
