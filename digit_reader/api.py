@@ -5,7 +5,8 @@
 
 - `POST /predict` (an image as a multipart upload or as the raw body; `?top=K`): the JSON of
   `python -m digit_reader.predict --json`, without `file`.
-- `GET /health`: the model being served.
+- `GET /health`: the model being served, its runtime, and the answering process's pid (with
+  several workers, which one answered).
 - `GET /`: the page (digit_reader/static/), served by the app itself: no CDN, it works offline.
 
 The model is loaded once, when the app is created. Bad input never reaches a 5xx: a body over
@@ -25,7 +26,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from digit_reader.image import ImageError
-from digit_reader.reader import Reader
+from digit_reader.reader import DEFAULT_RUNTIME, Reader
 
 MAX_BODY = 10 * 1024 * 1024   # bytes; a phone photo is 2-8 MB
 INLINE_BELOW = 64 * 1024      # smaller images (a drawn digit: ~5 KB) are read on the event loop,
@@ -92,9 +93,12 @@ PREDICT_DOC = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def create_app(root: Path | str = ".", model: str = "cnn") -> FastAPI:
-    """The app, with the project's models/<model>.pth loaded (ModelError if it is missing)."""
-    reader = Reader(model, root)
+def create_app(root: Path | str = ".", model: str = "cnn", runtime: str = DEFAULT_RUNTIME,
+               threads: int | None = None) -> FastAPI:
+    """The app, with the project's model loaded in `runtime` (torch: models/<model>.pth; onnx:
+    models/<model>.onnx) on `threads` CPU threads (None: the runtime's default); ModelError if
+    it is missing."""
+    reader = Reader(model, root, runtime, threads)
     # /docs (Swagger UI) with its JS and CSS served by the app itself, not FastAPI's default CDN
     app = FastAPIOffline(title="MNIST digits", version="1", redoc_url=None,
                          description="Read handwritten digits and numbers from images, MNIST-style.")
@@ -117,9 +121,10 @@ def create_app(root: Path | str = ".", model: str = "cnn") -> FastAPI:
             raise BadRequest(422, str(error)) from None
         return JSONResponse(result)  # already plain JSON types: skips FastAPI's generic encoder
 
-    @app.get("/health", summary="Liveness, and which model is served")
+    @app.get("/health", summary="Liveness, which model is served in which runtime, and by which process")
     async def health():
-        return {"status": "ok", "model": reader.name, "arch": type(reader.model).__name__}
+        return {"status": "ok", "model": reader.name, "arch": reader.model.arch, "runtime": reader.model.runtime,
+                "pid": os.getpid()}
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -131,5 +136,7 @@ def create_app(root: Path | str = ".", model: str = "cnn") -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """uvicorn's factory: `uvicorn --factory digit_reader.api:app_from_environment`; the project
-    directory and model come from DIGITS_ROOT (default `.`) and DIGITS_MODEL (default `cnn`)."""
-    return create_app(os.environ.get("DIGITS_ROOT", "."), os.environ.get("DIGITS_MODEL", "cnn"))
+    directory, model and runtime come from DIGITS_ROOT (default `.`), DIGITS_MODEL (default `cnn`)
+    and DIGITS_RUNTIME (default DEFAULT_RUNTIME)."""
+    return create_app(os.environ.get("DIGITS_ROOT", "."), os.environ.get("DIGITS_MODEL", "cnn"),
+                      os.environ.get("DIGITS_RUNTIME", DEFAULT_RUNTIME))

@@ -4,9 +4,8 @@ A photo or a drawing is not MNIST: dark ink on light paper, any size, off-centre
 in colour, sometimes transparent. The models only know MNIST's digits, which LeCun et al.
 normalised this way (http://yann.lecun.com/exdb/mnist/): white digit on black, the digit's box
 scaled to fit 20x20 preserving its aspect ratio (with anti-aliasing, hence grey levels), then
-placed in a 28x28 field so that its centre of mass is at the centre. Inverting and resizing the
-whole image instead read 53-58% of non-MNIST digits correctly; this normalisation read 87-100%
-(measured with the pipeline's CNN when this module was designed).
+placed in a 28x28 field so that its centre of mass is at the centre. Merely inverting and
+resizing the whole image reads far fewer digits (benchmarks/NOTES.md).
 
 The steps, each a function below, in order:
 1. `decode`: bytes -> a Pillow image, refusing what is not an image, truncated, empty or huge.

@@ -1,6 +1,6 @@
 """Read the digits in image files with a trained model.
 
-    python -m digit_reader.predict [--model cnn|mlp] [--json] [--top K] IMAGE...
+    python -m digit_reader.predict [--model cnn|mlp] [--runtime torch|onnx] [--json] [--top K] IMAGE...
 
 PNG, JPEG, BMP, GIF, WebP (anything Pillow reads). An image may hold one digit or a whole
 number; it is read left to right. Plain output: one line per file, the number read and its
@@ -8,6 +8,7 @@ confidence (the lowest of its digits' top probabilities), `?` after an uncertain
 `--json`: one JSON object per line per file (the same as the HTTP API's, plus `file`).
 A file that cannot be read gets a one-line error (stderr, or an `error` field with --json) and
 the others are still read; the exit status is 1 if any file failed, 2 if the model is missing.
+`--runtime onnx` runs models/<model>.onnx with onnxruntime, without importing torch.
 """
 import argparse
 import json
@@ -15,13 +16,15 @@ import sys
 from pathlib import Path
 
 from digit_reader.image import ImageError
-from digit_reader.reader import ModelError, Reader
+from digit_reader.reader import DEFAULT_RUNTIME, RUNTIMES, ModelError, Reader
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m digit_reader.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, BMP, GIF, WebP)")
     parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"], help="which trained model (default: cnn)")
+    parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES,
+                        help=f"torch (models/<model>.pth) or onnx (models/<model>.onnx, no torch) (default: {DEFAULT_RUNTIME})")
     parser.add_argument("--json", action="store_true", help="one JSON object per line per file")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="classes listed per digit with --json (1-10, default 3)")
     parser.add_argument("--root", type=Path, default=Path("."), help="the project directory (default: current)")
@@ -42,7 +45,7 @@ def plain(file: str, result: dict) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        reader = Reader(args.model, args.root)
+        reader = Reader(args.model, args.root, args.runtime)
     except ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ import numpy as np
 from src.errors import PipelineError
 
 RUNTIMES = ("torch", "onnx")
-DEFAULT_RUNTIME = "torch"  # the CLI's, the API's, `make serve`'s and `make bench-serve`'s default
+DEFAULT_RUNTIME = "onnx"  # the CLI's, the API's, `make serve`'s and `make bench-serve`'s default
 REBUILD = "run `make repro` (or `dvc pull`) first"
 
 

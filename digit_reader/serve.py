@@ -1,6 +1,8 @@
 """Run the app with uvicorn: `python -m digit_reader.serve` (what `make serve` runs).
 
-    python -m digit_reader.serve [--host 127.0.0.1] [--port 8000] [--model cnn] [--root .] [--workers 1]
+    python -m digit_reader.serve [--host 127.0.0.1] [--port 8000] [--model cnn] [--runtime torch|onnx] [--root .] [--workers 1]
+
+With `--runtime onnx` the server runs models/<model>.onnx with onnxruntime and never imports torch.
 """
 import argparse
 import multiprocessing
@@ -8,22 +10,21 @@ import signal
 import socket
 import sys
 
-import torch
 import uvicorn
 
 from digit_reader.api import create_app
-from digit_reader.reader import ModelError
+from digit_reader.reader import DEFAULT_RUNTIME, RUNTIMES, ModelError
 
+BACKLOG = 2048  # uvicorn's default: connections the kernel queues before the server accepts them
 # No access log: a line per request would cost more than reading the digit.
-UVICORN_OPTIONS = dict(access_log=False, log_level="info")
-TORCH_THREADS = 1  # one image is a few small convolutions: threads cost more than they save
+UVICORN_OPTIONS = dict(access_log=False, log_level="info", backlog=BACKLOG)
+THREADS = 1  # per process: one image is a few small convolutions, threads cost more than they save
 
 
-def server_app(root: str = ".", model: str = "cnn"):
+def server_app(root: str = ".", model: str = "cnn", runtime: str = DEFAULT_RUNTIME):
     """The app for a server process; a missing or mismatched model is one line and exit 2."""
-    torch.set_num_threads(TORCH_THREADS)
     try:
-        return create_app(root, model)
+        return create_app(root, model, runtime, THREADS)
     except ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -34,15 +35,17 @@ def main(argv=None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"])
+    parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES,
+                        help=f"torch (models/<model>.pth) or onnx (models/<model>.onnx, no torch) (default: {DEFAULT_RUNTIME})")
     parser.add_argument("--root", default=".", help="the project directory (models/, data/processed/, params.yaml)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (each loads the model)")
     args = parser.parse_args(argv)
-    app = server_app(args.root, args.model)  # fails fast, with one line, before uvicorn starts
+    app = server_app(args.root, args.model, args.runtime)  # fails fast, with one line, before uvicorn starts
     if args.workers == 1:
         uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
         return
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=serve_worker, args=(args.host, args.port, args.root, args.model))
+    workers = [context.Process(target=serve_worker, args=(args.host, args.port, args.root, args.model, args.runtime))
                for _ in range(args.workers)]
     for worker in workers:
         worker.start()
@@ -58,25 +61,29 @@ def main(argv=None) -> None:
             worker.join()
 
 
-def serve_worker(host: str, port: int, root: str, model: str) -> None:
+def serve_worker(host: str, port: int, root: str, model: str, runtime: str) -> None:
     """One of several server processes. Each listens on its own socket bound to the same port
     (SO_REUSEPORT), and the kernel spreads new connections evenly over them. uvicorn's own
     --workers share one socket, where one process accepted all 16 keep-alive connections of the
     benchmark while the other idled, and (uvicorn 0.54) leave Nagle's algorithm on: 2 workers
-    served no more than 1 (benchmarks/NOTES.md)."""
-    app = server_app(root, model)
+    served no more than 1 (the measurements: benchmarks/NOTES.md)."""
+    app = server_app(root, model, runtime)
     uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[listening_socket(host, port)])
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port that other processes may bind too (SO_REUSEPORT)."""
+    """A TCP socket listening on host:port that other processes may bind too (SO_REUSEPORT).
+    Listening at once, not when uvicorn starts: Linux lets any socket with SO_REUSEADDR bind a
+    port whose sockets are bound but not listening, so only a listening socket holds the port
+    against processes that do not share it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only
-    # on sockets that say they are TCP. Without it each response waited ~40 ms for a delayed ACK.
+    # on sockets that say they are TCP. Without it each response waited for a delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
+    sock.listen(BACKLOG)
     return sock
 
 

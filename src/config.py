@@ -84,10 +84,47 @@ MODEL_SCHEMA = {
     "precision": _choice("auto", "fp32", "bf16"),
 }
 
+def _int_range(minimum, maximum):
+    def check(value):
+        ok = isinstance(value, list) and len(value) == 2
+        ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ok = ok and minimum <= value[0] <= value[1] <= maximum
+        return ok, f"[low, high], integers with {minimum} <= low <= high <= {maximum}"
+    return check
+
+
+def _widths(count):
+    def check(value):
+        ok, _ = _int_list(value)
+        return ok and len(value) == count, f"a list of {count} positive integers"
+    return check
+
+
+# The line model that reads whole numbers (src/train_numbers.py, src/evaluate_numbers.py); a
+# mapping as a schema's value is a nested section, checked key by key.
+NUMBERS_SCHEMA = {
+    "images": {
+        "lengths": _int_range(1, 16),
+        "spacing": _int_range(-14, 14),
+        "augment": {"scale": _float(0, 1, open_max=True), "rotate": _float(0, 45), "slant": _float(0, 45),
+                    "baseline": _float(0, 4), "elastic": _float(0, 4), "thickness": _float(0, 1),
+                    "blur": _float(0, 1), "join": _float(0, 1)},
+    },
+    "net": {"widths": _widths(3), "hidden": _int(1), "sequence": _choice("lstm", "conv")},
+    "train": {"seed": _int(0), "steps": _int(1), "batch_size": _int(1), "optimizer": _choice("sgd", "adam", "adamw"),
+              "lr": _positive_float, "momentum": _float(0, 1, open_max=True), "weight_decay": _float(0, 1),
+              "schedule": _choice("onecycle", "constant"), "warmup": _float(0, 1),
+              "precision": _choice("auto", "fp32", "bf16"), "eval_every": _int(1), "val_numbers": _int(1),
+              "unflagged_accuracy": _float(0, 1)},
+    "evaluate": {"seed": _int(0), "per_kind": _int(1), "lengths": _int_range(1, 16), "per_length": _int(1),
+                 "gallery_size": _int(0, 100)},
+}
+
 SCHEMA = {
     "data": {"val_size": _int(0, 30000), "seed": _int(0)},
     "train": {"seed": _int(0), "device": _choice("auto", "cpu", "cuda"), "subset": _int(0), "nproc": _int(1)},
     "evaluate": {"batch_size": _int(1), "gallery_size": _int(0, 100), "tta": _bool},
+    "numbers": NUMBERS_SCHEMA,
 }
 
 
@@ -103,6 +140,9 @@ def _check_section(section: dict, schema: dict, where: str, path: Path, required
                 raise ParamsError(f"{path}: missing key {where}.{key}")
             continue
         value = section[key]
+        if isinstance(check, dict):
+            _check_section(value, check, f"{where}.{key}", path)
+            continue
         if check is dict:
             if not isinstance(value, dict):
                 raise ParamsError(f"{path}: {where}.{key} must be a mapping, got {_describe(value)}")

@@ -64,7 +64,8 @@ def toy_problem(n=512):
 # --- End-to-end projects: a copy of this project in a temporary git repository ---
 
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "src", "tools", "presets", ".dvc/config", ".dvcignore", ".gitignore"]
-STAGES = ["download", "preprocess", "train@mlp", "train@cnn", "evaluate@mlp", "evaluate@cnn"]
+STAGES = ["download", "preprocess", "train@mlp", "train@cnn", "evaluate@mlp", "evaluate@cnn", "export@mlp", "export@cnn",
+          "train_numbers", "evaluate_numbers", "export_numbers"]
 TINY = {
     "data": {"val_size": 500},
     "train": {"subset": 2000,
@@ -72,6 +73,9 @@ TINY = {
               "cnn": {"epochs": 1, "net": {"widths": [4, 8, 8], "dropout": 0.0, "stem": "stride"},
                       "rotate": 5, "scale": 0.05}},
     "evaluate": {"gallery_size": 6, "tta": True},
+    "numbers": {"net": {"widths": [4, 8, 8], "hidden": 8, "sequence": "lstm"},
+                "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "val_numbers": 24},
+                "evaluate": {"per_kind": 8, "per_length": 2, "gallery_size": 4}},
 }
 
 
@@ -177,7 +181,8 @@ def mnist_test_digits(raw_mnist):
 def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
     """A project directory as `make repro` leaves it for digit_reader.reader: params.yaml, models/cnn.pth
     and models/mlp.pth (trained for one epoch on all 60,000 training digits by the pipeline's
-    own fit()), data/processed/stats.json. The trained files are kept in pytest's cache, under a
+    own fit()), models/cnn.onnx and models/mlp.onnx (exported and checked by the export stage's
+    code), data/processed/stats.json. The trained files are kept in pytest's cache, under a
     hash of the code and settings that made them, so they are trained again only when those change."""
     import torch
 
@@ -185,20 +190,75 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["train"] = merge(params["train"], QUICK_MODELS)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    made_by = [ROOT / "src" / name for name in ("models.py", "training.py", "data.py", "preprocess.py")]
+    made_by = [ROOT / "src" / name for name in ("models.py", "training.py", "data.py", "preprocess.py", "export.py")]
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(params["train"], sort_keys=True).encode()
                       + torch.__version__.encode() + str(QUICK_MLP_IMAGES).encode()).hexdigest()
     cached = Path(request.config.cache.mkdir(f"reader-project-{key}"))
     if not (cached / "data" / "processed" / "stats.json").exists():
         train_quick_models(cached, params, raw_mnist)
     shutil.copytree(cached, root, dirs_exist_ok=True)
+    add_quick_numbers_model(request, root, raw_mnist)
     return root
+
+
+QUICK_NUMBERS = {"net": {"widths": [32, 64, 96], "hidden": 128, "sequence": "conv"},
+                 "train": {"steps": 3000, "val_numbers": 1000, "precision": "fp32"}}
+QUICK_NUMBERS_VAL = 5000  # the last training images: the quick line model's validation digits
+
+
+def add_quick_numbers_model(request, root: Path, raw_mnist: Path) -> None:
+    """models/numbers.pth and models/numbers.onnx, the line model, trained for QUICK_NUMBERS's
+    steps by the pipeline's own fit_line_model, calibrated and exported, into `root` (whose
+    params.yaml gets its `numbers` section); cached in pytest's cache like the digit models,
+    under its own hash."""
+    import torch
+
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["numbers"] = merge(params["numbers"], QUICK_NUMBERS)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    made_by = [ROOT / "src" / f"{name}.py" for name in ("number_images", "number_model", "number_calibration", "ctc",
+                                                          "train_numbers", "training", "preprocess", "export_numbers")]
+    key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(params["numbers"], sort_keys=True).encode()
+                      + torch.__version__.encode()).hexdigest()
+    cached = Path(request.config.cache.mkdir(f"numbers-model-{key}"))
+    if not (cached / "numbers.onnx").exists():
+        stats = json.loads((root / "data" / "processed" / "stats.json").read_text())  # the reader's normalisation
+        train_quick_numbers_model(cached, params, raw_mnist, stats["mean"], stats["std"])
+    for name in ("numbers.pth", "numbers.onnx"):
+        shutil.copyfile(cached / name, root / "models" / name)
+
+
+def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean: float, std: float) -> None:
+    """numbers.pth and numbers.onnx (exported and checked by the export stage's code) into `folder`."""
+    import torch
+
+    from src.export_numbers import export_line_model
+    from src.number_calibration import calibrate
+    from src.number_images import KINDS, fixed_numbers
+    from src.number_model import build_line_model, save_line_model
+    from src.preprocess import read_raw
+    from src.train_numbers import fit_line_model, line_logits, validation_numbers
+
+    cfg, images_cfg = params["numbers"]["train"], params["numbers"]["images"]
+    images, labels = read_raw("train", raw_mnist)
+    train_x, train_y = images[:-QUICK_NUMBERS_VAL], labels[:-QUICK_NUMBERS_VAL]
+    val = validation_numbers(images[-QUICK_NUMBERS_VAL:], labels[-QUICK_NUMBERS_VAL:], cfg["val_numbers"],
+                             images_cfg["lengths"])
+    torch.manual_seed(cfg["seed"])
+    model = build_line_model(params["numbers"]["net"]).to(memory_format=torch.channels_last)
+    fit_line_model(model, train_x, train_y, val, cfg, images_cfg, mean, std, torch.device("cpu"))
+    calibrate(model, line_logits(model, val, mean, std), val, cfg["unflagged_accuracy"])
+    save_line_model(model, folder / "numbers.pth")
+    test_images, test_labels = read_raw("t10k", raw_mnist)
+    check = fixed_numbers(test_images, test_labels, [4] * 60, list(KINDS) * 20, seed=0)
+    (folder / "numbers.onnx").write_bytes(export_line_model(model, mean, std, check, folder / "numbers.onnx")[0])  # last: marks it complete
 
 
 def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
     import torch
 
     from src.data import normalize
+    from src.export import export_classifier
     from src.models import build_model, save_weights
     from src.preprocess import pixel_stats, read_raw
     from src.training import fit
@@ -206,6 +266,7 @@ def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
     images, labels = read_raw("train", raw_mnist)
     mean, std = pixel_stats(images)
     x = normalize(images, mean, std)
+    test_images, test_labels = read_raw("t10k", raw_mnist)
     for name in QUICK_MODELS:
         cfg = params["train"][name]
         torch.manual_seed(0)
@@ -213,6 +274,8 @@ def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
         n = QUICK_MLP_IMAGES if name == "mlp" else len(labels)
         fit(model, x[:n], labels[:n], cfg, seed=0, fill=-mean / std, progress=False)
         save_weights(model, root / "models" / f"{name}.pth")
+        onnx = root / "models" / f"{name}.onnx"
+        onnx.write_bytes(export_classifier(model, name, mean, std, test_images, test_labels, onnx)[0])
     (root / "data" / "processed").mkdir(parents=True, exist_ok=True)
     (root / "data" / "processed" / "stats.json").write_text(json.dumps({"mean": mean, "std": std}))  # last: marks it complete
 

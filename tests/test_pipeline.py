@@ -11,7 +11,7 @@ def test_repro_builds_everything_then_is_up_to_date(tiny_built, tiny):
     first = tiny_built[1]
     assert ran(first) == STAGES, first.stdout
     assert "download: train-images-idx3-ubyte: already present (md5 6bbc9ace898e44ae57da46a324031adb verified)" in first.stderr
-    for out in ["models/mlp.pth", "models/cnn.pth", "metrics/mlp/confusion.csv", "metrics/cnn/misclassified.png",
+    for out in ["models/mlp.pth", "models/cnn.pth", "models/mlp.onnx", "models/cnn.onnx", "metrics/mlp/confusion.csv", "metrics/cnn/misclassified.png",
                 "metrics/cnn/train/metrics.json", "metrics/cnn/train/plots/metrics/val/acc.tsv",
                 "data/processed/train.pt", "data/processed/stats.json"]:
         assert (tiny.path / out).exists(), out
@@ -22,6 +22,11 @@ def test_repro_builds_everything_then_is_up_to_date(tiny_built, tiny):
     assert per_class[0] == "class,precision,recall,f1" and len(per_class) == 11
     confusion = (tiny.path / "metrics/cnn/confusion.csv").read_text().splitlines()
     assert confusion[0] == "actual,predicted" and len(confusion) == 10_001
+    for model in ("mlp", "cnn"):  # the ONNX file predicts what PyTorch does, so it scores what evaluate did
+        check = tiny.read_json(f"metrics/{model}/onnx.json")
+        assert check["same_predictions"] == check["images"] == 10_000 and check["max_abs_logit_diff"] < 1e-3
+        assert check["test_accuracy"] == tiny.read_json(f"metrics/{model}.json")["test"]["accuracy"]
+        assert check["bytes"] == (tiny.path / f"models/{model}.onnx").stat().st_size
 
     second = tiny.repro()
     assert "Data and pipelines are up to date." in second.stdout and ran(second) == []
@@ -37,7 +42,7 @@ def test_changing_one_models_params_reruns_only_that_model(tiny):
     params = tiny.params()
     params["train"]["cnn"]["lr"] = 0.05
     tiny.set_params(params)
-    assert ran(tiny.repro()) == ["train@cnn", "evaluate@cnn"]
+    assert ran(tiny.repro()) == ["train@cnn", "evaluate@cnn", "export@cnn"]
     params["evaluate"]["gallery_size"] = 3
     tiny.set_params(params)
     assert ran(tiny.repro()) == ["evaluate@mlp", "evaluate@cnn"]
@@ -46,15 +51,18 @@ def test_changing_one_models_params_reruns_only_that_model(tiny):
 def test_editing_model_code_reruns_training_not_data_stages(tiny):
     with open(tiny.path / "src/models.py", "a") as f:
         f.write("\n# an edit\n")
-    assert ran(tiny.repro()) == ["train@mlp", "train@cnn", "evaluate@mlp", "evaluate@cnn"]
+    assert ran(tiny.repro()) == ["train@mlp", "train@cnn", "evaluate@mlp", "evaluate@cnn", "export@mlp", "export@cnn",
+                                 "export_numbers"]
 
 
 def test_forced_reruns_on_cpu_are_identical(tiny):
-    first = {m: (tiny.read_json(f"metrics/{m}.json"), tiny.md5(f"models/{m}.pth"),
-                 tiny.read_json(f"metrics/{m}/train/metrics.json")["val"]) for m in ("mlp", "cnn")}
+    def outputs():
+        return {m: (tiny.read_json(f"metrics/{m}.json"), tiny.md5(f"models/{m}.pth"), tiny.md5(f"models/{m}.onnx"),
+                    tiny.read_json(f"metrics/{m}/train/metrics.json")["val"]) for m in ("mlp", "cnn")}
+
+    first = outputs()
     tiny.repro("-f")
-    second = {m: (tiny.read_json(f"metrics/{m}.json"), tiny.md5(f"models/{m}.pth"),
-                  tiny.read_json(f"metrics/{m}/train/metrics.json")["val"]) for m in ("mlp", "cnn")}
+    second = outputs()
     assert first == second
 
 

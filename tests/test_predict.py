@@ -89,7 +89,7 @@ def test_cli_missing_file_and_missing_model_are_one_line(tmp_path, images, reade
     out, err = capsys.readouterr()
     assert out.strip().endswith(": 7  confidence " + out.split("confidence ")[1].strip())
     assert err.strip() == f"error: {tmp_path / 'nope.png'}: No such file or directory"
-    assert predict.main(["--root", str(tmp_path), str(images["seven.png"])]) == 2
+    assert predict.main(["--root", str(tmp_path), "--runtime", "torch", str(images["seven.png"])]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "models/cnn.pth not found" in err and "make repro" in err
 
@@ -100,7 +100,7 @@ def test_weights_that_do_not_fit_params_are_one_line(tmp_path, reader_project):
     shutil.copytree(reader_project, tmp_path / "project")
     shutil.copy(tmp_path / "project/models/mlp.pth", tmp_path / "project/models/cnn.pth")
     with pytest.raises(Exception, match=r"models/cnn.pth does not fit train.cnn in params.yaml .*make repro"):
-        Reader("cnn", tmp_path / "project")
+        Reader("cnn", tmp_path / "project", runtime="torch")
 
 
 def test_a_digit_the_model_hesitates_on_is_flagged_uncertain():
@@ -112,3 +112,60 @@ def test_a_digit_the_model_hesitates_on_is_flagged_uncertain():
     assert not describe(np.array([0.1, 0.9] + [0] * 8), (0, 0, 1, 1), top=3)["uncertain"]
     assert predict.plain("f.png", {"digits": "71", "uncertain": True, "confidence": 0.6, "predictions": [
         {"digit": "7", "uncertain": False}, {"digit": "1", "uncertain": True}]}) == "f.png: 71?  confidence 60.0% (uncertain)"
+
+
+# --- the onnx runtime: models/<model>.onnx with onnxruntime, no torch ---
+
+@pytest.mark.parametrize("model", ["cnn", "mlp"])
+def test_both_runtimes_read_every_file_the_same(images, reader_project, model):
+    torch_reader, onnx_reader = (Reader(model, reader_project, runtime) for runtime in ("torch", "onnx"))
+    assert (torch_reader.model.runtime, onnx_reader.model.runtime) == ("torch", "onnx")
+    assert torch_reader.model.arch == onnx_reader.model.arch
+    for name, path in images.items():
+        if name == "broken.png":
+            continue
+        expected, got = (reader.read(path.read_bytes(), top=10) for reader in (torch_reader, onnx_reader))
+        assert got["digits"] == expected["digits"], name
+        for ours, theirs in zip(got["predictions"], expected["predictions"]):
+            assert [t["digit"] for t in ours["top"][:2]] == [t["digit"] for t in theirs["top"][:2]], name
+            assert ours["box"] == theirs["box"]
+            assert np.allclose([t["probability"] for t in ours["top"]], [t["probability"] for t in theirs["top"]], atol=1e-5)
+
+
+def test_cli_with_the_onnx_runtime_never_imports_torch(images, reader_project):
+    code = ("import json, sys; from digit_reader import predict; "
+            "status = predict.main(sys.argv[1:]); print(json.dumps(['torch' in sys.modules, status]))")
+    result = subprocess.run([sys.executable, "-c", code, "--root", str(reader_project), "--runtime", "onnx", "--json",
+                             str(images["seven.png"]), str(images["number-2021.png"])], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    *answers, imported = result.stdout.splitlines()
+    assert [json.loads(a)["digits"] for a in answers] == ["7", "2021"]
+    assert json.loads(imported) == [False, 0]
+    # the same run in torch does import it: the check above can fail
+    torch_run = subprocess.run([sys.executable, "-c", code, "--root", str(reader_project), "--runtime", "torch",
+                                str(images["seven.png"])],
+                               capture_output=True, text=True)
+    assert json.loads(torch_run.stdout.splitlines()[-1]) == [True, 0]
+
+
+def test_a_missing_or_broken_onnx_file_is_one_line(tmp_path, images, reader_project, capsys):
+    assert predict.main(["--root", str(tmp_path), "--runtime", "onnx", str(images["seven.png"])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path / 'models/cnn.onnx'} not found: run `make repro` (or `dvc pull`) first"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/cnn.onnx").write_bytes((reader_project / "models/cnn.onnx").read_bytes()[:500])
+    assert predict.main(["--root", str(tmp_path), "--runtime", "onnx", str(images["seven.png"])]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith(f"error: {tmp_path / 'models/cnn.onnx'} is not a model onnxruntime can run: ") and "make repro" in err
+
+
+def test_an_onnx_file_of_another_shape_is_refused(tmp_path):
+    import torch
+
+    from src.export import InputSpec, to_onnx
+    from digit_reader.reader import ModelError
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/cnn.onnx").write_bytes(to_onnx(torch.nn.Flatten(), InputSpec((2, 1, 28, 28))))
+    with pytest.raises(ModelError, match=r"models/cnn.onnx maps .* not one N x 1 x 28 x 28 input of pixels to one N x 10 output"):
+        Reader("cnn", tmp_path, "onnx")

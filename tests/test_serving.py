@@ -2,13 +2,19 @@
 and a fuzz test. Bad input must get a 4xx with a JSON message, never a 5xx, and never stop the
 next request from being served."""
 import io
+import json
+import os
 import socket
 import struct
+import subprocess
+import sys
 import time
 import zlib
+from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -17,6 +23,7 @@ from PIL import Image
 from digit_reader.api import MAX_BODY, create_app
 from digit_reader.serve import listening_socket
 from digit_reader.reader import Reader
+from digit_reader.runtimes import DEFAULT_RUNTIME
 from tests.conftest import serving_process
 
 
@@ -61,7 +68,8 @@ def test_raw_body_and_multipart_upload_give_the_clis_json(client, seven, number,
 
 
 def test_health_docs_and_page(client):
-    assert client.get("/health").json() == {"status": "ok", "model": "cnn", "arch": "FastCNN"}
+    assert client.get("/health").json() == {"status": "ok", "model": "cnn", "arch": "FastCNN", "runtime": DEFAULT_RUNTIME,
+                                            "pid": os.getpid()}
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "image/*"} <= set(schema)
@@ -148,10 +156,40 @@ def test_real_server_on_loopback(live_server, seven, number):
         assert http.post("/predict", content=seven).json()["digits"] == "7"
 
 
-def test_several_worker_processes_share_the_port_and_serve(reader_project, seven):
+def answering_pids(url: str, connections: int) -> set[int]:
+    """The pids that answer /health over `connections` fresh connections (the kernel picks a
+    worker per connection, not per request)."""
+    pids = set()
+    for _ in range(connections):
+        with httpx.Client(base_url=url, timeout=10) as http:
+            pids.add(http.get("/health").json()["pid"])
+    return pids
+
+
+def binds_without_reuseport(port: int) -> bool:
+    """Whether a socket that does not share ports (SO_REUSEADDR only) can bind 127.0.0.1:port."""
+    with socket.socket() as plain:
+        plain.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            plain.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.server  # starts server processes itself, without the live_server fixture that marks the others
+def test_several_worker_processes_share_the_port_and_all_serve(reader_project, seven):
     from concurrent.futures import ThreadPoolExecutor
 
     with serving_process(reader_project, "--workers", "2") as url:
+        port = int(url.rsplit(":", 1)[1])
+        assert not binds_without_reuseport(port)
+        # both workers answer: 2 pids over fresh connections (all on one: a chance of 2^-39 in 40)
+        deadline, pids = time.monotonic() + 60, set()
+        while len(pids) < 2 and time.monotonic() < deadline:  # the second may still be loading its model
+            pids |= answering_pids(url, 40)
+        assert len(pids) == 2, pids
+
         def read(_):
             with httpx.Client(base_url=url, timeout=10) as http:
                 return [http.post("/predict", content=seven).json()["digits"] for _ in range(5)]
@@ -160,14 +198,18 @@ def test_several_worker_processes_share_the_port_and_serve(reader_project, seven
     assert answers == ["7"] * 20
 
 
-def test_worker_sockets_share_a_port_and_turn_nagles_algorithm_off():
-    """Each worker's own socket: a second one binds the same port (SO_REUSEPORT), and asyncio sets
-    TCP_NODELAY on the connections it accepts (without it, responses waited for delayed ACKs)."""
+def test_worker_sockets_share_a_port_hold_it_against_others_and_turn_nagles_algorithm_off():
+    """Each worker's own socket listens at once: a second one binds the same port (SO_REUSEPORT),
+    a socket without SO_REUSEPORT cannot, and asyncio sets TCP_NODELAY on the connections it
+    accepts (without it, responses waited for delayed ACKs)."""
     import asyncio
 
     first = listening_socket("127.0.0.1", 0)
-    second = listening_socket("127.0.0.1", first.getsockname()[1])
+    port = first.getsockname()[1]
+    assert first.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+    second = listening_socket("127.0.0.1", port)
     second.close()
+    assert not binds_without_reuseport(port)
 
     async def accepted_nodelay():
         seen = asyncio.get_running_loop().create_future()
@@ -184,6 +226,59 @@ def test_worker_sockets_share_a_port_and_turn_nagles_algorithm_off():
         return nodelay
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+# --- the onnx runtime: models/cnn.onnx in onnxruntime, no torch ------------------------------
+
+def test_the_onnx_app_answers_as_the_torch_app(reader_project, client, seven, number):
+    with TestClient(create_app(reader_project, runtime="onnx")) as onnx_client:
+        health = onnx_client.get("/health").json()
+        assert (health["runtime"], health["arch"], health["model"]) == ("onnx", "FastCNN", "cnn")
+        for body in (seven, number):
+            expected, got = (c.post("/predict?top=2", content=body).json() for c in (client, onnx_client))
+            assert got["digits"] == expected["digits"] and got["count"] == expected["count"]
+            assert np.allclose([p["probability"] for p in got["predictions"]],
+                               [p["probability"] for p in expected["predictions"]], atol=1e-5)
+        assert onnx_client.post("/predict", content=b"garbage").status_code == 422
+
+
+def test_an_app_on_onnx_never_imports_torch(reader_project, seven, tmp_path):
+    (tmp_path / "seven.png").write_bytes(seven)
+    code = ("import json, sys; from fastapi.testclient import TestClient; from digit_reader.serve import server_app; "
+            "client = TestClient(server_app(sys.argv[1], 'cnn', 'onnx')); "
+            "answer = client.post('/predict', content=open(sys.argv[2], 'rb').read()).json(); "
+            "print(json.dumps([answer['digits'], client.get('/health').json()['runtime'], 'torch' in sys.modules]))")
+    result = subprocess.run([sys.executable, "-c", code, str(reader_project), str(tmp_path / "seven.png")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == ["7", "onnx", False]
+
+
+def served_process(url: str) -> psutil.Process:
+    with httpx.Client(base_url=url, timeout=10) as http:
+        return psutil.Process(http.get("/health").json()["pid"])
+
+
+def libraries(process: psutil.Process) -> set[str]:
+    return {Path(m.path).name for m in process.memory_maps() if ".so" in m.path}
+
+
+@pytest.mark.server  # starts server processes itself, without the live_server fixture that marks the others
+def test_a_server_on_onnx_loads_no_torch_and_takes_under_half_the_memory(reader_project, seven):
+    """The issue's target, on real server processes: resident memory at most half of torch's."""
+    memory = {}
+    for runtime in ("onnx", "torch"):
+        with serving_process(reader_project, "--runtime", runtime) as url:
+            with httpx.Client(base_url=url, timeout=10) as http:
+                assert http.get("/health").json()["runtime"] == runtime
+                assert all(http.post("/predict", content=seven).json()["digits"] == "7" for _ in range(20))
+            process = served_process(url)
+            loaded = libraries(process)
+            assert any(name.startswith("libonnxruntime") or name.startswith("onnxruntime_pybind") for name in loaded) \
+                == (runtime == "onnx"), loaded
+            assert any(name.startswith("libtorch") for name in loaded) == (runtime == "torch"), loaded
+            memory[runtime] = process.memory_info().rss
+    assert memory["onnx"] <= memory["torch"] / 2, memory
 
 
 # --- fuzz -------------------------------------------------------------------------------------
@@ -231,3 +326,36 @@ def test_fuzzed_images_never_get_a_5xx_or_hang(client, seven):
 
     check()
     assert seen.get(200, 0) >= 5 and seen.get(422, 0) >= 50, seen  # both decoded and refused images were tried
+
+
+# --- the serving benchmark (make bench-serve) ---------------------------------------------------
+
+@pytest.mark.server  # starts server processes
+def test_the_serving_benchmark_measures_each_runtime_into_its_own_file(reader_project, tmp_path):
+    from benchmarks import serve_load
+
+    results = serve_load.main(["--root", str(reader_project), "--seconds", "1", "--clients", "2", "--workers", "2",
+                               "--results", str(tmp_path)])
+    assert [r["runtime"] for r in results] == ["torch", "onnx"]  # the default runtime first
+    for result in results:
+        assert result["statuses"] == {"200": result["requests"]} and result["requests_per_s"] > 0
+        assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
+        memory = result["server_memory_mb_after_load"]
+        assert memory["processes"] >= 3 and 0 < memory["pss"] <= memory["rss"]  # the parent and two workers
+        assert result["start_to_first_answer_s"] > 0
+        name = f"serve-{result['cpu_kind']}-cnn-{result['runtime']}-2w-2c.json"
+        assert json.loads((tmp_path / name).read_text()) == result
+    torch_run, onnx_run = results
+    assert onnx_run["server_memory_mb_after_load"]["pss"] < torch_run["server_memory_mb_after_load"]["pss"]
+
+
+def test_serving_results_are_named_by_what_ran():
+    from benchmarks.serve_load import RESULTS_DIR, results_path
+
+    committed = {"cpu_kind": "intel-f6m167-amx", "model": "cnn", "runtime": "torch", "server_workers": 2, "clients": 16}
+    assert results_path(committed).name == "serve-intel-f6m167-amx-cnn-torch-2w-16c.json"
+    assert results_path(committed).exists()  # the run of 2026-11-25, before the runtime was a choice
+    assert results_path({**committed, "server_workers": 1}) != results_path(committed)
+    assert results_path({**committed, "runtime": "onnx"}) != results_path(committed)
+    assert results_path({**committed, "server_workers": None}).name == "serve-intel-f6m167-amx-url-16c.json"
+    assert results_path(committed).parent == RESULTS_DIR

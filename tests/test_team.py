@@ -1,4 +1,4 @@
-"""End-to-end: working as a team (README, "Working as a team"): readable `dvc metrics diff`, a DVC
+"""End-to-end: working as a team (docs/team-work.md): readable `dvc metrics diff`, a DVC
 remote shared through `dvc push`/`dvc pull` and its run cache, experiments passed between clones
 through a bare git `origin`, queued sweeps, `dvc artifacts get`, and interrupted or colliding runs.
 
@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import numpy
 import psutil
 import pytest
 import yaml
@@ -87,7 +88,7 @@ def team(tiny_built, tmp_path_factory):
 
 def test_metrics_diff_after_an_mlp_change_shows_only_mlp_results(team):
     changed = team["changed"]
-    assert changed["ran"] == ["train@mlp", "evaluate@mlp"]
+    assert changed["ran"] == ["train@mlp", "evaluate@mlp", "export@mlp"]
     diff = changed["diff"]
     assert list(diff) == ["metrics/mlp.json"], changed["diff_text"]  # nothing about the unchanged cnn
     rows = diff["metrics/mlp.json"]
@@ -132,9 +133,9 @@ def test_a_clone_pulls_instead_of_retraining_and_restores_a_run_from_the_run_cac
     set_mlp(b, MLP_CHANGE)
     result = b.repro("--pull")
     assert "Stage 'train@mlp' is cached - skipping run, checking out outputs" in result.stdout
-    # evaluate reruns (seconds): `dvc push --run-cache` sends run-cache entries, not the objects of
-    # git-tracked (`cache: false`) outputs such as metrics/mlp.json, so that run is not restorable
-    assert ran(result) == ["evaluate@mlp"], result.stdout
+    # evaluate and export rerun (seconds): `dvc push --run-cache` sends run-cache entries, not the
+    # objects of git-tracked (`cache: false`) outputs such as metrics/mlp.json, so those runs are not restorable
+    assert ran(result) == ["evaluate@mlp", "export@mlp"], result.stdout
     assert b.md5("models/mlp.pth") == team["changed"]["md5"]
     assert b.read_json("metrics/mlp.json") == team["changed"]["metrics"]
 
@@ -156,17 +157,43 @@ def test_an_experiment_pushed_from_one_clone_is_pulled_compared_and_applied_in_a
     assert ran(c.repro()) == []  # nothing to retrain
 
 
-def test_artifacts_get_fetches_a_registered_model_through_the_remote(team, tmp_path):
+# Runs the fetched file as someone without this repository would: numpy and onnxruntime only.
+READ_WITH_ONNXRUNTIME = """
+import json, sys
+import numpy, onnxruntime
+session = onnxruntime.InferenceSession(sys.argv[1])
+pixels = numpy.load(sys.argv[2])[:, None].astype(numpy.float32) / 255
+print(json.dumps({"predictions": session.run(["logits"], {"pixels": pixels})[0].argmax(1).tolist(),
+                  "torch": "torch" in sys.modules}))
+"""
+
+
+def test_artifacts_get_fetches_a_registered_model_through_the_remote(team, tmp_path, mnist_test_digits):
     declared = yaml.safe_load((team["a"].path / "dvc.yaml").read_text())["artifacts"]
-    assert {name: a["type"] for name, a in declared.items()} == {"mlp": "model", "cnn": "model"}
+    assert {name: a["type"] for name, a in declared.items()} == {"mlp": "model", "cnn": "model",
+                                                                 "mlp-onnx": "model", "cnn-onnx": "model"}
+    assert all("onnx" in declared[name]["labels"] for name in ("mlp-onnx", "cnn-onnx"))
     # Registering a version is a GTO-style git tag; `dvc artifacts get` finds the latest one.
-    git(team["a"], "tag", "-a", "cnn@v1.0.0", "-m", "Registering artifact cnn version 1.0.0", "main")
-    git(team["a"], "push", "-q", "origin", "cnn@v1.0.0")
+    for name in ("cnn", "cnn-onnx"):
+        git(team["a"], "tag", "-a", f"{name}@v1.0.0", "-m", f"Registering artifact {name} version 1.0.0", "main")
+        git(team["a"], "push", "-q", "origin", f"{name}@v1.0.0")
     outside = Project(tmp_path / "elsewhere")
     outside.path.mkdir()
     outside.env["DVC_NO_ANALYTICS"] = "1"
     outside.dvc("artifacts", "get", str(team["origin"]), "cnn", "-o", "cnn.pth")
     assert outside.md5("cnn.pth") == team["main"]["cnn"]
+
+    outside.dvc("artifacts", "get", str(team["origin"]), "cnn-onnx", "-o", "cnn.onnx")
+    images, labels = mnist_test_digits
+    numpy.save(outside.path / "digits.npy", images)
+    result = outside.run(sys.executable, "-I", "-c", READ_WITH_ONNXRUNTIME, "cnn.onnx", "digits.npy")
+    read = json.loads(result.stdout)
+    assert read["torch"] is False
+    # the registered file predicts, digit for digit, what the evaluate stage's PyTorch model did
+    evaluated = [int(row.split(",")[1]) for row in (team["a"].path / "metrics/cnn/confusion.csv").read_text().split()[1:]]
+    assert read["predictions"] == evaluated
+    accuracy = team["a"].read_json("metrics/cnn.json")["test"]["accuracy"]
+    assert round(float(numpy.mean(numpy.array(read["predictions"]) == labels)), 6) == accuracy > 0.5
 
 
 def test_a_queued_grid_runs_and_both_experiments_are_listed(tiny):
@@ -228,7 +255,7 @@ def test_a_killed_training_leaves_no_model_and_the_next_repro_trains_it(tiny):
     assert "train@mlp" in tiny.dvc("status").stdout
 
     result = tiny.repro()
-    assert ran(result) == ["train@mlp", "evaluate@mlp"]
+    assert ran(result) == ["train@mlp", "evaluate@mlp", "export@mlp"]
     assert (tiny.path / "models/mlp.pth").exists()
     assert tiny.dvc("status").stdout.strip() == "Data and pipelines are up to date."
 

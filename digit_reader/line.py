@@ -1,0 +1,88 @@
+"""A user's image of a number -> one line at MNIST's scale, as the line model was trained on.
+
+The line model (src/number_model.py) was trained on numbers written from MNIST digits: white
+ink on black, 28 rows high, each digit about 20 px tall in the rows MNIST puts it (4 to 24), a
+few blank columns at each end. A photo or a drawing of a number is brought there the way
+digit_reader/image.py brings one digit to MNIST's field:
+
+1. the same decoding, grey channel and ink (image.py's `shrink`, `to_gray`, `to_ink`);
+2. the ink that segmentation keeps (image.py's `segment`: specks and hyphens dropped);
+3. thin strokes thickened to MNIST's stroke width at the target scale;
+4. scaled so that a digit is 20 px tall (MNIST's box), aspect kept, Lanczos: the height of a
+   digit is the median height of the pieces of ink (several digits that touch are one piece,
+   as tall as one digit); the whole line's ink is taller, as its digits do not sit on one
+   baseline, and the composed training numbers' digits are 20 px each, not the line;
+5. placed with its centre of mass on row 14, as MNIST centres each digit, 4 columns from the
+   left, the width rounded up to the model's step.
+
+`Line.to_image_x` maps a column of the line back to the image's own pixels, for the boxes.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digit_reader.image import BOX, CENTRE, FIELD, INK_LEVEL, STROKE, segment, shrink, stroke_width, to_gray, to_ink
+from src.ctc import STRIDE as WIDTH_STEP  # the line model's columns per output: a line's width is a multiple
+
+MARGIN = 4           # blank columns before the ink, as src/number_images.py's MARGIN (a test checks)
+MAX_COLUMNS = 4096   # a line wider than this (a 200-digit number) is scaled down to fit
+
+
+@dataclass
+class Line:
+    pixels: np.ndarray      # 28 x W float32 in [0, 1], white ink on black
+    width: int              # columns really used (the rest is padding to WIDTH_STEP)
+    scale: float            # line pixels per image pixel
+    x0: float               # image column of the line's column MARGIN (the ink's left edge)
+    y0: int                 # the ink's rows in the image
+    y1: int
+
+    def to_image_x(self, column: float) -> int:
+        return int(round(self.x0 + (column - MARGIN) / self.scale))
+
+
+def line_of(image: Image.Image) -> Line | None:
+    """The number in a decoded image as one MNIST-scale line; None if it holds no ink."""
+    draft_scale = image.info.get("draft_scale", 1.0)
+    image, factor = shrink(image)
+    factor *= draft_scale  # positions are given in the file's own pixels
+    ink = to_ink(to_gray(image))
+    if ink is None:
+        return None
+    digits = segment(ink)
+    if not digits:
+        return None
+    kept = np.zeros(ink.shape, bool)
+    for box, mask in digits:
+        kept[box] |= mask
+    rows, cols = np.flatnonzero(kept.any(1)), np.flatnonzero(kept.any(0))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    pad = 2  # the anti-aliased edge around the kept ink
+    ys, xs = slice(max(0, y0 - pad), y1 + pad), slice(max(0, x0 - pad), x1 + pad)
+    own = ndimage.binary_dilation(kept, iterations=pad)[ys, xs]
+    crop = ink[ys, xs] * own
+    digit_height = float(np.median([box[0].stop - box[0].start for box, _ in digits]))
+    scale = min(BOX / digit_height, (MAX_COLUMNS - 2 * MARGIN) / (x1 - x0))
+    width, radius = stroke_width(kept[y0:y1, x0:x1]), 0
+    if width * scale < 0.6 * STROKE:
+        radius = max(1, round((STROKE / scale - width) / 2))
+        disk = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
+        crop = ndimage.grey_dilation(np.pad(crop, radius), footprint=disk)
+    # crop to the (possibly thickened) ink's box, then scale its height to BOX pixels
+    r, c = np.nonzero(crop > INK_LEVEL)
+    crop = crop[r.min():r.max() + 1, c.min():c.max() + 1]
+    h, w = crop.shape
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.clip(np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS)), 0, 1)
+    if small.max() > 0:
+        small = small / small.max()  # MNIST's strokes are saturated; a thin stroke averages to grey
+    used = size[0] + 2 * MARGIN
+    pixels = np.zeros((FIELD, WIDTH_STEP * -(-used // WIDTH_STEP)), np.float32)
+    top = int(round(CENTRE - ndimage.center_of_mass(small)[0])) if small.sum() > 0 else 0
+    rows = slice(max(0, -top), min(size[1], FIELD - top))   # a line taller than the field loses its ends
+    pixels[top + rows.start:top + rows.stop, MARGIN:MARGIN + size[0]] = small[rows]
+    # back to the file's pixels: crop column j is image column xs.start + j - radius (the thickening's pad)
+    left = (xs.start + c.min() - radius) * factor
+    return Line(pixels, used, size[0] / w / factor, left, int(round(y0 * factor)), int(round(y1 * factor)))

@@ -1,0 +1,55 @@
+"""A confidence that means something: temperature scaling and the uncertain threshold.
+
+Temperature scaling (Guo et al. 2017): one scalar dividing the logits, chosen on validation
+numbers to minimise their CTC negative log-likelihood; it changes no reading, only how sure the
+model says it is. The confidence of a reading is then the probability of the digits read, over
+all CTC alignments (src/number_model.py's greedy_decode).
+
+The threshold: the lowest confidence at which the validation numbers read at least that sure are
+right at least `unflagged_accuracy` of the time. Below it a number is flagged uncertain.
+"""
+import torch
+
+from src.number_model import ctc_loss, greedy_decode
+
+FLAG_ALL = 2.0   # a threshold above any probability: every number flagged
+TEMPERATURES = [round(0.25 * 2 ** (i / 8), 4) for i in range(33)]  # 0.25 .. 4, geometric
+
+
+def fit_temperature(logits: torch.Tensor, labels: list[str], widths: torch.Tensor) -> float:
+    """The temperature of TEMPERATURES with the lowest total CTC loss: a grid, deterministic."""
+    losses = [ctc_loss(logits, labels, widths, t, reduction="sum").item() for t in TEMPERATURES]
+    return TEMPERATURES[min(range(len(losses)), key=losses.__getitem__)]
+
+
+def choose_threshold(confidences: list[float], correct: list[bool], unflagged_accuracy: float) -> float:
+    """The lowest threshold whose unflagged readings (confidence >= threshold) are right at
+    least `unflagged_accuracy` of the time; above every confidence if none is."""
+    order = sorted(range(len(confidences)), key=lambda i: -confidences[i])
+    threshold, right = FLAG_ALL, 0
+    for k, i in enumerate(order, 1):
+        right += correct[i]
+        if right / k >= unflagged_accuracy:
+            threshold = confidences[i]
+    return threshold
+
+
+def flag_report(confidences: list[float], correct: list[bool], threshold: float) -> dict:
+    """The share flagged uncertain and the accuracy of the rest."""
+    kept = [c for conf, c in zip(confidences, correct) if conf >= threshold]
+    return {"flagged": round(1 - len(kept) / max(1, len(correct)), 6),
+            "unflagged_accuracy": round(sum(kept) / len(kept), 6) if kept else None,
+            "numbers": len(correct)}
+
+
+def calibrate(model, logits: torch.Tensor, numbers, unflagged_accuracy: float) -> dict:
+    """Fit the temperature and the threshold on validation `numbers` (their `logits`), store both
+    in the model's buffers, and return what was chosen with its effect on those numbers."""
+    temperature = fit_temperature(logits, numbers.labels, numbers.widths)
+    readings = greedy_decode(logits, numbers.widths, temperature)
+    confidences = [r.confidence for r in readings]
+    correct = [r.digits == label for r, label in zip(readings, numbers.labels)]
+    threshold = choose_threshold(confidences, correct, unflagged_accuracy)
+    model.temperature.fill_(temperature)
+    model.threshold.fill_(threshold)
+    return {"temperature": temperature, "threshold": threshold, "validation": flag_report(confidences, correct, threshold)}

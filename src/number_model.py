@@ -1,0 +1,129 @@
+"""The line model: reads a whole number, however its digits touch, with no segmentation.
+
+A CRNN (Shi, Bai and Yao 2015): convolutions turn a 28-row line into one feature vector per
+4 columns, a sequence model lets each column see its neighbours, and a linear layer scores the
+10 digits and CTC's blank for every column. CTC (Graves et al. 2006) trains it from the digit
+string alone, with no position of any digit given; reading is greedy decoding: the best class
+per column, repeats merged, blanks dropped.
+
+`sequence` picks the sequence model: `lstm` (a bidirectional LSTM, as the CRNN paper) or `conv`
+(residual 1-D convolutions over the columns, which run in bf16 with the rest); both are compared
+in benchmarks/NOTES.md.
+
+The model carries its calibration as buffers, saved with the weights: `temperature` divides the
+logits (fitted on validation numbers), and a number whose reading's probability is below
+`threshold` is flagged uncertain.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from src import ctc
+from src.ctc import BLANK, CLASSES, STRIDE, Reading  # noqa: F401 (Reading: the decoded type, re-exported)
+
+
+def conv_bn(c_in, c_out, kernel=3, stride=1, padding=1):
+    return [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False), nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True)]
+
+
+class ColumnConvs(nn.Module):
+    """Residual 1-D convolutions over the column sequence (N x C x T)."""
+
+    def __init__(self, channels: int, layers: int = 2, kernel: int = 5):
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Conv1d(channels, channels, kernel, padding=kernel // 2, bias=False),
+                                                  nn.BatchNorm1d(channels), nn.ReLU(inplace=True))
+                                    for _ in range(layers))
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = x + block(x)
+        return x
+
+
+class LineReader(nn.Module):
+    def __init__(self, widths=(32, 64, 96), hidden=128, sequence="lstm"):
+        super().__init__()
+        w1, w2, w3 = widths
+        self.features = nn.Sequential(
+            *conv_bn(1, w1, stride=2),                                    # 14 x W/2
+            *conv_bn(w1, w2, stride=2),                                   # 7 x W/4
+            *conv_bn(w2, w3),
+            *conv_bn(w3, w3, kernel=(7, 3), padding=(0, 1)),              # 1 x W/4: the column's whole height
+        )
+        self.kind = sequence
+        if sequence == "lstm":
+            self.sequence = nn.LSTM(w3, hidden, batch_first=True, bidirectional=True)
+            out = 2 * hidden
+        else:
+            self.sequence = ColumnConvs(w3)
+            out = w3
+        self.head = nn.Linear(out, CLASSES)
+        self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("threshold", torch.zeros(()))
+
+    def forward(self, x):
+        """N x 1 x 28 x W normalised lines -> N x W/4 x 11 fp32 logits."""
+        columns = self.features(x).squeeze(2)                 # N x C x T
+        if self.kind == "lstm":
+            # The LSTM stays in fp32: CPU autocast has no bf16 LSTM kernel worth using.
+            with torch.autocast(x.device.type, enabled=False):
+                out, _ = self.sequence(columns.float().transpose(1, 2))
+                return self.head(out)
+        out = self.sequence(columns).transpose(1, 2)
+        return self.head(out).float()
+
+
+def build_line_model(net: dict) -> LineReader:
+    return LineReader(**net)
+
+
+def save_line_model(model: LineReader, path) -> None:
+    """The state_dict, calibration buffers included, on the CPU in plain contiguous layout."""
+    from src.fileio import save_torch
+
+    save_torch({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path)
+
+
+def load_line_model(net: dict, path) -> LineReader:
+    """Build from params.yaml's `numbers.net`, load a state_dict (`weights_only=True`: a weights
+    file cannot run code), in eval mode."""
+    model = build_line_model(net)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def frames(widths: torch.Tensor) -> torch.Tensor:
+    """Output columns that cover each line's `widths` input columns."""
+    return torch.div(widths + STRIDE - 1, STRIDE, rounding_mode="floor")
+
+
+def ctc_loss(logits, labels: list[str], widths: torch.Tensor, temperature: float = 1.0, reduction="mean"):
+    """CTC loss of N x T x 11 logits against digit strings. `mean` as PyTorch's: each number's
+    loss divided by its length, averaged."""
+    log_probs = (logits.float() / temperature).log_softmax(-1).transpose(0, 1)
+    targets = torch.tensor([int(c) for label in labels for c in label], dtype=torch.long)
+    target_lengths = torch.tensor([len(label) for label in labels], dtype=torch.long)
+    input_lengths = frames(widths).clamp(max=logits.shape[1])
+    return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=BLANK, reduction=reduction,
+                      zero_infinity=True)
+
+
+def greedy_decode(logits: torch.Tensor, widths: torch.Tensor, temperature: float = 1.0) -> list[Reading]:
+    """src/ctc.py's greedy decoding of each line of N x T x 11 logits."""
+    return [ctc.greedy_decode(line, width, temperature) for line, width in zip(logits.float().numpy(), widths.tolist())]
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]

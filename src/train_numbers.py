@@ -1,0 +1,139 @@
+"""Stage `train_numbers`: train the line model on numbers written from MNIST's training digits.
+
+    python -m src.train_numbers
+
+Every step draws a fresh batch of numbers (src/number_images.py: 1 to 8 digits, touching,
+overlapping or apart, each digit augmented), so the model never sees the same line twice. Sized
+in steps, not seconds: the same params give the same weights on any CPU. Every `eval_every`
+steps it reads the validation numbers (from the validation split, never the test split).
+
+At the end it calibrates on the validation numbers (src/number_calibration.py): a temperature,
+and the confidence threshold under which a number is flagged uncertain, both saved in the
+weights file as buffers.
+
+Writes models/numbers.pth (a state_dict) and its curves to metrics/numbers/train (DVCLive).
+"""
+import logging
+import time
+from pathlib import Path
+
+import torch
+from dvclive import Live
+
+from src.config import load_params
+from src.data import load_split, load_stats
+from src.number_calibration import calibrate
+from src.number_images import KINDS, fixed_numbers, training_numbers
+from src.number_model import build_line_model, count_parameters, ctc_loss, edit_distance, greedy_decode, save_line_model
+from src.training import lr_factor, make_optimizer, precision_name, resolve_device, seed_everything, uses_bf16
+
+log = logging.getLogger("train_numbers")
+LIVE_DIR = Path("metrics/numbers/train")
+WEIGHTS = Path("models/numbers.pth")
+CLIP_NORM = 5.0  # CTC's gradients spike on the first steps; clipping keeps one batch from undoing the rest
+VAL_SEED = 1     # the validation numbers' own seed (the test numbers use numbers.evaluate.seed)
+
+
+def as_input(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8 N x 28 x W lines -> normalised N x 1 x 28 x W floats, as the digit models' inputs."""
+    x = (images.float() / 255 - mean) / std
+    return x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+
+
+def validation_numbers(images, labels, count: int, lengths: list[int], seed: int = VAL_SEED):
+    """`count` numbers from the validation split's digits: lengths cycling through
+    `lengths[0]..lengths[1]`, kinds through KINDS."""
+    sizes = list(range(lengths[0], lengths[1] + 1))
+    chosen = [sizes[i % len(sizes)] for i in range(count)]
+    kinds = [list(KINDS)[i % len(KINDS)] for i in range(count)]
+    return fixed_numbers(images, labels, chosen, kinds, seed)
+
+
+@torch.no_grad()
+def line_logits(model, numbers, mean: float, std: float, batch_size: int = 256, autocast: bool = False):
+    """The fp32 logits of every line, batch by batch (padded to the widest line of all)."""
+    model.eval()
+    out = []
+    for i in range(0, len(numbers), batch_size):
+        x = as_input(numbers.images[i:i + batch_size], mean, std)
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=autocast):
+            out.append(model(x).float())
+    return torch.cat(out)
+
+
+def score(readings, labels: list[str]) -> dict:
+    """Exact-number accuracy and character error rate (edit distance over true digits)."""
+    exact = sum(r.digits == label for r, label in zip(readings, labels)) / max(1, len(labels))
+    errors = sum(edit_distance(r.digits, label) for r, label in zip(readings, labels))
+    return {"exact": exact, "cer": errors / max(1, sum(map(len, labels)))}
+
+
+def fit_line_model(model, train_x, train_y, val, cfg: dict, images_cfg: dict, mean: float, std: float,
+                   device: torch.device, on_eval=None) -> float:
+    """Train `model` in place for cfg['steps'] steps of fresh numbers from (train_x, train_y);
+    every cfg['eval_every'] steps (and at the end) call on_eval(step, train_loss, val_logits, scores)
+    with its reading of the validation numbers `val`. Returns the training seconds."""
+    autocast = uses_bf16(cfg["precision"], device)
+    generator = torch.Generator().manual_seed(cfg["seed"])
+    optimizer = make_optimizer(model, cfg)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg["steps"], cfg))
+    started, loss_sum, seen = time.perf_counter(), 0.0, 0
+    for step in range(cfg["steps"]):
+        model.train()
+        batch = training_numbers(train_x, train_y, cfg["batch_size"], images_cfg, generator)
+        with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
+            logits = model(as_input(batch.images, mean, std))
+        loss = ctc_loss(logits, batch.labels, batch.widths)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+        optimizer.step()
+        schedule.step()
+        loss_sum, seen = loss_sum + loss.item(), seen + 1
+        if on_eval and ((step + 1) % cfg["eval_every"] == 0 or step + 1 == cfg["steps"]):
+            val_logits = line_logits(model, val, mean, std, autocast=autocast)
+            on_eval(step, loss_sum / seen, val_logits, score(greedy_decode(val_logits, val.widths), val.labels),
+                    optimizer.param_groups[0]["lr"], time.perf_counter() - started)
+            loss_sum, seen = 0.0, 0
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    params = load_params()
+    device = resolve_device(params["train"]["device"])
+    if device.type != "cpu":
+        log.info("train_numbers: composes lines on the CPU; training there too")
+        device = torch.device("cpu")
+    cfg, images_cfg, net = params["numbers"]["train"], params["numbers"]["images"], params["numbers"]["net"]
+    seed_everything(cfg["seed"], device)
+    mean, std = load_stats()
+    train_x, train_y = load_split("train")
+    val = validation_numbers(*load_split("val"), cfg["val_numbers"], images_cfg["lengths"])
+    model = build_line_model(net).to(memory_format=torch.channels_last)
+    log.info("line model: %s, %d parameters; %d steps of %d numbers", net, count_parameters(model), cfg["steps"],
+             cfg["batch_size"])
+    with Live(dir=str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False) as live:
+        def log_eval(step, train_loss, val_logits, scores, lr, elapsed):
+            live.log_metric("train/loss", train_loss)
+            live.log_metric("val/loss", ctc_loss(val_logits, val.labels, val.widths).item())
+            live.log_metric("val/exact", scores["exact"])
+            live.log_metric("val/cer", scores["cer"])
+            live.log_metric("lr", lr)
+            live.next_step()
+            log.info("step %d: train loss %.4f | val exact %.4f cer %.4f | %.1fs (%.3f s/step)", step + 1,
+                     train_loss, scores["exact"], scores["cer"], elapsed, elapsed / (step + 1))
+
+        train_time = fit_line_model(model, train_x, train_y, val, cfg, images_cfg, mean, std, device, log_eval)
+        autocast = uses_bf16(cfg["precision"], device)
+        record = calibrate(model, line_logits(model, val, mean, std, autocast=autocast), val, cfg["unflagged_accuracy"])
+        log.info("calibrated on %d validation numbers: %s", len(val), record)
+        # Timings and the precision live in DVCLive's summary, outside `dvc metrics diff`.
+        live.summary.update({"train_time_s": round(train_time, 2), "s_per_step": round(train_time / cfg["steps"], 4),
+                             "precision": precision_name(cfg["precision"], device), "calibration": record})
+    save_line_model(model, WEIGHTS)
+
+
+if __name__ == "__main__":
+    from src.cli import run_stage
+
+    run_stage(main)

@@ -1,0 +1,134 @@
+"""The reader's side of the line model: a user's image of a number brought to one MNIST-scale line
+(digit_reader/line.py), and the per-digit classifier and the line model combined
+(digit_reader/numbers.py)."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy import ndimage
+
+from digit_reader.image import Digit, digits_in
+from digit_reader.line import MARGIN as LINE_MARGIN, line_of
+from digit_reader.numbers import SPLIT_ASPECT, combine, digit_counts
+from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
+from src.number_model import Reading
+
+
+def on_paper(line: np.ndarray, scale: float = 3.0, margin: int = 12) -> Image.Image:
+    """A composed line (white on black, uint8) as dark ink on white paper, enlarged."""
+    page = 255 - np.pad(line, margin)
+    image = Image.fromarray(page)
+    return image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
+
+
+@pytest.fixture(scope="module")
+def touching(mnist_test_digits):
+    images, labels = map(torch.from_numpy, mnist_test_digits)
+    return fixed_numbers(images, labels, [4] * 12, ["touching"] * 12, seed=0)
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0, 7.5])
+def test_a_photographed_number_comes_back_at_mnists_scale(touching, scale):
+    for line, width in zip(touching.images[:6], touching.widths[:6]):
+        original = line[:, :int(width)].numpy()
+        found = line_of(on_paper(original, scale))
+        assert found.pixels.shape[0] == 28 and found.pixels.shape[1] % WIDTH_STEP == 0
+        assert found.pixels.dtype == np.float32 and found.pixels.max() == pytest.approx(1.0)
+        # about the original's size: the digits' height back to ~20 px, the number's length with it
+        assert abs(found.width - int(width)) <= 0.2 * int(width) + 2
+        assert abs(ndimage.center_of_mass(found.pixels)[0] - 14) < 1.0
+        # the line's ends map back to the ends of the ink that segmentation keeps
+        pieces = digits_in(on_paper(original, scale))
+        start, end = pieces[0].box[0], max(p.box[2] for p in pieces)
+        assert abs(found.to_image_x(MARGIN) - start) <= 2 * scale + 1
+        assert abs(found.to_image_x(found.width - MARGIN) - end) <= 2 * scale + 2
+
+
+def test_the_reader_lays_out_lines_as_the_training_numbers_are():
+    assert LINE_MARGIN == MARGIN
+
+
+def test_reading_a_number_never_imports_torch_on_the_onnx_runtime():
+    import subprocess
+    import sys
+
+    code = ("import sys, digit_reader.numbers, digit_reader.line, src.ctc; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_blank_page_has_no_line():
+    assert line_of(Image.new("L", (200, 80), 255)) is None
+
+
+def reading(digits="", confidence=0.99):
+    probs = [np.eye(10)[int(d)].tolist() for d in digits]
+    return Reading(digits, confidence, probs, [(4 * i, 4 * i + 4) for i in range(len(digits))])
+
+
+def piece(x0, x1, y0=5, y1=25):
+    return Digit(np.zeros((28, 28)), (x0, y0, x1, y1))
+
+
+def test_pieces_as_many_as_the_digits_read_are_read_by_the_classifier():
+    digits = [piece(10, 24), piece(30, 44)]
+    probs = np.array([np.eye(10)[3], np.eye(10)[8]])
+    for line_reading in (reading("58"), reading(""), reading("5")):
+        parts = combine(digits, probs, line_reading, threshold=0.5)
+        assert [int(p.probs.argmax()) for p in parts] == [3, 8] and {p.source for p in parts} == {"digit"}
+
+
+def test_the_extra_digits_go_to_the_widest_piece_in_reading_order():
+    assert digit_counts([(0, 0, 20, 20), (30, 0, 70, 20), (80, 0, 95, 20)], 4) == [1, 2, 1]
+    assert digit_counts([(0, 0, 20, 20), (30, 0, 110, 20)], 5) == [1, 4]
+    assert digit_counts([(0, 0, 20, 20)], 1) == [1]
+    digits = [piece(10, 24), piece(30, 70)]   # a digit, then two touching ones: twice as wide as tall
+    parts = combine(digits, np.array([np.eye(10)[3], np.eye(10)[4]]), reading("317"), threshold=0.5)
+    assert [int(p.probs.argmax()) for p in parts] == [3, 1, 7]
+    assert [p.source for p in parts] == ["digit", "line", "line"]
+    assert [p.box for p in parts] == [(10, 5, 24, 25), (30, 5, 50, 25), (50, 5, 70, 25)]
+    assert not any(p.line_uncertain for p in parts)
+    unsure = combine(digits, np.array([np.eye(10)[3], np.eye(10)[4]]), reading("317", 0.2), threshold=0.5)
+    assert [int(p.probs.argmax()) for p in unsure] == [3, 1, 7] and [p.line_uncertain for p in unsure] == [False, True, True]
+
+
+def test_an_unsure_split_of_a_narrow_piece_is_not_believed():
+    digits = [piece(0, 14), piece(20, 20 + int(SPLIT_ASPECT * 20) - 4)]
+    probs = np.array([np.eye(10)[4], np.eye(10)[7]])
+    assert [int(p.probs.argmax()) for p in combine(digits, probs, reading("417", 0.2), threshold=0.5)] == [4, 7]
+    assert [int(p.probs.argmax()) for p in combine(digits, probs, reading("411", 0.9), threshold=0.5)] == [4, 1, 1]
+
+
+def test_a_lone_piece_is_split_only_if_wide_enough_for_its_digits():
+    one_wide_digit = [piece(0, int(1.7 * 20))]
+    probs = np.array([np.eye(10)[2]])
+    assert [int(p.probs.argmax()) for p in combine(one_wide_digit, probs, reading("22", 0.999), threshold=0.5)] == [2]
+    continuous = [piece(0, 4 * 20)]   # "2026" in one line: four digits' width
+    parts = combine(continuous, probs, reading("2026", 0.2), threshold=0.5)
+    assert "".join(str(int(p.probs.argmax())) for p in parts) == "2026"
+
+
+def test_segmentation_and_the_line_agree_on_a_separated_number(mnist_test_digits):
+    images, labels = map(torch.from_numpy, mnist_test_digits)
+    numbers = fixed_numbers(images, labels, [4] * 5, ["separated"] * 5, seed=2)
+    for line, width in zip(numbers.images, numbers.widths):
+        image = on_paper(line[:, :int(width)].numpy())
+        found, pieces = line_of(image), digits_in(image)
+        assert found.to_image_x(MARGIN) == pytest.approx(pieces[0].box[0], abs=4)
+        assert found.to_image_x(found.width - MARGIN) == pytest.approx(pieces[-1].box[2], abs=4)
+
+
+class Unread:
+    """A line model that must not be asked."""
+    threshold = 0.5
+
+    def read(self, line):
+        raise AssertionError("the line model ran on an image of one digit")
+
+
+def test_an_image_of_one_digit_does_not_run_the_line_model(mnist_test_digits):
+    from digit_reader.numbers import read_parts
+
+    image = on_paper(mnist_test_digits[0][0])
+    parts = read_parts(image, lambda digits: np.tile(np.eye(10)[7], (len(digits), 1)), Unread())
+    assert [int(p.probs.argmax()) for p in parts] == [7] and parts[0].source == "digit"
