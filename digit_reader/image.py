@@ -235,6 +235,17 @@ def stroke_width(mask: np.ndarray) -> float:
     return 2.0 * area / max(boundary, 1)
 
 
+def thicken(crop: np.ndarray, stroke: float, scale: float) -> tuple[np.ndarray, int]:
+    """`crop` with its strokes thickened to about MNIST's width once scaled by `scale`, if they
+    would be much thinner (a fine pen on a large image), by a dilation with a disk; and the disk's
+    radius, by which the crop has grown on every side (0: unchanged)."""
+    if stroke * scale >= 0.6 * STROKE:
+        return crop, 0
+    radius = max(1, round((STROKE / scale - stroke) / 2))
+    disk = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
+    return ndimage.grey_dilation(np.pad(crop, radius), footprint=disk), radius
+
+
 def normalise_digit(ink: np.ndarray, box: tuple[slice, slice], mask: np.ndarray) -> np.ndarray:
     """One digit -> 28x28 float32, as MNIST made its digits. `box` is the digit's slice of `ink`
     and `mask` its pixels within that box.
@@ -255,13 +266,8 @@ def normalise_digit(ink: np.ndarray, box: tuple[slice, slice], mask: np.ndarray)
     crop = ink[ys, xs]
     own = np.zeros(crop.shape, bool)
     own[box[0].start - ys.start:box[0].stop - ys.start, box[1].start - xs.start:box[1].stop - xs.start] = mask
-    width = stroke_width(own)
     crop = crop * ndimage.binary_dilation(own, iterations=pad)
-    scale = BOX / max(mask.shape)
-    if width * scale < 0.6 * STROKE:
-        radius = max(1, round((STROKE / scale - width) / 2))
-        disk = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
-        crop = ndimage.grey_dilation(np.pad(crop, radius), footprint=disk)
+    crop, _ = thicken(crop, stroke_width(own), BOX / max(mask.shape))
     # crop to the (possibly thickened) ink's box, then scale its longer side to BOX pixels
     rows, cols = np.nonzero(crop > INK_LEVEL)
     crop = crop[rows.min():rows.max() + 1, cols.min():cols.max() + 1]

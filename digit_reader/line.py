@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digit_reader.image import BOX, CENTRE, FIELD, INK_LEVEL, STROKE, segment, shrink, stroke_width, to_gray, to_ink
+from digit_reader.image import BOX, CENTRE, FIELD, INK_LEVEL, segment, shrink, stroke_width, thicken, to_gray, to_ink
 from src.ctc import STRIDE as WIDTH_STEP  # the line model's columns per output: a line's width is a multiple
 
 MARGIN = 4           # blank columns before the ink, as src/number_images.py's MARGIN (a test checks)
@@ -65,11 +65,7 @@ def line_of(image: Image.Image) -> Line | None:
     crop = ink[ys, xs] * own
     digit_height = float(np.median([box[0].stop - box[0].start for box, _ in digits]))
     scale = min(BOX / digit_height, (MAX_COLUMNS - 2 * MARGIN) / (x1 - x0))
-    width, radius = stroke_width(kept[y0:y1, x0:x1]), 0
-    if width * scale < 0.6 * STROKE:
-        radius = max(1, round((STROKE / scale - width) / 2))
-        disk = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
-        crop = ndimage.grey_dilation(np.pad(crop, radius), footprint=disk)
+    crop, radius = thicken(crop, stroke_width(kept[y0:y1, x0:x1]), scale)
     # crop to the (possibly thickened) ink's box, then scale its height to BOX pixels
     r, c = np.nonzero(crop > INK_LEVEL)
     crop = crop[r.min():r.max() + 1, c.min():c.max() + 1]

@@ -34,7 +34,7 @@ import numpy as np
 
 from digit_reader.image import digits_in
 from digit_reader.line import Line, line_of
-from digit_reader.runtimes import REBUILD, ModelError, first_line
+from digit_reader.runtimes import REBUILD, ModelError, first_line, onnx_session
 from src.ctc import Reading, greedy_decode
 
 SPLIT_ASPECT = 1.1   # MNIST's digits are at most about as wide as tall; two touching ones are wider
@@ -91,19 +91,13 @@ class LineModel:
         self._torch = torch
 
     def _load_onnx(self, path: Path, threads):
-        import onnxruntime
-
-        if not path.exists():
-            raise ModelError(f"{path} not found: {REBUILD}")
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = options.inter_op_num_threads = threads
+        self.session = onnx_session(path, threads)
         try:
-            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             meta = self.session.get_modelmeta().custom_metadata_map
             self.temperature, self.threshold = float(meta["temperature"]), float(meta["threshold"])
-        except Exception as error:  # not ONNX, truncated, or not the export stage's line model
-            raise ModelError(f"{path} is not the line model onnxruntime can run: {first_line(error)}; {REBUILD}") from None
+        except (KeyError, ValueError) as error:  # not the export stage's line model
+            raise ModelError(f"{path} is not the export stage's line model: no valid temperature and threshold in "
+                             f"its metadata ({first_line(error)}); {REBUILD}") from None
         self.input = self.session.get_inputs()[0].name
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:

@@ -73,23 +73,29 @@ class TorchModel:
             return self.net(x).numpy()
 
 
+def onnx_session(path: Path, threads: int | None):
+    """An onnxruntime session of the file at `path` on `threads` CPU threads (None: its default);
+    ModelError, one line, if the file is missing or onnxruntime cannot load it."""
+    import onnxruntime
+
+    if not path.exists():
+        raise ModelError(f"{path} not found: {REBUILD}")
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # not ONNX, truncated, or an operator this onnxruntime lacks
+        raise ModelError(f"{path} is not a model onnxruntime can run: {first_line(error)}; {REBUILD}") from None
+
+
 class OnnxModel:
     runtime = "onnx"
 
     def __init__(self, name: str, root: Path, threads: int | None = None):
-        import onnxruntime
-
         self.name = name
         path = root / "models" / f"{name}.onnx"
-        if not path.exists():
-            raise ModelError(f"{path} not found: {REBUILD}")
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = options.inter_op_num_threads = threads
-        try:
-            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # not ONNX, truncated, or an operator this onnxruntime lacks
-            raise ModelError(f"{path} is not a model onnxruntime can run: {first_line(error)}; {REBUILD}") from None
+        self.session = onnx_session(path, threads)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         signature = [(i.name, i.shape) for i in inputs], [(o.name, o.shape) for o in outputs]
         if len(inputs) != 1 or len(outputs) != 1 or inputs[0].shape[1:] != [1, 28, 28] or outputs[0].shape[1:] != [10]:
