@@ -81,11 +81,26 @@ def broken_links(page: Path, root: Path = ROOT) -> list[str]:
     return problems
 
 
+def pipeline_outputs(root: Path = ROOT) -> list[str]:
+    """The paths dvc.lock records as stage outputs: DVC's, not git's, so absent from a fresh clone."""
+    lock = root / "dvc.lock"
+    if not lock.exists():
+        return []
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return [out["path"] for stage in stages.values() for out in stage.get("outs", [])]
+
+
 def missing_paths(page: Path, root: Path = ROOT) -> list[str]:
-    """Code spans that are exactly a project path (no placeholders) but name nothing."""
+    """Code spans that are exactly a project path (no placeholders) but name nothing: neither a
+    file of the repository nor a pipeline output (or a path inside one)."""
     _, spans = code_parts(page.read_text(encoding="utf-8"))
     pattern = re.compile(rf"^(?:{'|'.join(CHECKED_FOLDERS)})/[\w./-]*$")
-    return [span for span in spans if pattern.match(span) and not (root / span).exists()]
+    outputs = pipeline_outputs(root)
+
+    def produced(span: str) -> bool:
+        return any(span.rstrip("/") == out or span.startswith(out + "/") for out in outputs)
+
+    return [span for span in spans if pattern.match(span) and not (root / span).exists() and not produced(span)]
 
 
 def makefile_targets(root: Path = ROOT) -> set[str]:
