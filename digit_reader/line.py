@@ -27,6 +27,7 @@ from digit_reader.image import BOX, CENTRE, FIELD, INK_LEVEL, segment, shrink, s
 from src.ctc import STRIDE as WIDTH_STEP  # the line model's columns per output: a line's width is a multiple
 
 MARGIN = 4           # blank columns before the ink, as src/number_images.py's MARGIN (a test checks)
+WIDEST_DIGIT = 1.1    # MNIST's digits are at most about this many times as wide as tall; touching ones are wider
 MAX_COLUMNS = 4096   # a line wider than this (a 200-digit number) is scaled down to fit
 
 
@@ -63,7 +64,7 @@ def line_of(image: Image.Image) -> Line | None:
     ys, xs = slice(max(0, y0 - pad), y1 + pad), slice(max(0, x0 - pad), x1 + pad)
     own = ndimage.binary_dilation(kept, iterations=pad)[ys, xs]
     crop = ink[ys, xs] * own
-    digit_height = float(np.median([box[0].stop - box[0].start for box, _ in digits]))
+    digit_height = float(np.median([piece_digit_height(mask) for _, mask in digits]))
     scale = min(BOX / digit_height, (MAX_COLUMNS - 2 * MARGIN) / (x1 - x0))
     crop, radius = thicken(crop, stroke_width(kept[y0:y1, x0:x1]), scale)
     # crop to the (possibly thickened) ink's box, then scale its height to BOX pixels
@@ -82,3 +83,16 @@ def line_of(image: Image.Image) -> Line | None:
     # back to the file's pixels: crop column j is image column xs.start + j - radius (the thickening's pad)
     left = (xs.start + c.min() - radius) * factor
     return Line(pixels, used, size[0] / w / factor, left, int(round(y0 * factor)), int(round(y1 * factor)))
+
+
+def piece_digit_height(mask: np.ndarray) -> int:
+    """The height of a digit in one piece of ink (its boolean mask): the piece's height if it is
+    no wider than one digit; else, several digits touching, the tallest single column of ink, as
+    digits that touch rarely sit on one baseline and their union is taller than any of them."""
+    height, width = mask.shape
+    if width <= WIDEST_DIGIT * height:
+        return height
+    rows = np.arange(height)[:, None]
+    top = np.where(mask, rows, height).min(0)
+    bottom = np.where(mask, rows + 1, 0).max(0)
+    return int((bottom - top).max())

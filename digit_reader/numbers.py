@@ -1,27 +1,28 @@
 """Reading a whole number: the line model, and the per-digit classifier where digits stand apart.
 
 The line model (src/number_model.py) reads digits that touch or overlap, which segmentation into
-connected components cannot split. The per-digit classifier is better on a digit that stands
-alone. So both read the image, and the line model's count of digits decides, per connected
-component of ink (digit_reader/image.py), how many digits it holds:
+connected components of ink (digit_reader/image.py) cannot split. The per-digit classifier reads
+a digit that stands alone a little better. So both read the image, and the count of digits that
+the line model reads, against the count of pieces of ink, decides:
 
-- as many digits as pieces, or fewer: every piece is a digit cleanly apart, read by the
-  classifier alone, exactly as before the line model existed;
-- more digits than pieces: the extra digits go, one at a time, to the piece that is widest for
-  the digits it already holds (touching digits make a wide piece); in reading order, a piece
-  holding two or more takes that many of the line model's digits, each with an equal share of
-  the piece's box; the others stay with the classifier. Unless the line model is unsure of the
-  whole number (its confidence under its calibrated threshold) and the piece is no wider than
-  one digit (SPLIT_ASPECT times its height): unsure, it sometimes reads one digit as two, which
-  would make a separated number read worse than with the classifier alone.
-- the image is one piece of ink: an image of one digit must read as well as with the classifier
-  alone, and the line model sometimes reads a wide digit (a flat 2 or 4) as two, sure or not. So
-  a lone piece is split into n digits only if it is at least max(ALONE_ASPECT * n, ALONE_MIN)
-  times as wide as tall: a number written in one continuous line is split, one wide digit is
-  not (nor, as before the line model, two touching digits standing alone but for a wide pair).
+- as many digits as pieces (two or more): each piece is a digit cleanly apart, and its
+  probabilities are the mean of the classifier's and of the line model's for that digit (the
+  two make different mistakes);
+- fewer digits than pieces, or one piece of ink too narrow for the digits read (a lone piece must
+  be ALONE_MIN times as wide as tall for two digits, ALONE_ASPECT times the count for more: one
+  wide MNIST digit, a flat 2 or 5, is sometimes read as two): the classifier, piece by piece;
+- more digits than pieces: if the line model is unsure (its confidence under its calibrated
+  threshold), it adds digits only to ink that shows them: a piece wider than one digit
+  (WIDEST_DIGIT), or a lone piece read as three or more (unsure, it reads some separated printed
+  digits, a bold serif 1 or 4, as two). Then the classifier's reading is scored by the line
+  model itself (the probability of those digits over all alignments, as the confidence is): if
+  it is at least RIVAL times as probable as the line model's own reading, the classifier's
+  stands; else the line model's digits are the answer, and their boxes come from sharing the
+  extra digits among the widest pieces.
 
 Counting, not positions: CTC puts a digit's spike anywhere on or beside the digit, so the
-spikes' columns say little about which piece a digit belongs to.
+spikes' columns say little about which piece a digit belongs to; a wrong share only moves a box,
+never changes the digits read.
 
 A digit read by the line model is also uncertain when the whole line's calibrated confidence is
 under the threshold chosen on validation numbers (src/number_calibration.py).
@@ -33,13 +34,13 @@ from pathlib import Path
 import numpy as np
 
 from digit_reader.image import digits_in
-from digit_reader.line import Line, line_of
+from digit_reader.line import WIDEST_DIGIT, Line, line_of
 from digit_reader.runtimes import REBUILD, ModelError, first_line, onnx_session
 from src.ctc import Reading, greedy_decode
 
-SPLIT_ASPECT = 1.1   # MNIST's digits are at most about as wide as tall; two touching ones are wider
-ALONE_ASPECT = 0.4   # a lone piece split into n digits must be this many times n as wide as tall,
-ALONE_MIN = 1.8      # and at least this: a single MNIST digit (longer side 20 px, rarely under 12) is at most ~1.7
+ALONE_MIN = 1.8      # a lone piece read as two digits must be this many times as wide as tall: one MNIST digit rarely is
+ALONE_ASPECT = 0.3   # ... and as n > 2 digits, n times this (four heavily overlapping digits can be 1.3 times)
+RIVAL = 0.1          # the classifier's reading stands if the line model finds it this fraction as probable as its own
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Part:
     probs: np.ndarray           # the 10 digit probabilities
     box: tuple                  # x0, y0, x1, y1 in the image's pixels
     line_uncertain: bool        # read by the line model, whose whole reading is under its threshold
-    source: str                 # "digit" (the classifier) or "line" (the line model)
+    source: str                 # "digit" (the classifier), "line" (the line model) or "both" (their mean)
 
 
 class LineModel:
@@ -116,20 +117,33 @@ class LineModel:
 def combine(digits, digit_probs: np.ndarray, reading: Reading, threshold: float) -> list[Part]:
     """The parts of a number, left to right, from the segmented `digits` (image.py's Digit, each
     with its classifier probabilities) and the line model's `reading` of the same ink."""
-    counts = digit_counts([d.box for d in digits], len(reading.digits))
-    unsure, alone = reading.confidence < threshold, len(digits) == 1
+    boxes = [tuple(d.box) for d in digits]
+    total = len(reading.digits)
+    if total == len(digits) > 1:
+        return [Part((probs + np.asarray(line_probs)) / 2, box, False, "both")
+                for probs, line_probs, box in zip(digit_probs, reading.probs, boxes)]
+    classified = [Part(probs, box, False, "digit") for probs, box in zip(digit_probs, boxes)]
+    x0, y0, x1, y1 = boxes[0]
+    if total <= len(digits) or (len(digits) == 1 and x1 - x0 < lone_width(total) * (y1 - y0)):
+        return classified
+    unsure = reading.confidence < threshold
+    if unsure and ((len(digits) == 1 and total == 2) or all(x1 - x0 <= WIDEST_DIGIT * (y1 - y0) for x0, y0, x1, y1 in boxes)):
+        return classified   # an unsure line model adds digits only to ink wide enough to hold them
+    as_classified = "".join(str(int(probs.argmax())) for probs in digit_probs)
+    if reading.probability_of(as_classified) >= RIVAL * reading.confidence:
+        return classified
     parts, first = [], 0
-    for digit, probs, count in zip(digits, digit_probs, counts):
-        x0, y0, x1, y1 = digit.box
-        narrow = x1 - x0 < (max(ALONE_ASPECT * count, ALONE_MIN) if alone else SPLIT_ASPECT) * (y1 - y0)
-        if count == 1 or (narrow and (alone or unsure)):
-            parts.append(Part(probs, tuple(digit.box), False, "digit"))
-        else:
-            edges = np.linspace(x0, x1, count + 1).round().astype(int).tolist()
-            parts += [Part(np.asarray(reading.probs[first + j]), (edges[j], y0, edges[j + 1], y1), unsure, "line")
-                      for j in range(count)]
+    for (x0, y0, x1, y1), count in zip(boxes, digit_counts(boxes, total)):
+        edges = np.linspace(x0, x1, count + 1).round().astype(int).tolist()
+        parts += [Part(np.asarray(reading.probs[first + j]), (edges[j], y0, edges[j + 1], y1), unsure, "line")
+                  for j in range(count)]
         first += count
     return parts
+
+
+def lone_width(count: int) -> float:
+    """How many times as wide as tall one piece of ink must be to be read as `count` digits."""
+    return ALONE_MIN if count <= 2 else ALONE_ASPECT * count
 
 
 def digit_counts(boxes, total: int) -> list[int]:
@@ -150,9 +164,9 @@ def read_parts(image, classify, line_model: LineModel) -> list[Part]:
         return []
     probs = classify(np.stack([d.image for d in digits]))
     x0, y0, x1, y1 = digits[0].box
-    if len(digits) == 1 and x1 - x0 < ALONE_MIN * (y1 - y0):
-        # one piece too narrow for two digits: whatever the line model read, combine() would keep
-        # it as one digit, so it need not run (an image of one digit costs what it did)
+    if len(digits) == 1 and x1 - x0 < min(lone_width(2), lone_width(3)) * (y1 - y0):
+        # one piece too narrow for two or more digits: whatever the line model read, combine()
+        # would keep it as one digit, so it need not run (most images of one digit)
         return [Part(probs[0], tuple(digits[0].box), False, "digit")]
     line = line_of(image)
     if line is None:  # not expected: the line is made of the very ink that holds these digits

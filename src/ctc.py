@@ -6,7 +6,7 @@ probabilities at the column where it is most probable; the confidence is the pro
 the digits read summed over all CTC alignments (the forward algorithm of Graves et al. 2006),
 which tests/test_numbers.py checks against PyTorch's CTC loss.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,11 @@ class Reading:
     confidence: float                   # the probability of `digits` (all CTC alignments), after temperature
     probs: list                         # per digit: its 10 digit probabilities (renormalised without blank)
     spans: list                         # per digit: (first, last + 1) input columns of its frames
+    log_probs: np.ndarray = field(default=None, repr=False)   # T x 11, after temperature
+
+    def probability_of(self, digits: str) -> float:
+        """The probability of another reading, `digits`, of the same columns."""
+        return float(np.exp(label_log_probability(self.log_probs, [int(d) for d in digits])))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -65,4 +70,4 @@ def greedy_decode(logits: np.ndarray, width: int, temperature: float = 1.0) -> R
         t = end + 1
     log_probs = scaled - np.logaddexp.reduce(scaled, axis=-1, keepdims=True)
     confidence = float(np.exp(label_log_probability(log_probs, digits))) if n else 0.0
-    return Reading("".join(map(str, digits)), confidence, digit_probs, spans)
+    return Reading("".join(map(str, digits)), confidence, digit_probs, spans, log_probs)

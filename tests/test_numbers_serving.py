@@ -18,7 +18,7 @@ from digit_reader.reader import Reader
 from src.number_images import KINDS, fixed_numbers
 from tests.test_image import users_version
 
-# The quick line model (600 steps, tests/conftest.py) reads touching numbers much less well than
+# The quick line model (QUICK_NUMBERS, tests/conftest.py) reads touching numbers much less well than
 # the pipeline's; these bounds are what it must reach, far above the per-digit reader alone.
 QUICK_TOUCHING = 0.70
 QUICK_SEPARATED = 0.90
