@@ -11,14 +11,14 @@ the line model reads, against the count of pieces of ink, decides:
 - fewer digits than pieces, or one piece of ink too narrow for the digits read (a lone piece must
   be ALONE_MIN times as wide as tall for two digits, ALONE_ASPECT times the count for more: one
   wide MNIST digit, a flat 2 or 5, is sometimes read as two): the classifier, piece by piece;
-- more digits than pieces: if the line model is unsure (its confidence under its calibrated
-  threshold), it adds digits only to ink that shows them: a piece wider than one digit
-  (WIDEST_DIGIT), or a lone piece read as three or more (unsure, it reads some separated printed
-  digits, a bold serif 1 or 4, as two). Then the classifier's reading is scored by the line
-  model itself (the probability of those digits over all alignments, as the confidence is): if
-  it is at least RIVAL times as probable as the line model's own reading, the classifier's
-  stands; else the line model's digits are the answer, and their boxes come from sharing the
-  extra digits among the widest pieces.
+- more digits than pieces: the classifier's reading is scored by the line model itself (the
+  probability of those digits over all alignments, as the confidence is). If it is at least
+  RIVAL times as probable as the line model's own reading, the classifier's stands (the line
+  model reads some separated printed digits, a bold serif 1 or 4, as two, unsure and not by
+  much); else the line model's digits are the answer, and their boxes come from sharing the
+  extra digits among the widest pieces. A lone piece is read as two digits only if the line
+  model is sure of them (confidence over its calibrated threshold): it reads a few wide single
+  digits as two.
 
 Counting, not positions: CTC puts a digit's spike anywhere on or beside the digit, so the
 spikes' columns say little about which piece a digit belongs to; a wrong share only moves a box,
@@ -34,13 +34,13 @@ from pathlib import Path
 import numpy as np
 
 from digit_reader.image import digits_in
-from digit_reader.line import WIDEST_DIGIT, Line, line_of
+from digit_reader.line import Line, line_of
 from digit_reader.runtimes import REBUILD, ModelError, first_line, onnx_session
 from src.ctc import Reading, greedy_decode
 
 ALONE_MIN = 1.8      # a lone piece read as two digits must be this many times as wide as tall: one MNIST digit rarely is
 ALONE_ASPECT = 0.3   # ... and as n > 2 digits, n times this (four heavily overlapping digits can be 1.3 times)
-RIVAL = 0.1          # the classifier's reading stands if the line model finds it this fraction as probable as its own
+RIVAL = 0.01         # the classifier's reading stands if the line model finds it this fraction as probable as its own
 
 
 @dataclass
@@ -127,8 +127,8 @@ def combine(digits, digit_probs: np.ndarray, reading: Reading, threshold: float)
     if total <= len(digits) or (len(digits) == 1 and x1 - x0 < lone_width(total) * (y1 - y0)):
         return classified
     unsure = reading.confidence < threshold
-    if unsure and ((len(digits) == 1 and total == 2) or all(x1 - x0 <= WIDEST_DIGIT * (y1 - y0) for x0, y0, x1, y1 in boxes)):
-        return classified   # an unsure line model adds digits only to ink wide enough to hold them
+    if unsure and len(digits) == 1 and total == 2:   # a few wide single digits read as two
+        return classified
     as_classified = "".join(str(int(probs.argmax())) for probs in digit_probs)
     if reading.probability_of(as_classified) >= RIVAL * reading.confidence:
         return classified

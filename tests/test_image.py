@@ -12,6 +12,7 @@ from scipy import ndimage
 from digit_reader.image import (BOX, CENTRE, FIELD, ImageError, decode, digits_in, normalise_digit, segment,
                              to_gray, to_ink)
 from digit_reader.reader import Reader
+from tools.user_images import users_version
 
 
 def png(image: Image.Image, **options) -> bytes:
@@ -136,19 +137,6 @@ def test_thin_strokes_are_thickened_to_mnists_width():
 
 
 # --- against MNIST itself -------------------------------------------------------------------
-
-def users_version(digit: np.ndarray, rng) -> Image.Image:
-    """An MNIST digit as a user might photograph it: enlarged 2-6x, dark ink on a light paper
-    of some grey, off-centre on a larger page, with sensor noise."""
-    size = round(28 * rng.uniform(2, 6))
-    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255
-    height, width = size + rng.integers(20, 200, 2)
-    page = np.full((height, width), rng.uniform(0.75, 1.0), np.float32)
-    y, x = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
-    page[y:y + size, x:x + size] -= np.clip(big, 0, 1) * rng.uniform(0.6, 0.9)
-    page += rng.normal(0, 0.03, page.shape)
-    return Image.fromarray((np.clip(page, 0, 1) * 255).astype(np.uint8))
-
 
 def test_mnist_digits_made_to_look_like_a_users_are_recovered_and_read_as_well(reader_project, mnist_test_digits):
     images, labels = mnist_test_digits[0][:1000], mnist_test_digits[1][:1000]

@@ -16,7 +16,8 @@ from digit_reader.api import create_app
 from digit_reader.image import digits_in
 from digit_reader.reader import Reader
 from src.number_images import KINDS, fixed_numbers
-from tests.test_image import users_version
+from tests.conftest import ROOT
+from tools.user_images import number_on_paper, users_version
 
 # The quick line model (QUICK_NUMBERS, tests/conftest.py) reads touching numbers much less well than
 # the pipeline's; these bounds are what it must reach, far above the per-digit reader alone.
@@ -30,12 +31,6 @@ def encode(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def on_paper(line: np.ndarray, scale: float = 3.0, margin: int = 12) -> Image.Image:
-    """A composed line (white on black, uint8) as dark ink on white paper, enlarged."""
-    image = Image.fromarray(255 - np.pad(line, margin))
-    return image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
-
-
 @pytest.fixture(scope="module")
 def composed(mnist_test_digits):
     """{kind: [(png bytes, digits)]}: 4-digit numbers of each kind from MNIST's test digits, on paper."""
@@ -43,7 +38,7 @@ def composed(mnist_test_digits):
     out = {}
     for i, kind in enumerate(KINDS):
         numbers = fixed_numbers(images, labels, [4] * 100, [kind] * 100, seed=50 + i)
-        out[kind] = [(encode(on_paper(line[:, :int(width)].numpy())), label)
+        out[kind] = [(encode(number_on_paper(line[:, :int(width)].numpy())), label)
                      for line, width, label in zip(numbers.images, numbers.widths, numbers.labels)]
     return out
 
@@ -137,3 +132,14 @@ def test_the_api_reads_touching_digits_and_still_refuses_bad_images(reader_proje
         for bad in (b"", b"not an image", files[0][0].read_bytes()[:200]):
             answer = client.post("/predict", content=bad)
             assert 400 <= answer.status_code < 500, answer.text
+
+
+def test_the_reader_benchmark_scores_both_readers_on_every_kind(reader_project, raw_mnist, tmp_path):
+    out = tmp_path / "reader.json"
+    subprocess.run([sys.executable, "-m", "benchmarks.reader_accuracy", "--root", str(reader_project), "--mnist", str(raw_mnist),
+                    "--digits", "20", "--numbers", "20", "--font-numbers", "1", "--runtime", "onnx", "--out", str(out)], check=True, cwd=ROOT)
+    result = json.loads(out.read_text())
+    numbers = result["exact"]["4-digit MNIST numbers on paper"]
+    assert set(numbers) == set(KINDS) and result["exact"]["single MNIST digits"]["clean"]["n"] == 20
+    assert numbers["touching"]["with the line model"] > numbers["touching"]["digits only"] + 0.3
+    assert set(result["models_md5"]) == {"cnn.onnx", "numbers.onnx"} and result["runtime"] == "onnx"

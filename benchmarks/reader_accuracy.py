@@ -1,0 +1,126 @@
+"""What the reader reads: digit_reader's whole Reader (the per-digit classifier and the line model)
+on images made the way users make them, against the per-digit classifier alone.
+
+    python -m benchmarks.reader_accuracy [--root .] [--model cnn] [--runtime onnx] [--digits 5000] [--numbers 1000]
+                                         [--font-numbers 10] [--mnist DIR] [--out FILE]
+
+After `make repro` (it reads the trained models and MNIST's test split under --root). The images,
+all from MNIST's test split, none seen in training:
+
+- single digits: the first --digits test digits, clean (the 28 x 28 image) and photographed
+  (tools/user_images.py's `users_version`);
+- 4-digit numbers of each kind (touching, overlap, separated: src/number_images.py), --numbers
+  each, composed as the evaluate_numbers stage composes its test numbers but from their own seeds,
+  written dark on white paper 3x enlarged (tools/user_images.py's `number_on_paper`);
+- printed: every digit in each TrueType font under /usr/share/fonts (64 pt), and --font-numbers
+  random 4-digit numbers per font, tight (each advance 12% short: the glyphs touch) and spaced
+  (25% long).
+
+The stage evaluate_numbers scores the line model alone on the composed lines themselves; this
+scores what a user gets, through the reader's own normalisation of an image. Prints the rates and
+writes them to benchmarks/results/reader-<model>-<runtime>.json.
+"""
+import argparse
+import datetime
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from digit_reader.reader import DEFAULT_RUNTIME, RUNTIMES, Reader
+from src.fileio import md5_of, write_json
+from src.number_images import KINDS, fixed_numbers
+from src.preprocess import read_raw
+from tools.user_images import number_on_paper, users_version
+
+RESULTS_DIR = Path("benchmarks/results")
+FONT_SIZE = 64
+SPACINGS = {"tight": -0.12, "spaced": 0.25}
+
+
+def single_digits(images, labels, n: int, rng) -> dict:
+    pairs = list(zip(images[:n].numpy(), labels[:n].tolist()))
+    return {"clean": [(Image.fromarray(255 - d), str(y)) for d, y in pairs],
+            "photographed": [(users_version(d, rng), str(y)) for d, y in pairs]}
+
+
+def numbers_on_paper(images, labels, n: int) -> dict:
+    sets = {}
+    for i, kind in enumerate(KINDS):
+        numbers = fixed_numbers(images, labels, [4] * n, [kind] * n, seed=100 + i)
+        sets[kind] = [(number_on_paper(line[:, :int(width)].numpy()), label)
+                      for line, width, label in zip(numbers.images, numbers.widths, numbers.labels)]
+    return sets
+
+
+def printed(fonts: list[Path], per_font: int, rng) -> dict:
+    sets = {"single": [], **{f"4 digits {name}": [] for name in SPACINGS}}
+    for path in fonts:
+        font = ImageFont.truetype(str(path), FONT_SIZE)
+        for digit in "0123456789":
+            image = Image.new("L", (2 * FONT_SIZE, 2 * FONT_SIZE), 255)
+            ImageDraw.Draw(image).text((FONT_SIZE // 2, FONT_SIZE // 6), digit, font=font, fill=0)
+            sets["single"].append((image, digit))
+        for _ in range(per_font):
+            number = "".join(map(str, rng.integers(0, 10, 4)))
+            for name, spacing in SPACINGS.items():
+                sets[f"4 digits {name}"].append((typeset(number, font, spacing), number))
+    return sets
+
+
+def typeset(number: str, font, spacing: float) -> Image.Image:
+    image = Image.new("L", (7 * FONT_SIZE, 2 * FONT_SIZE), 255)
+    draw, x = ImageDraw.Draw(image), FONT_SIZE / 3
+    for digit in number:
+        draw.text((x, FONT_SIZE // 6), digit, font=font, fill=0)
+        x += font.getlength(digit) * (1 + spacing)
+    return image
+
+
+def exact(reader: Reader, items) -> float:
+    return round(sum(reader.read_image(image)["digits"] == truth for image, truth in items) / len(items), 5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=Path("."))
+    parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"])
+    parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES)
+    parser.add_argument("--digits", type=int, default=5000, help="single test digits, clean and photographed")
+    parser.add_argument("--numbers", type=int, default=1000, help="4-digit numbers of each kind")
+    parser.add_argument("--font-numbers", type=int, default=10, help="printed 4-digit numbers per font and spacing")
+    parser.add_argument("--mnist", type=Path, help="MNIST's raw files (default: ROOT/data/raw/MNIST/raw)")
+    parser.add_argument("--out", type=Path, help="the results file (default: benchmarks/results/reader-MODEL-RUNTIME.json)")
+    args = parser.parse_args()
+
+    readers = {"with the line model": Reader(args.model, args.root, args.runtime),
+               "digits only": Reader(args.model, args.root, args.runtime, numbers=False)}
+    images, labels = read_raw("t10k", args.mnist or args.root / "data" / "raw" / "MNIST" / "raw")
+    rng = np.random.default_rng(0)
+    fonts = sorted(Path("/usr/share/fonts").rglob("*.ttf"))
+    sets = {"single MNIST digits": single_digits(images, labels, args.digits, rng),
+            "4-digit MNIST numbers on paper": numbers_on_paper(images, labels, args.numbers),
+            f"printed in {len(fonts)} fonts": printed(fonts, args.font_numbers, rng)}
+    rates = {}
+    for group, kinds in sets.items():
+        rates[group] = {}
+        for kind, items in kinds.items():
+            if not items:  # no fonts on this machine
+                continue
+            rates[group][kind] = {"n": len(items), **{name: exact(reader, items) for name, reader in readers.items()}}
+            print(f"{group}, {kind} ({len(items)}): " + ", ".join(
+                f"{name} {rate:.2%}" for name, rate in rates[group][kind].items() if name != "n"), flush=True)
+    models = args.root / "models"
+    line_model = "numbers.onnx" if args.runtime == "onnx" else "numbers.pth"
+    classifier = f"{args.model}.onnx" if args.runtime == "onnx" else f"{args.model}.pth"
+    result = {"date": datetime.date.today().isoformat(), "model": args.model, "runtime": args.runtime,
+              "models_md5": {name: md5_of(models / name) for name in (classifier, line_model)},
+              "fonts": [p.name for p in fonts], "exact": rates}
+    out = args.out or RESULTS_DIR / f"reader-{args.model}-{args.runtime}.json"
+    write_json(out, result)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
