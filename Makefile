@@ -8,7 +8,7 @@ PYTHON ?= python3
 # The offline page template of `dvc plots show`; see its rule below.
 PLOTS_TEMPLATE := .dvc/plots_template.html
 
-.PHONY: repro test test-fast bench bench-nproc venv serve bench-serve
+.PHONY: repro test test-fast test-slow bench bench-nproc venv serve bench-serve
 venv: $(VENV)/.installed $(PLOTS_TEMPLATE)
 
 $(VENV)/.installed: requirements.txt
@@ -22,7 +22,12 @@ repro: venv
 	dvc metrics show
 
 test: venv
-	python -m pytest -q tests
+	python -m pytest -q -m "not slow" tests
+
+# The slow tier: the default params trained for real (minutes; `make repro` does the same and
+# tests/test_committed_results.py checks its committed results in `make test`).
+test-slow: venv
+	python -m pytest -q -m slow tests
 
 # The edit-run loop: unit tests and the API through TestClient; no dvc end to end, no browser,
 # no server process (the tiers are pytest markers: pytest.ini).

@@ -24,7 +24,8 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from src.config import load_params, model_params
 from src.data import load_split, load_stats, normalize, translate
-from src.fileio import atomic_path, write_bytes, write_json
+from src.fileio import write_bytes, write_json
+from src.gallery import save_gallery
 from src.models import build_model, count_parameters, load_weights
 from src.training import evaluate, predict, resolve_device, uses_bf16
 
@@ -99,27 +100,12 @@ def confusion_csv(labels, predictions) -> bytes:
 
 def misclassified_gallery(images, labels, probs, path: Path, size: int) -> None:
     """The `size` most confidently wrong test digits, with true and predicted labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # here, not at import: importing this module must not change a notebook's backend
-    import matplotlib.pyplot as plt
-
     predictions = probs.argmax(1)
     wrong = (predictions != labels).nonzero().flatten()
-    wrong = wrong[probs[wrong, predictions[wrong]].argsort(descending=True)][:size]
-    cols = 6
-    rows = max(1, -(-len(wrong) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, wrong.tolist()):
-        ax.imshow(images[i], cmap="gray_r")
-        ax.set_title(f"true {labels[i]} / pred {predictions[i]}\n({probs[i, predictions[i]]:.0%})", fontsize=8)
-    fig.suptitle(f"{len(wrong)} most confidently misclassified test digits", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    wrong = wrong[probs[wrong, predictions[wrong]].argsort(descending=True)][:size].tolist()
+    captions = [f"true {labels[i]} / pred {predictions[i]}\n({probs[i, predictions[i]]:.0%})" for i in wrong]
+    save_gallery([images[i] for i in wrong], captions, f"{len(wrong)} most confidently misclassified test digits",
+                 path, cols=6, cell=(1.6, 1.8))
 
 
 def main(name: str) -> None:

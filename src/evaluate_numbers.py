@@ -25,7 +25,8 @@ import torch
 
 from src.config import load_params
 from src.data import load_split, load_stats
-from src.fileio import atomic_path, write_bytes, write_json
+from src.fileio import write_bytes, write_json
+from src.gallery import save_gallery
 from src.number_calibration import flag_report
 from src.number_images import KINDS, concatenate, fixed_numbers
 from src.number_model import greedy_decode, load_line_model
@@ -61,26 +62,11 @@ def by_length_csv(readings, numbers) -> bytes:
 
 def misread_gallery(numbers, readings, path: Path, size: int) -> None:
     """The `size` most confidently misread numbers, each with its truth and its reading."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     wrong = [i for i, (r, label) in enumerate(zip(readings, numbers.labels)) if r.digits != label]
     wrong = sorted(wrong, key=lambda i: -readings[i].confidence)[:size]
-    cols = 4
-    rows = max(1, -(-len(wrong) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 2.4, rows * 1.1), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, wrong):
-        ax.imshow(numbers.images[i, :, :int(numbers.widths[i])].numpy(), cmap="gray_r")
-        ax.set_title(f"{numbers.labels[i]} read {readings[i].digits or '-'} ({readings[i].confidence:.0%})", fontsize=7)
-    fig.suptitle(f"{len(wrong)} most confidently misread test numbers", fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    captions = [f"{numbers.labels[i]} read {readings[i].digits or '-'} ({readings[i].confidence:.0%})" for i in wrong]
+    save_gallery([numbers.images[i, :, :int(numbers.widths[i])].numpy() for i in wrong], captions,
+                 f"{len(wrong)} most confidently misread test numbers", path, cols=4, cell=(2.4, 1.1))
 
 
 @torch.no_grad()
