@@ -30,6 +30,10 @@ def seed_everything(seed: int, device: torch.device) -> None:
     if device.type == "cpu":
         # Bit-identical reruns on CPU; cuDNN's fastest kernels are not all deterministic.
         torch.use_deterministic_algorithms(True)
+        # ...without its debugging aid, which fills every new tensor with NaN before use: no op
+        # here reads memory it has not written (the forced-rerun tests check the bytes), and the
+        # fills cost a tenth of a training step (benchmarks/NOTES.md).
+        torch.utils.deterministic.fill_uninitialized_memory = False
 
 
 def make_optimizer(model, cfg) -> torch.optim.Optimizer:
