@@ -11,6 +11,7 @@ import numpy as np
 from digit_reader.image import digits_in, decode
 from digit_reader.numbers import LineModel, Part, read_parts
 from digit_reader.runtimes import DEFAULT_RUNTIME, REBUILD, RUNTIMES, ModelError, load_model  # noqa: F401 (re-exported)
+from src.ctc import softmax
 
 UNCERTAIN_BELOW = 0.7   # a digit whose top probability is lower is flagged, not silently guessed
 
@@ -29,7 +30,7 @@ class Reader:
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """N x 28 x 28 floats in [0, 1] (MNIST / 255) -> N x 10 class probabilities."""
         pixels = np.ascontiguousarray(images, dtype=np.float32)[:, None]
-        return softmax(self.model.logits(pixels))
+        return softmax(self.model.logits(pixels).astype(np.float64))
 
     def read(self, data: bytes, top: int = 3) -> dict:
         """The digits in an image file's bytes, as the JSON-ready dict of the CLI and the API.
@@ -60,11 +61,6 @@ class Reader:
             return []
         probs = self.probabilities(np.stack([d.image for d in digits]))
         return [Part(p, d.box, False, "digit") for p, d in zip(probs, digits)]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def describe(probs: np.ndarray, box, top: int, line_uncertain: bool = False) -> dict:

@@ -235,7 +235,8 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     from src.export_numbers import export_line_model
     from src.number_calibration import calibrate
     from src.number_images import KINDS, fixed_numbers
-    from src.number_model import build_line_model, save_line_model
+    from src.models import save_weights
+    from src.number_model import build_line_model
     from src.preprocess import read_raw
     from src.train_numbers import fit_line_model, line_logits, validation_numbers
 
@@ -248,7 +249,7 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     model = build_line_model(params["numbers"]["net"]).to(memory_format=torch.channels_last)
     fit_line_model(model, train_x, train_y, val, cfg, images_cfg, mean, std, torch.device("cpu"))
     calibrate(model, line_logits(model, val, mean, std), val, cfg["unflagged_accuracy"])
-    save_line_model(model, folder / "numbers.pth")
+    save_weights(model, folder / "numbers.pth")
     test_images, test_labels = read_raw("t10k", raw_mnist)
     check = fixed_numbers(test_images, test_labels, [4] * 60, list(KINDS) * 20, seed=0)
     (folder / "numbers.onnx").write_bytes(export_line_model(model, mean, std, check, folder / "numbers.onnx")[0])  # last: marks it complete
@@ -282,22 +283,43 @@ def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
 
 def on_paper(digits, scale: float = 4.0, gaps=None, margin: int = 12, shifts=None):
     """MNIST digits (uint8 28 x 28 each) written as a user would: left to right with `gaps`
-    pixels between their ink (default 6), dark on white paper, enlarged `scale` times: a PIL image."""
+    pixels between their ink (default 6), each `shifts` pixels down, dark on white paper,
+    enlarged `scale` times: a PIL image."""
     import numpy as np
-    from PIL import Image
+
+    from tools.user_images import number_on_paper
 
     tiles = [d[:, np.flatnonzero(d.max(0))[0]:np.flatnonzero(d.max(0))[-1] + 1] for d in digits]
     gaps = [6] * (len(tiles) - 1) if gaps is None else list(gaps)
     shifts = [0] * len(tiles) if shifts is None else list(shifts)
-    width = sum(t.shape[1] for t in tiles) + sum(gaps) + 2 * margin
-    page = np.zeros((28 + 2 * margin + max(shifts), width), np.uint8)
-    x = margin
+    line = np.zeros((28 + max(shifts), sum(t.shape[1] for t in tiles) + sum(gaps)), np.uint8)
+    x = 0
     for tile, gap, dy in zip(tiles, gaps + [0], shifts):
-        region = page[margin + dy:margin + dy + 28, x:x + tile.shape[1]]
+        region = line[dy:dy + 28, x:x + tile.shape[1]]
         np.maximum(region, tile, out=region)
         x += tile.shape[1] + gap
-    size = (round(page.shape[1] * scale), round(page.shape[0] * scale))
-    return Image.fromarray(255 - page).resize(size, Image.Resampling.BICUBIC)
+    return number_on_paper(line, scale, margin)
+
+
+def encode(image, format: str = "PNG", **options) -> bytes:
+    """A PIL image as the bytes of an image file."""
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format, **options)
+    return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height, with one tiny compressed row: what a
+    decompression bomb or a hostile header looks like."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="session")

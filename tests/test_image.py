@@ -1,8 +1,5 @@
 """digit_reader/image.py: MNIST's normalisation of users' images, checked on synthetic images and
 against MNIST itself (test digits made to look like a user's, then recovered and read)."""
-import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -12,22 +9,8 @@ from scipy import ndimage
 from digit_reader.image import (BOX, CENTRE, FIELD, ImageError, decode, digits_in, normalise_digit, segment,
                              to_gray, to_ink)
 from digit_reader.reader import Reader
+from tests.conftest import encode, png_header_only
 from tools.user_images import users_version
-
-
-def png(image: Image.Image, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", **options)
-    return buffer.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims width x height, with one tiny compressed row: what a
-    decompression bomb or a hostile header looks like."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
 def stroke_image(shape=(120, 200), boxes=((30, 20, 50, 100),), ink=0, paper=255) -> np.ndarray:
@@ -53,7 +36,7 @@ def test_decode_refuses_bad_bytes_with_a_message_naming_the_problem(data, messag
 
 
 def test_decode_refuses_a_truncated_image():
-    data = png(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8)))
+    data = encode(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8)))
     with pytest.raises(ImageError, match="corrupt or truncated"):
         decode(data[: len(data) // 2])
 
@@ -61,7 +44,7 @@ def test_decode_refuses_a_truncated_image():
 def test_decode_refuses_pillows_decompression_bombs(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(ImageError, match="bomb"):
-        decode(png(Image.new("L", (100, 100), 255)))
+        decode(encode(Image.new("L", (100, 100), 255)))
 
 
 # --- grey levels, background and ink --------------------------------------------------------

@@ -16,19 +16,13 @@ from digit_reader.api import create_app
 from digit_reader.image import digits_in
 from digit_reader.reader import Reader
 from src.number_images import KINDS, fixed_numbers
-from tests.conftest import ROOT
+from tests.conftest import ROOT, encode
 from tools.user_images import number_on_paper, users_version
 
 # The quick line model (QUICK_NUMBERS, tests/conftest.py) reads touching numbers much less well than
 # the pipeline's; these bounds are what it must reach, far above the per-digit reader alone.
 QUICK_TOUCHING = 0.70
 QUICK_SEPARATED = 0.90
-
-
-def encode(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

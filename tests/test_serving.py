@@ -5,11 +5,9 @@ import io
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import httpx
@@ -24,20 +22,7 @@ from digit_reader.api import MAX_BODY, create_app
 from digit_reader.serve import listening_socket
 from digit_reader.reader import Reader
 from digit_reader.runtimes import DEFAULT_RUNTIME
-from tests.conftest import serving_process
-
-
-def encode(image: Image.Image, format: str = "PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format, **options)
-    return buffer.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+from tests.conftest import encode, png_header_only, serving_process
 
 
 @pytest.fixture(scope="module")
