@@ -100,3 +100,14 @@ def test_the_process_benchmark_runs_the_real_stage_on_one_and_two_processes(tiny
     for run in report["runs"]:
         assert 0 < run["train_time_s"] < run["wall_s"] and 0 <= run["val_acc"] <= 1
     assert not (tmp_path / "results").exists()  # a quick check writes no results file
+
+
+def test_an_unknown_recipe_is_one_clear_line():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "benchmarks.time_to_accuracy", "--recipes", "public_fastest,oops"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].endswith("--recipes: unknown oops; choose from seed, public_fastest, ours")
+    assert "Traceback" not in result.stderr
