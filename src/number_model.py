@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from src import ctc
-from src.models import load_weights
 from src.ctc import BLANK, CLASSES, STRIDE, Reading  # noqa: F401 (Reading: the decoded type, re-exported)
 
 
@@ -80,10 +79,23 @@ def build_line_model(net: dict) -> LineReader:
     return LineReader(**net)
 
 
+def save_line_model(model: LineReader, path) -> None:
+    """The state_dict, calibration buffers included, on the CPU in plain contiguous layout."""
+    from src.fileio import save_torch
+
+    save_torch({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path)
+
+
 def load_line_model(net: dict, path) -> LineReader:
-    """Build from params.yaml's `numbers.net`, load its weights (src/models.py's load_weights:
-    `weights_only=True`), in eval mode."""
-    return load_weights(build_line_model(net), path).eval()
+    """Build from params.yaml's `numbers.net`, load a state_dict (`weights_only=True`: a weights
+    file cannot run code), in eval mode."""
+    model = build_line_model(net)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 def frames(widths: torch.Tensor) -> torch.Tensor:

@@ -21,11 +21,10 @@ import torch
 from dvclive import Live
 
 from src.config import load_params
-from src.data import load_split, load_stats, normalize
+from src.data import load_split, load_stats
 from src.number_calibration import calibrate
 from src.number_images import KINDS, fixed_numbers, training_numbers
-from src.models import count_parameters, save_weights
-from src.number_model import build_line_model, ctc_loss, edit_distance, greedy_decode
+from src.number_model import build_line_model, count_parameters, ctc_loss, edit_distance, greedy_decode, save_line_model
 from src.training import lr_factor, make_optimizer, precision_name, resolve_device, seed_everything, uses_bf16
 
 log = logging.getLogger("train_numbers")
@@ -37,7 +36,8 @@ VAL_SEED = 1     # the validation numbers' own seed (the test numbers use number
 
 def as_input(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """uint8 N x 28 x W lines -> normalised N x 1 x 28 x W floats, as the digit models' inputs."""
-    return normalize(images, mean, std).contiguous(memory_format=torch.channels_last)
+    x = (images.float() / 255 - mean) / std
+    return x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
 
 
 def validation_numbers(images, labels, count: int, lengths: list[int], seed: int = VAL_SEED):
@@ -130,7 +130,7 @@ def main() -> None:
         # Timings and the precision live in DVCLive's summary, outside `dvc metrics diff`.
         live.summary.update({"train_time_s": round(train_time, 2), "s_per_step": round(train_time / cfg["steps"], 4),
                              "precision": precision_name(cfg["precision"], device), "calibration": record})
-    save_weights(model, WEIGHTS)  # the calibration buffers with the weights
+    save_line_model(model, WEIGHTS)
 
 
 if __name__ == "__main__":

@@ -235,8 +235,7 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     from src.export_numbers import export_line_model
     from src.number_calibration import calibrate
     from src.number_images import KINDS, fixed_numbers
-    from src.models import save_weights
-    from src.number_model import build_line_model
+    from src.number_model import build_line_model, save_line_model
     from src.preprocess import read_raw
     from src.train_numbers import fit_line_model, line_logits, validation_numbers
 
@@ -249,7 +248,7 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     model = build_line_model(params["numbers"]["net"]).to(memory_format=torch.channels_last)
     fit_line_model(model, train_x, train_y, val, cfg, images_cfg, mean, std, torch.device("cpu"))
     calibrate(model, line_logits(model, val, mean, std), val, cfg["unflagged_accuracy"])
-    save_weights(model, folder / "numbers.pth")
+    save_line_model(model, folder / "numbers.pth")
     test_images, test_labels = read_raw("t10k", raw_mnist)
     check = fixed_numbers(test_images, test_labels, [4] * 60, list(KINDS) * 20, seed=0)
     (folder / "numbers.onnx").write_bytes(export_line_model(model, mean, std, check, folder / "numbers.onnx")[0])  # last: marks it complete
