@@ -31,6 +31,11 @@ def cpu_kind() -> str:
     return f"{vendor}-f{fields.get('cpu family', '?')}m{fields.get('model', '?')}-{units}"
 
 
+def device_kind(info: dict) -> str:
+    """What results files are named after: the CPU kind, or `cuda-<the GPU's name>` on a GPU."""
+    return info["cpu_kind"] if info["device"] == "cpu" else "cuda-" + "-".join(info["gpu"].lower().split())
+
+
 def hardware(device, precision="auto") -> dict:
     import torch
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.hardware import hardware
+from benchmarks.hardware import device_kind, hardware
 from src.config import load_params
 from src.data import normalize
 from src.evaluate import measure_speed
@@ -157,9 +157,8 @@ def load_data(device, raw_dir: Path = RAW_DIR):
 
 
 def results_path(info) -> Path:
-    kind = info["cpu_kind"] if info["device"] == "cpu" else "cuda-" + "-".join(info["gpu"].lower().split())
     forced = "" if info.get("precision_asked", "auto") == "auto" else f"-ours-{info['precision_asked']}"
-    return RESULTS_DIR / f"{kind}{forced}-{info['date']}.json"
+    return RESULTS_DIR / f"{device_kind(info)}{forced}-{info['date']}.json"
 
 
 def run_recipe(name, train, data, seeds, device):

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -100,6 +102,33 @@ def test_the_process_benchmark_runs_the_real_stage_on_one_and_two_processes(tiny
     for run in report["runs"]:
         assert 0 < run["train_time_s"] < run["wall_s"] and 0 <= run["val_acc"] <= 1
     assert not (tmp_path / "results").exists()  # a quick check writes no results file
+
+
+def test_the_best_preset_benchmark_trains_scores_and_ensembles_every_seed(tiny, tmp_path, monkeypatch):
+    from benchmarks import best_preset
+
+    monkeypatch.chdir(tiny.path)  # a built project: data/processed/
+    out = tmp_path / "best.json"
+    best_preset.run("fast", [0, 1], torch.device("cpu"), out=out, epochs=1)
+    report = json.loads(out.read_text())
+    assert report["preset"] == "fast" and report["hardware"]["cpu_kind"] == cpu_kind()
+    assert [r["seed"] for r in report["runs"]] == report["ensemble"]["seeds"] == [0, 1]
+    for run in report["runs"]:
+        assert len(run["curve"]) == 1 and 0 < run["train_seconds"] <= run["wall_seconds"]
+        for view in ("test", "test_tta"):
+            assert 0.9 < run[view]["accuracy"] == 1 - run[view]["errors"] / 10_000  # one epoch of `fast` on MNIST
+    assert report["runs"][0]["test"] != report["runs"][1]["test"]  # two seeds, two models
+    assert report["test_mean"] == pytest.approx(sum(r["test"]["accuracy"] for r in report["runs"]) / 2, abs=1e-6)
+
+
+def test_an_ensemble_is_scored_on_the_mean_of_its_members_probabilities():
+    from benchmarks.best_preset import accuracy
+
+    labels = torch.tensor([0, 1, 2])
+    a = torch.tensor([[0.6, 0.4, 0.0], [0.6, 0.4, 0.0], [0.0, 0.0, 1.0]])  # wrong on the second digit
+    b = torch.tensor([[0.4, 0.6, 0.0], [0.1, 0.9, 0.0], [0.0, 0.0, 1.0]])  # wrong on the first
+    assert accuracy(a, labels)["errors"] == accuracy(b, labels)["errors"] == 1
+    assert accuracy(a + b, labels) == {"accuracy": 1.0, "errors": 0}
 
 
 def test_an_unknown_recipe_is_one_clear_line():
