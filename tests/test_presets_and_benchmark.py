@@ -121,7 +121,7 @@ def test_the_best_preset_benchmark_trains_scores_and_ensembles_every_seed(tiny, 
     assert report["test_mean"] == pytest.approx(sum(r["test"]["accuracy"] for r in report["runs"]) / 2, abs=1e-6)
 
 
-def test_an_ensemble_is_scored_on_the_mean_of_its_members_probabilities():
+def test_accuracy_counts_errors_and_scores_an_ensemble_by_its_summed_probabilities():
     from benchmarks.best_preset import accuracy
 
     labels = torch.tensor([0, 1, 2])
