@@ -16,8 +16,7 @@ import time
 
 import torch
 
-from benchmarks.hardware import device_kind, hardware
-from benchmarks.time_to_accuracy import RESULTS_DIR
+from benchmarks.hardware import RESULTS_DIR, device_kind, hardware
 from src.config import model_params
 from src.data import load_split, load_stats, normalize
 from src.evaluate import tta_probs

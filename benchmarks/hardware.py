@@ -1,11 +1,13 @@
 """What a benchmark ran on, for its results files: the CPU's name and kind, the software versions.
 
-Shared by the benchmarks (time_to_accuracy, train_processes, serve_load). torch is imported only
-by the functions that ask it, so that the serving benchmark's client stays light.
+Shared by the benchmarks, with RESULTS_DIR, where they all write. torch is imported only by the
+functions that ask it, so that the serving benchmark's client stays light.
 """
 import datetime
 import platform
 from pathlib import Path
+
+RESULTS_DIR = Path("benchmarks/results")  # every benchmark's results files
 
 
 def cpu_name() -> str:

@@ -22,19 +22,18 @@ writes them to benchmarks/results/reader-<model>-<runtime>.json.
 """
 import argparse
 import datetime
-import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from benchmarks.hardware import RESULTS_DIR
 from digit_reader.reader import DEFAULT_RUNTIME, RUNTIMES, Reader
 from src.fileio import md5_of, write_json
 from src.number_images import KINDS, fixed_numbers
 from src.preprocess import read_raw
 from tools.user_images import number_on_paper, users_version
 
-RESULTS_DIR = Path("benchmarks/results")
 FONT_SIZE = 64
 SPACINGS = {"tight": -0.12, "spaced": 0.25}
 

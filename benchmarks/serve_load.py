@@ -34,10 +34,9 @@ from pathlib import Path
 import psutil
 from PIL import Image, ImageDraw
 
-from benchmarks.hardware import cpu_kind, cpu_name
+from benchmarks.hardware import RESULTS_DIR, cpu_kind, cpu_name
 from digit_reader.runtimes import DEFAULT_RUNTIME, RUNTIMES
 
-RESULTS_DIR = Path("benchmarks/results")
 
 
 def drawn_digit() -> bytes:

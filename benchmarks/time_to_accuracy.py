@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.hardware import device_kind, hardware
+from benchmarks.hardware import RESULTS_DIR, device_kind, hardware
 from src.config import load_params
 from src.data import normalize
 from src.evaluate import measure_speed
@@ -33,7 +33,6 @@ from src.preprocess import pixel_stats, read_raw
 from tools.presets import apply as apply_preset
 from src.training import evaluate, fit
 
-RESULTS_DIR = Path("benchmarks/results")
 METHOD = " ".join(__doc__.split("\n\n")[2].split())  # the docstring's paragraph on how it measures
 FOLKLORE_MEAN, FOLKLORE_STD = 0.1307, 0.3081
 

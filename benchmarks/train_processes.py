@@ -20,8 +20,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from benchmarks.hardware import hardware
-from benchmarks.time_to_accuracy import RESULTS_DIR
+from benchmarks.hardware import RESULTS_DIR, hardware
 from src.fileio import PROCESSED_DIR, write_json
 
 METHOD = " ".join(__doc__.split("\n\n")[2].split())

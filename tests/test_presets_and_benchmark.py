@@ -140,3 +140,13 @@ def test_an_unknown_recipe_is_one_clear_line():
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines()[-1].endswith("--recipes: unknown oops; choose from seed, public_fastest, ours")
     assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_preset_for_the_best_preset_benchmark_is_one_clear_line():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "benchmarks.best_preset", "--preset", "nope"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"error: presets/nope.yaml: no such preset (known: {', '.join(PRESETS)})"]
