@@ -16,7 +16,7 @@ os.chdir(ROOT)  # the stages resolve params.yaml, data/ and models/ from the pro
 
 from src.checksums import CANONICAL, is_valid  # noqa: E402
 from src.download import fetch  # noqa: E402
-from src.fileio import RAW_DIR  # noqa: E402
+from src.fileio import RAW_DIR, md5_of  # noqa: E402
 
 
 TIER_OF_FIXTURE = {"tiny": "e2e", "tiny_built": "e2e", "browser": "browser", "live_server": "server"}
@@ -116,7 +116,7 @@ class Project:
         return json.loads((self.path / relative).read_text())
 
     def md5(self, relative: str) -> str:
-        return hashlib.md5((self.path / relative).read_bytes()).hexdigest()
+        return md5_of(self.path / relative)
 
 
 def ran(result) -> list[str]:

@@ -6,22 +6,18 @@ params as committed (so the metrics are not stale), that the committed metrics f
 the lock records, and that those metrics reach the accuracy targets. Training the default params
 for real is `make test-slow` (tests/test_pipeline.py's slow test).
 """
-import hashlib
 import json
 import subprocess
 
 import pytest
 import yaml
 
+from src.fileio import md5_of
 from tests.conftest import ROOT
 
 LOCK = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 TRACKED = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split())
-
-
-def md5(path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def lookup(params: dict, dotted: str):
@@ -33,7 +29,7 @@ def lookup(params: dict, dotted: str):
 @pytest.mark.parametrize("stage", sorted(LOCK))
 def test_the_lock_records_the_committed_code_and_params(stage):
     code = [d for d in LOCK[stage]["deps"] if d["path"] in TRACKED]
-    stale = [d["path"] for d in code if md5(ROOT / d["path"]) != d["md5"]]
+    stale = [d["path"] for d in code if md5_of(ROOT / d["path"]) != d["md5"]]
     assert not stale, f"{stage}: dvc.lock predates the committed {stale}: run `make repro` and commit dvc.lock and metrics/"
     for key, value in LOCK[stage].get("params", {}).get("params.yaml", {}).items():
         assert lookup(PARAMS, key) == value, f"{stage}: params.yaml's {key} is not what dvc.lock recorded: run `make repro`"
@@ -44,7 +40,7 @@ def test_the_committed_metrics_are_the_ones_the_lock_records():
     committed = [path for path in outs if path in TRACKED]
     assert {"metrics/cnn.json", "metrics/mlp.json", "metrics/numbers.json"} <= set(committed)
     for path in committed:
-        assert md5(ROOT / path) == outs[path]["md5"], f"{path} is not the output dvc.lock records"
+        assert md5_of(ROOT / path) == outs[path]["md5"], f"{path} is not the output dvc.lock records"
 
 
 def test_the_committed_metrics_reach_the_targets():
