@@ -8,9 +8,14 @@ the line model reads, against the count of pieces of ink, decides:
 - as many digits as pieces (two or more): each piece is a digit cleanly apart, and its
   probabilities are the mean of the classifier's and of the line model's for that digit (the
   two make different mistakes);
-- fewer digits than pieces, or one piece of ink too narrow for the digits read (a lone piece must
-  be ALONE_MIN times as wide as tall for two digits, ALONE_ASPECT times the count for more: one
-  wide MNIST digit, a flat 2 or 5, is sometimes read as two): the classifier, piece by piece;
+- fewer digits than pieces, the line model sure of them (confidence over its calibrated
+  threshold): a digit broken in two by a gap in its stroke (a 4 or an 8 drawn in two strokes that
+  miss), which segmentation cannot join as it joins pieces stacked one above the other. The line
+  model's digits are the answer; their boxes merge the neighbouring pieces closest together;
+- fewer digits than pieces and the line model unsure, or one piece of ink too narrow for the
+  digits read (a lone piece must be ALONE_MIN times as wide as tall for two digits, ALONE_ASPECT
+  times the count for more: one wide MNIST digit, a flat 2 or 5, is sometimes read as two): the
+  classifier, piece by piece;
 - more digits than pieces: the classifier's reading is scored by the line model itself (the
   probability of those digits over all alignments, as the confidence is). If it is at least
   RIVAL times as probable as the line model's own reading, the classifier's stands (the line
@@ -122,11 +127,14 @@ def combine(digits, digit_probs: np.ndarray, reading: Reading, threshold: float)
     if total == len(digits) > 1:
         return [Part((probs + np.asarray(line_probs)) / 2, box, False, "both")
                 for probs, line_probs, box in zip(digit_probs, reading.probs, boxes)]
+    unsure = reading.confidence < threshold
+    if 0 < total < len(digits) and not unsure:
+        return [Part(np.asarray(probs), box, False, "line")
+                for probs, box in zip(reading.probs, merge_closest(boxes, total))]
     classified = [Part(probs, box, False, "digit") for probs, box in zip(digit_probs, boxes)]
     x0, y0, x1, y1 = boxes[0]
     if total <= len(digits) or (len(digits) == 1 and x1 - x0 < lone_width(total) * (y1 - y0)):
         return classified
-    unsure = reading.confidence < threshold
     if unsure and len(digits) == 1 and total == 2:   # a few wide single digits read as two
         return classified
     as_classified = "".join(str(int(probs.argmax())) for probs in digit_probs)
@@ -144,6 +152,17 @@ def combine(digits, digit_probs: np.ndarray, reading: Reading, threshold: float)
 def lone_width(count: int) -> float:
     """How many times as wide as tall one piece of ink must be to be read as `count` digits."""
     return ALONE_MIN if count <= 2 else ALONE_ASPECT * count
+
+
+def merge_closest(boxes, count: int) -> list[tuple]:
+    """`boxes` (x0, y0, x1, y1), left to right, merged down to `count`: each time, the two
+    neighbours with the narrowest gap between them become their union."""
+    boxes = [tuple(box) for box in boxes]
+    while len(boxes) > count:
+        k = min(range(len(boxes) - 1), key=lambda i: boxes[i + 1][0] - boxes[i][2])
+        a, b = boxes[k], boxes[k + 1]
+        boxes[k:k + 2] = [(min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))]
+    return boxes
 
 
 def digit_counts(boxes, total: int) -> list[int]:

@@ -98,9 +98,20 @@ def test_a_digit_per_piece_is_read_by_both_models():
     parts = combine(digits, probs, reading("58"), threshold=0.5)
     assert read(parts) == "58" and {p.source for p in parts} == {"both"}
     assert np.allclose(parts[0].probs, (np.full(10, 0.1) + np.eye(10)[5]) / 2, atol=1e-6)
-    for fewer in (reading(""), reading("5")):
+    for fewer in (reading(""), reading("5", 0.2)):   # nothing read, or one digit, unsure
         parts = combine(digits, probs, fewer, threshold=0.5)
         assert [p.source for p in parts] == ["digit", "digit"] and np.array_equal(parts[1].probs, probs[1])
+
+
+def test_a_digit_broken_in_two_is_one_digit_when_the_line_model_is_sure():
+    # "48" with the 4's two strokes apart: three pieces, the two closest together are the 4
+    digits = [piece(10, 17), piece(19, 26), piece(34, 48)]
+    classified = np.array([np.eye(10)[1], np.eye(10)[7], np.eye(10)[8]])
+    parts = combine(digits, classified, reading("48"), threshold=0.5)
+    assert read(parts) == "48" and [p.source for p in parts] == ["line"] * 2
+    assert [p.box for p in parts] == [(10, 5, 26, 25), (34, 5, 48, 25)]
+    assert not any(p.line_uncertain for p in parts)
+    assert read(combine(digits, classified, reading("48", 0.2), threshold=0.5)) == "178"
 
 
 def test_the_extra_digits_go_to_the_widest_piece_in_reading_order():
