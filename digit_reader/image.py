@@ -177,7 +177,9 @@ def segment(ink: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
     - pieces stacked above one another are one digit (a 5 whose top bar is detached, a broken
       8): a number is written left to right, so two components that share most of their width
       belong to one digit, unless both are full height (two digits written too close, or a 1
-      under an overhanging 7);
+      under an overhanging 7); and two that share no row, one wholly above the other, are one
+      digit if they share a third of the narrower one's width, whatever their heights (a 5's
+      lifted top bar, drawn to the right of its body and as wide);
     - specks are dropped: groups much smaller than the largest digit (dust, JPEG noise, a
       decimal point), or much shorter (a hyphen)."""
     labels, count = ndimage.label(ink > INK_LEVEL, structure=np.ones((3, 3)))
@@ -221,6 +223,8 @@ def _union(boxes, group):
 def _same_digit(a, b, tallest) -> bool:
     overlap = min(a[2], b[2]) - max(a[0], b[0])
     narrower = min(a[2] - a[0], b[2] - b[0])
+    if min(a[3], b[3]) <= max(a[1], b[1]):  # no row in common: one above the other
+        return overlap >= narrower / 3
     both_tall = min(a[3] - a[1], b[3] - b[1]) >= 0.75 * tallest
     return overlap >= 0.5 * narrower and not both_tall
 

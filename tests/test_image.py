@@ -90,6 +90,19 @@ def test_segment_splits_a_number_left_to_right_and_merges_the_pieces_of_one_digi
     assert [mask.sum() for _, mask in found] == [50 * 12 + 12 * 30 + 50 * 12 + 12 * 28 + 50 * 10, 12 * 100]
 
 
+def test_segment_joins_a_lifted_top_bar_to_the_body_below_it():
+    # a "5" written in two strokes: bar and stem above, to the right of the bowl below, sharing
+    # 15 of the bowl's 40 columns and none of its rows
+    def five(shift):
+        top = [(45 + shift, 30, 85 + shift, 42), (45 + shift, 42, 57 + shift, 60)]
+        bowl = [(20, 62, 60, 74), (48, 74, 60, 118), (20, 118, 60, 130)]
+        return segment(to_ink(stroke_image(shape=(160, 200), boxes=top + bowl) / 255))
+
+    assert [(box[1].start, box[1].stop) for box, _ in five(0)] == [(20, 85)]
+    # sharing only 8 columns (a fifth): two pieces, two digits
+    assert [(box[1].start, box[1].stop) for box, _ in five(7)] == [(20, 60), (52, 92)]
+
+
 def test_segment_keeps_two_full_height_digits_apart_even_if_their_boxes_overlap():
     # a 1 under the overhanging bar of a 7: the 1's box lies within the 7's
     image = stroke_image(boxes=[(10, 10, 100, 22), (68, 10, 80, 110), (88, 30, 96, 110)])
