@@ -11,12 +11,15 @@ digit_reader/image.py brings one digit to MNIST's field:
 4. scaled so that a digit is 20 px tall (MNIST's box), aspect kept, Lanczos: the height of a
    digit is the median height of the pieces of ink (several digits that touch are one piece,
    as tall as one digit); the whole line's ink is taller, as its digits do not sit on one
-   baseline, and the composed training numbers' digits are 20 px each, not the line;
+   baseline, and the composed training numbers' digits are 20 px each, not the line. That
+   estimate is rough where digits touch, so `line_maker` can also make the line a little
+   smaller or larger (digit_reader/numbers.py reads an unsure number at several zooms);
 5. placed with its centre of mass on row 14, as MNIST centres each digit, 4 columns from the
    left, the width rounded up to the model's step.
 
 `Line.to_image_x` maps a column of the line back to the image's own pixels, for the boxes.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,8 +47,15 @@ class Line:
         return int(round(self.x0 + (column - MARGIN) / self.scale))
 
 
-def line_of(image: Image.Image) -> Line | None:
+def line_of(image: Image.Image, zoom: float = 1.0) -> Line | None:
     """The number in a decoded image as one MNIST-scale line; None if it holds no ink."""
+    make = line_maker(image)
+    return make(zoom) if make else None
+
+
+def line_maker(image: Image.Image) -> Callable[[float], Line] | None:
+    """The number in a decoded image, ready to be made into a line at any zoom: at zoom 1 a digit
+    is BOX pixels tall, as far as its height can be estimated. None if the image holds no ink."""
     draft_scale = image.info.get("draft_scale", 1.0)
     image, factor = shrink(image)
     factor *= draft_scale  # positions are given in the file's own pixels
@@ -64,10 +74,24 @@ def line_of(image: Image.Image) -> Line | None:
     ys, xs = slice(max(0, y0 - pad), y1 + pad), slice(max(0, x0 - pad), x1 + pad)
     own = ndimage.binary_dilation(kept, iterations=pad)[ys, xs]
     crop = ink[ys, xs] * own
+    stroke = stroke_width(kept[y0:y1, x0:x1])
     digit_height = float(np.median([piece_digit_height(mask) for _, mask in digits]))
-    scale = min(BOX / digit_height, (MAX_COLUMNS - 2 * MARGIN) / (x1 - x0))
-    crop, radius = thicken(crop, stroke_width(kept[y0:y1, x0:x1]), scale)
-    # crop to the (possibly thickened) ink's box, then scale its height to BOX pixels
+
+    def make(zoom: float) -> Line:
+        scale = min(zoom * BOX / digit_height, (MAX_COLUMNS - 2 * MARGIN) / (x1 - x0))
+        pixels, used, width_scale, left = _scaled(crop, stroke, scale)
+        # back to the file's pixels: crop column j is image column xs.start + j
+        return Line(pixels, used, width_scale / factor, (xs.start + left) * factor,
+                    int(round(y0 * factor)), int(round(y1 * factor)))
+
+    return make
+
+
+def _scaled(crop: np.ndarray, stroke: float, scale: float):
+    """The line's pixels at `scale`: (28 x W pixels, columns used, line columns per crop column,
+    the crop column of the ink's left edge)."""
+    crop, radius = thicken(crop, stroke, scale)
+    # crop to the (possibly thickened) ink's box, then scale it
     r, c = np.nonzero(crop > INK_LEVEL)
     crop = crop[r.min():r.max() + 1, c.min():c.max() + 1]
     h, w = crop.shape
@@ -80,9 +104,7 @@ def line_of(image: Image.Image) -> Line | None:
     top = int(round(CENTRE - ndimage.center_of_mass(small)[0])) if small.sum() > 0 else 0
     rows = slice(max(0, -top), min(size[1], FIELD - top))   # a line taller than the field loses its ends
     pixels[top + rows.start:top + rows.stop, MARGIN:MARGIN + size[0]] = small[rows]
-    # back to the file's pixels: crop column j is image column xs.start + j - radius (the thickening's pad)
-    left = (xs.start + c.min() - radius) * factor
-    return Line(pixels, used, size[0] / w / factor, left, int(round(y0 * factor)), int(round(y1 * factor)))
+    return pixels, used, size[0] / w, c.min() - radius   # the thickening padded the crop by radius
 
 
 def piece_digit_height(mask: np.ndarray) -> int:

@@ -29,6 +29,13 @@ Counting, not positions: CTC puts a digit's spike anywhere on or beside the digi
 spikes' columns say little about which piece a digit belongs to; a wrong share only moves a box,
 never changes the digits read.
 
+The line model reads the line with its digits at their estimated height (digit_reader/line.py).
+That estimate is rough where digits touch, and the model reads best at MNIST's size: if it is
+unsure (confidence under its calibrated threshold), it reads the line again at the other ZOOMS of
+that height, and the digits kept are those most probable on average over the zooms (each zoom's
+probability of them over all CTC alignments). Their reading, confidence included, is that of the
+first zoom that read them, so the confidence keeps the calibration of one reading.
+
 A digit read by the line model is also uncertain when the whole line's calibrated confidence is
 under the threshold chosen on validation numbers (src/number_calibration.py).
 """
@@ -39,13 +46,14 @@ from pathlib import Path
 import numpy as np
 
 from digit_reader.image import digits_in
-from digit_reader.line import Line, line_of
+from digit_reader.line import Line, line_maker
 from digit_reader.runtimes import REBUILD, ModelError, first_line, onnx_session
 from src.ctc import Reading, greedy_decode
 
 ALONE_MIN = 1.8      # a lone piece read as two digits must be this many times as wide as tall: one MNIST digit rarely is
 ALONE_ASPECT = 0.3   # ... and as n > 2 digits, n times this (four heavily overlapping digits can be 1.3 times)
 RIVAL = 0.01         # the classifier's reading stands if the line model finds it this fraction as probable as its own
+ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at which an unsure line is read
 
 
 @dataclass
@@ -118,6 +126,19 @@ class LineModel:
         pixels = np.ascontiguousarray(line.pixels[None, None], dtype=np.float32)
         return greedy_decode(self.logits(pixels), line.width, self.temperature)
 
+    def read_zooms(self, make_line) -> Reading:
+        """The line made by `make_line(zoom)` read at ZOOMS[0]; if the line model is unsure of
+        it, also at the other ZOOMS: the digits most probable on average over the zooms, as the
+        first zoom that read them read them."""
+        first = self.read(make_line(ZOOMS[0]))
+        if first.confidence >= self.threshold:
+            return first
+        readings = [first, *(self.read(make_line(zoom)) for zoom in ZOOMS[1:])]
+        candidates = sorted({r.digits for r in readings})
+        mean = {digits: np.mean([r.probability_of(digits) for r in readings]) for digits in candidates}
+        best = max(candidates, key=mean.get)
+        return next(r for r in readings if r.digits == best)
+
 
 def combine(digits, digit_probs: np.ndarray, reading: Reading, threshold: float) -> list[Part]:
     """The parts of a number, left to right, from the segmented `digits` (image.py's Digit, each
@@ -187,7 +208,7 @@ def read_parts(image, classify, line_model: LineModel) -> list[Part]:
         # one piece too narrow for two or more digits: whatever the line model read, combine()
         # would keep it as one digit, so it need not run (most images of one digit)
         return [Part(probs[0], tuple(digits[0].box), False, "digit")]
-    line = line_of(image)
-    if line is None:  # not expected: the line is made of the very ink that holds these digits
+    make_line = line_maker(image)
+    if make_line is None:  # not expected: the line is made of the very ink that holds these digits
         return [Part(p, tuple(d.box), False, "digit") for p, d in zip(probs, digits)]
-    return combine(digits, probs, line_model.read(line), line_model.threshold)
+    return combine(digits, probs, line_model.read_zooms(make_line), line_model.threshold)

@@ -8,8 +8,8 @@ from PIL import Image
 from scipy import ndimage
 
 from digit_reader.image import Digit, digits_in
-from digit_reader.line import MARGIN as LINE_MARGIN, line_of
-from digit_reader.numbers import combine, digit_counts
+from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
+from digit_reader.numbers import LineModel, combine, digit_counts
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import number_on_paper
@@ -46,6 +46,28 @@ def test_digits_that_overlap_come_back_at_their_own_height_not_their_unions(mnis
     errors = [abs(line_of(number_on_paper(line[:, :int(width)].numpy())).width - int(width)) / int(width)
               for line, width in zip(numbers.images, numbers.widths)]
     assert np.mean(errors) < 0.07
+
+
+def test_zooms_scale_the_line_about_the_estimated_height(touching):
+    image = number_on_paper(touching.images[0][:, :int(touching.widths[0])].numpy())
+    make = line_maker(image)
+    plain, smaller, larger = make(1.0), make(0.9), make(1.1)
+    assert np.array_equal(plain.pixels, line_of(image).pixels)
+    digits = plain.width - 2 * LINE_MARGIN
+    assert smaller.width - 2 * LINE_MARGIN == pytest.approx(0.9 * digits, abs=1.5)
+    assert larger.width - 2 * LINE_MARGIN == pytest.approx(1.1 * digits, abs=1.5)
+    for line in (smaller, larger):  # the same ink, mapped back to the same place in the image
+        assert line.to_image_x(LINE_MARGIN) == pytest.approx(plain.to_image_x(LINE_MARGIN), abs=3)
+    assert line_maker(Image.new("L", (200, 80), 255)) is None
+
+
+def test_an_unsure_reading_is_read_again_at_other_zooms_and_the_most_probable_on_average_wins():
+    model = LineModel.__new__(LineModel)   # no weights: each "line" is already its reading
+    model.read, model.threshold = (lambda line: line), 0.995
+    sure, first, second = reading("58", 0.999), reading("58"), reading("53")
+    assert model.read_zooms({1.0: sure, 0.9: second, 1.1: second}.get) is sure
+    assert model.read_zooms({1.0: first, 0.9: second, 1.1: reading("53")}.get) is second   # "53" at two zooms of three
+    assert model.read_zooms({1.0: first, 0.9: second, 1.1: reading("58")}.get) is first
 
 
 def test_the_reader_lays_out_lines_as_the_training_numbers_are():
