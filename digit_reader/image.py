@@ -17,6 +17,7 @@ The steps, each a function below, in order:
 `digits_in(decode(data))` runs them all (digit_reader/reader.py does, for the CLI and the API).
 """
 import io
+import math
 import struct
 import warnings
 from dataclasses import dataclass
@@ -246,8 +247,27 @@ def thicken(crop: np.ndarray, stroke: float, scale: float) -> tuple[np.ndarray, 
     if stroke * scale >= 0.6 * STROKE:
         return crop, 0
     radius = max(1, round((STROKE / scale - stroke) / 2))
-    disk = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
-    return ndimage.grey_dilation(np.pad(crop, radius), footprint=disk), radius
+    return dilate_disk(crop, radius), radius
+
+
+def dilate_disk(values: np.ndarray, radius: int) -> np.ndarray:
+    """`values` (>= 0) padded by `radius` on every side, then each pixel the maximum over the disk
+    of `radius` around it: ndimage.grey_dilation with a disk footprint, computed as one 1-D maximum
+    filter per distinct half-width of the disk's rows, each shifted to the rows that have it. About
+    `radius` passes over the image instead of radius² per pixel: a piece of several touching
+    digits in a large photo needs a radius of ~35 px, which took ~70 ms the direct way."""
+    padded = np.pad(values, radius)
+    height = padded.shape[0]
+    rows = np.pad(padded, ((radius, radius), (0, 0)))   # room for the vertical shifts
+    result = np.zeros_like(padded)
+    offsets = {}
+    for dy in range(-radius, radius + 1):
+        offsets.setdefault(math.isqrt(radius * radius - dy * dy), []).append(dy)
+    for half, dys in offsets.items():
+        widest = ndimage.maximum_filter1d(rows, 2 * half + 1, axis=1, mode="constant")
+        for dy in dys:
+            np.maximum(result, widest[radius + dy:radius + dy + height], out=result)
+    return result
 
 
 def normalise_digit(ink: np.ndarray, box: tuple[slice, slice], mask: np.ndarray) -> np.ndarray:

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from digit_reader.image import (BOX, CENTRE, FIELD, ImageError, decode, digits_in, normalise_digit, segment,
-                             to_gray, to_ink)
+from digit_reader.image import (BOX, CENTRE, FIELD, ImageError, decode, digits_in, dilate_disk, normalise_digit,
+                             segment, to_gray, to_ink)
 from digit_reader.reader import Reader
 from tests.conftest import encode, png_header_only
 from tools.user_images import users_version
@@ -110,6 +110,15 @@ def test_segment_keeps_two_full_height_digits_apart_even_if_their_boxes_overlap(
 
 
 # --- MNIST's normalisation ------------------------------------------------------------------
+
+@pytest.mark.parametrize("radius", [1, 2, 5, 12])
+def test_dilate_disk_is_scipys_grey_dilation_with_a_disk(radius):
+    rng = np.random.default_rng(radius)
+    values = (rng.random((40, 57)) * (rng.random((40, 57)) > 0.95)).astype(np.float32)
+    disk = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius
+    expected = ndimage.grey_dilation(np.pad(values, radius), footprint=disk)
+    assert np.array_equal(dilate_disk(values, radius), expected)
+
 
 def test_normalise_digit_fits_the_longer_side_to_20_px_and_centres_the_mass():
     image = stroke_image(shape=(300, 300), boxes=((200, 20, 230, 280),))  # a tall "1", off-centre
