@@ -1,17 +1,20 @@
 """Serving benchmark: N concurrent clients on loopback, for a fixed time, posting a drawn digit.
 
     python -m benchmarks.serve_load [--runtime torch,onnx] [--clients 16] [--seconds 10] [--workers 1] [--url URL]
+                                    [--image digit|number] [--mnist DIR]
 
 Without --url it starts `python -m digit_reader.serve` on a free port of 127.0.0.1 with the project's
 trained model (models/cnn.pth or models/cnn.onnx: run `make repro` first), once per runtime, one
 after the other under the same load, and stops it afterwards. Each client is a keep-alive HTTP/1.1
 connection that posts the PNG a user drawing a 7 on the page would send (its canvas, scaled to
-400 x 200), waits for the answer, and posts again. Per runtime it reports requests/s, latency
+400 x 200), waits for the answer, and posts again; with `--image number`, a 4-digit number whose
+digits touch instead (MNIST test digits written on paper, as benchmarks/reader_accuracy.py does:
+the reader runs its line model too). Per runtime it reports requests/s, latency
 percentiles, the server's resident memory after the load (RSS and PSS, summed over its processes:
 with several workers, the parent and every worker), and the time from starting the server to its
 first answer to /predict. Results go to benchmarks/results/serve-<cpu kind>-<model>-<runtime>-
-<workers>w-<clients>c.json: one file per configuration, so runs of different ones never overwrite
-each other.
+<workers>w-<clients>c[-number].json: one file per configuration, so runs of different ones never
+overwrite each other.
 
 The client is asyncio on raw sockets (no HTTP library): on a 2-core machine it shares the CPU
 with the server, so it must be cheap; its own CPU time is reported beside the results.
@@ -48,6 +51,20 @@ def drawn_digit() -> bytes:
     ImageDraw.Draw(image).line(stroke, fill="black", width=round(0.08 * 200 * k), joint="curve")
     buffer = io.BytesIO()
     image.resize((400, 200), Image.Resampling.LANCZOS).convert("RGBA").save(buffer, "PNG")  # canvas.toBlob: RGBA
+    return buffer.getvalue()
+
+
+def touching_number(mnist: Path) -> bytes:
+    """A 4-digit number of MNIST test digits (raw files in `mnist`) that touch (0-4 px), dark on
+    white paper, 3x enlarged."""
+    from src.number_images import fixed_numbers
+    from src.preprocess import read_raw
+    from tools.user_images import number_on_paper
+
+    images, labels = read_raw("t10k", mnist)
+    numbers = fixed_numbers(images, labels, [4], ["touching"], seed=0)
+    buffer = io.BytesIO()
+    number_on_paper(numbers.images[0][:, :int(numbers.widths[0])].numpy()).save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -161,7 +178,7 @@ def measure(args, runtime: str | None, body: bytes) -> dict:
     result = {
         "cpu": cpu_name(), "cpu_kind": cpu_kind(), "cpu_cores": os.cpu_count(), "date": datetime.date.today().isoformat(),
         "python": sys.version.split()[0], "url": url, "runtime": runtime, "server_workers": args.workers if server else None,
-        "model": args.model if server else None, "clients": args.clients, "seconds": round(elapsed, 2),
+        "model": args.model if server else None, "image": args.image, "clients": args.clients, "seconds": round(elapsed, 2),
         "body_bytes": len(body), "requests": len(ms), "statuses": {str(k): v for k, v in statuses.items()},
         "requests_per_s": round(len(ms) / elapsed, 1),
         "latency_ms": {"p50": round(percentile(ms, 50), 2), "p90": round(percentile(ms, 90), 2),
@@ -192,7 +209,8 @@ def results_path(result: dict, results_dir: Path = RESULTS_DIR) -> Path:
     """Named by what ran, so that each configuration has its own file: a later run of the same one replaces it."""
     ran = (f"{result['model']}-{result['runtime']}-{result['server_workers']}w" if result["server_workers"]
            else "url")
-    return results_dir / f"serve-{result['cpu_kind']}-{ran}-{result['clients']}c.json"
+    image = "-number" if result.get("image") == "number" else ""
+    return results_dir / f"serve-{result['cpu_kind']}-{ran}-{result['clients']}c{image}.json"
 
 
 def runtimes(value: str) -> list[str]:
@@ -214,8 +232,12 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"])
     parser.add_argument("--root", type=Path, default=Path("."), help="the project directory the server reads (default: current)")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help=f"where to write the results (default {RESULTS_DIR})")
+    parser.add_argument("--image", default="digit", choices=["digit", "number"],
+                        help="what the clients post: a drawn 7, or a 4-digit number whose digits touch")
+    parser.add_argument("--mnist", type=Path, help="MNIST's raw files, for --image number (default: ROOT/data/raw/MNIST/raw)")
     args = parser.parse_args(argv)
-    body, results = drawn_digit(), []
+    mnist = args.mnist or args.root / "data" / "raw" / "MNIST" / "raw"
+    body, results = (drawn_digit() if args.image == "digit" else touching_number(mnist)), []
     for runtime in ([None] if args.url else args.runtime):
         result = measure(args, runtime, body)
         print(summary(result), flush=True)

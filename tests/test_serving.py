@@ -316,7 +316,7 @@ def test_fuzzed_images_never_get_a_5xx_or_hang(client, seven):
 # --- the serving benchmark (make bench-serve) ---------------------------------------------------
 
 @pytest.mark.server  # starts server processes
-def test_the_serving_benchmark_measures_each_runtime_into_its_own_file(reader_project, tmp_path):
+def test_the_serving_benchmark_measures_each_runtime_into_its_own_file(reader_project, raw_mnist, tmp_path):
     from benchmarks import serve_load
 
     results = serve_load.main(["--root", str(reader_project), "--seconds", "1", "--clients", "2", "--workers", "2",
@@ -332,6 +332,10 @@ def test_the_serving_benchmark_measures_each_runtime_into_its_own_file(reader_pr
         assert json.loads((tmp_path / name).read_text()) == result
     onnx_run, torch_run = sorted(results, key=lambda r: r["runtime"])
     assert onnx_run["server_memory_mb_after_load"]["pss"] < torch_run["server_memory_mb_after_load"]["pss"]
+    [number] = serve_load.main(["--root", str(reader_project), "--seconds", "1", "--clients", "1", "--runtime", "onnx",
+                                "--image", "number", "--mnist", str(raw_mnist), "--results", str(tmp_path)])
+    assert number["statuses"] == {"200": number["requests"]} and number["body_bytes"] != onnx_run["body_bytes"]
+    assert (tmp_path / f"serve-{number['cpu_kind']}-cnn-onnx-1w-1c-number.json").exists()
 
 
 def test_serving_results_are_named_by_what_ran():
@@ -344,3 +348,5 @@ def test_serving_results_are_named_by_what_ran():
     assert results_path({**committed, "runtime": "onnx"}) != results_path(committed)
     assert results_path({**committed, "server_workers": None}).name == "serve-intel-f6m167-amx-url-16c.json"
     assert results_path(committed).parent == RESULTS_DIR
+    assert results_path({**committed, "image": "number"}).name == "serve-intel-f6m167-amx-cnn-torch-2w-16c-number.json"
+    assert results_path({**committed, "image": "digit"}) == results_path(committed)
