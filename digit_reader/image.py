@@ -255,7 +255,7 @@ def dilate_disk(values: np.ndarray, radius: int) -> np.ndarray:
     of `radius` around it: ndimage.grey_dilation with a disk footprint, computed as one 1-D maximum
     filter per distinct half-width of the disk's rows, each shifted to the rows that have it. About
     `radius` passes over the image instead of radius² per pixel: a piece of several touching
-    digits in a large photo needs a radius of ~35 px, which took ~70 ms the direct way."""
+    digits in a large photo needs a radius of tens of pixels (the timings: benchmarks/NOTES.md)."""
     padded = np.pad(values, radius)
     height = padded.shape[0]
     rows = np.pad(padded, ((radius, radius), (0, 0)))   # room for the vertical shifts

@@ -47,10 +47,10 @@ class Line:
         return int(round(self.x0 + (column - MARGIN) / self.scale))
 
 
-def line_of(image: Image.Image, zoom: float = 1.0) -> Line | None:
+def line_of(image: Image.Image) -> Line | None:
     """The number in a decoded image as one MNIST-scale line; None if it holds no ink."""
     make = line_maker(image)
-    return make(zoom) if make else None
+    return make(1.0) if make else None
 
 
 def line_maker(image: Image.Image) -> Callable[[float], Line] | None:

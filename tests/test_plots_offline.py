@@ -5,7 +5,6 @@ Debian's headless Chromium with every request that is not a local file aborted."
 import csv
 import json
 
-import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tools.plots_page import TEMPLATE_PATH
