@@ -16,11 +16,11 @@ the line model reads, against the count of pieces of ink, decides:
   digits read (a lone piece must be ALONE_MIN times as wide as tall for two digits, ALONE_ASPECT
   times the count for more: one wide MNIST digit, a flat 2 or 5, is sometimes read as two): the
   classifier, piece by piece;
-- more digits than pieces: the classifier's reading is scored by the line model itself (the
-  probability of those digits over all alignments, as the confidence is). If it is at least
-  RIVAL times as probable as the line model's own reading, the classifier's stands (the line
-  model reads some separated printed digits, a bold serif 1 or 4, as two, unsure and not by
-  much); else the line model's digits are the answer, and their boxes come from sharing the
+- more digits than pieces: if the line model is unsure, the classifier's reading is scored by
+  the line model itself (the probability of those digits over all alignments, as the confidence
+  is). If it is at least RIVAL times as probable as the line model's own reading, the
+  classifier's stands (the line model reads some separated printed digits, a bold serif 1 or 4,
+  as two, unsure and not by much); else the line model's digits are the answer, and their boxes come from sharing the
   extra digits among the widest pieces. A lone piece is read as two digits only if the line
   model is sure of them (confidence over its calibrated threshold): it reads a few wide single
   digits as two.
@@ -159,7 +159,7 @@ def combine(digits, digit_probs: np.ndarray, reading: Reading, threshold: float)
     if unsure and len(digits) == 1 and total == 2:   # a few wide single digits read as two
         return classified
     as_classified = "".join(str(int(probs.argmax())) for probs in digit_probs)
-    if reading.probability_of(as_classified) >= RIVAL * reading.confidence:
+    if unsure and reading.probability_of(as_classified) >= RIVAL * reading.confidence:
         return classified
     parts, first = [], 0
     for (x0, y0, x1, y1), count in zip(boxes, digit_counts(boxes, total)):

@@ -158,11 +158,13 @@ def test_the_line_models_digits_stand_whichever_piece_holds_the_touching_pair():
         assert read(combine(digits, classified, reading("180", confidence), threshold=0.9)) == "180"
 
 
-def test_the_classifiers_reading_stands_if_the_line_model_finds_it_about_as_likely():
+def test_the_classifiers_reading_stands_if_the_unsure_line_model_finds_it_about_as_likely():
     digits = [piece(0, 14), piece(20, 40)]
     probs = np.array([np.eye(10)[4], np.eye(10)[7]])
     # the "1" between could as well be a blank: "47" is about as probable as "417"
     assert read(combine(digits, probs, reading("417", 0.4, doubtful="1"), threshold=0.5)) == "47"
+    # ...unless the line model is sure of its own
+    assert read(combine(digits, probs, reading("417", 0.6, doubtful="1"), threshold=0.5)) == "417"
     assert read(combine(digits, probs, reading("411", 0.9), threshold=0.5)) == "411"
 
 
