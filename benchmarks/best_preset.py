@@ -55,7 +55,6 @@ def train_one(cfg: dict, seed: int, device, data) -> tuple:
 def scored_probabilities(model, test_x, fill: float, device) -> dict:
     """Class probabilities on the test set, single view and TTA, as the evaluate stage scores them."""
     autocast = device.type == "cuda" and uses_bf16("auto", device)
-    model.eval()
     single = predict(model, test_x, autocast=autocast).float().softmax(1).cpu()
     return {"single": single, "tta": tta_probs(model, test_x, fill, 2000, autocast).float().cpu()}
 
@@ -80,16 +79,16 @@ def run(preset: str, seeds: list[int], device, out=None, epochs: int = 0) -> dic
         seconds = time.perf_counter() - start
         probs = scored_probabilities(model, test_x, data[2], device)
         summed = {view: summed[view] + probs[view] for view in probs}
-        run = {"seed": seed, "train_seconds": round(curve[-1]["seconds"], 1), "wall_seconds": round(seconds, 1),
-               "test": accuracy(probs["single"], labels), "test_tta": accuracy(probs["tta"], labels), "curve": curve}
-        report["runs"].append(run)
+        result = {"seed": seed, "train_seconds": round(curve[-1]["seconds"], 1), "wall_seconds": round(seconds, 1),
+                  "test": accuracy(probs["single"], labels), "test_tta": accuracy(probs["tta"], labels), "curve": curve}
+        report["runs"].append(result)
         report["ensemble"] = {"seeds": [r["seed"] for r in report["runs"]],
                               "test": accuracy(summed["single"], labels), "test_tta": accuracy(summed["tta"], labels)}
         singles = [r["test"]["accuracy"] for r in report["runs"]]
         report["test_mean"] = round(sum(singles) / len(singles), 6)
         write_json(out, report)
-        print(f"seed {seed}: {run['train_seconds']} s of training; test {100 * run['test']['accuracy']:.2f}%, "
-              f"TTA {100 * run['test_tta']['accuracy']:.2f}%; ensemble of {len(singles)}: "
+        print(f"seed {seed}: {result['train_seconds']} s of training; test {100 * result['test']['accuracy']:.2f}%, "
+              f"TTA {100 * result['test_tta']['accuracy']:.2f}%; ensemble of {len(singles)}: "
               f"{100 * report['ensemble']['test']['accuracy']:.2f}%, TTA {100 * report['ensemble']['test_tta']['accuracy']:.2f}%",
               flush=True)
     print(f"mean single-model test accuracy {100 * report['test_mean']:.2f}% over {len(seeds)} seeds; wrote {out}")
