@@ -250,4 +250,6 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    from src.cli import run_stage
+
+    run_stage(main)

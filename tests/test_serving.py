@@ -22,7 +22,7 @@ from digit_reader.api import MAX_BODY, create_app
 from digit_reader.serve import listening_socket
 from digit_reader.reader import Reader
 from digit_reader.runtimes import DEFAULT_RUNTIME
-from tests.conftest import encode, png_header_only, serving_process
+from tests.conftest import ROOT, encode, png_header_only, serving_process
 
 
 @pytest.fixture(scope="module")
@@ -336,6 +336,17 @@ def test_the_serving_benchmark_measures_each_runtime_into_its_own_file(reader_pr
                                 "--image", "number", "--mnist", str(raw_mnist), "--results", str(tmp_path)])
     assert number["statuses"] == {"200": number["requests"]} and number["body_bytes"] != onnx_run["body_bytes"]
     assert (tmp_path / f"serve-{number['cpu_kind']}-cnn-onnx-1w-1c-number.json").exists()
+
+
+def test_the_serving_benchmark_without_mnist_for_its_number_is_one_clear_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "benchmarks.serve_load", "--image", "number", "--mnist", str(tmp_path),
+                             "--results", str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"error: {tmp_path}/t10k-images-idx3-ubyte not found: run `dvc repro download` first"]
+    assert not (tmp_path / "results").exists()
 
 
 def test_serving_results_are_named_by_what_ran():
