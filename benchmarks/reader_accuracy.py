@@ -17,8 +17,9 @@ all from MNIST's test split, none seen in training:
   (25% long).
 
 The stage evaluate_numbers scores the line model alone on the composed lines themselves; this
-scores what a user gets, through the reader's own normalisation of an image. Prints the rates and
-writes them to benchmarks/results/reader-<model>-<runtime>.json.
+scores what a user gets, through the reader's own normalisation of an image, and how far its
+`uncertain` flag can be trusted: the share of readings flagged, and how often the others are right.
+Prints the rates and writes them to benchmarks/results/reader-<model>-<runtime>.json.
 """
 import argparse
 import datetime
@@ -77,8 +78,13 @@ def typeset(number: str, font, spacing: float) -> Image.Image:
     return image
 
 
-def exact(reader: Reader, items) -> float:
-    return round(sum(reader.read_image(image)["digits"] == truth for image, truth in items) / len(items), 5)
+def score(reader: Reader, items) -> dict:
+    """The share of `items` read exactly; the share flagged uncertain, and how often the rest are right."""
+    answers = [reader.read_image(image) for image, _ in items]
+    right = [answer["digits"] == truth for answer, (_, truth) in zip(answers, items)]
+    unflagged = [ok for ok, answer in zip(right, answers) if not answer["uncertain"]]
+    return {"exact": round(sum(right) / len(right), 5), "flagged": round(1 - len(unflagged) / len(right), 5),
+            "unflagged right": round(sum(unflagged) / len(unflagged), 5) if unflagged else None}
 
 
 def main() -> None:
@@ -107,9 +113,13 @@ def main() -> None:
         for kind, items in kinds.items():
             if not items:  # no fonts on this machine
                 continue
-            rates[group][kind] = {"n": len(items), **{name: exact(reader, items) for name, reader in readers.items()}}
-            print(f"{group}, {kind} ({len(items)}): " + ", ".join(
-                f"{name} {rate:.2%}" for name, rate in rates[group][kind].items() if name != "n"), flush=True)
+            scores = {name: score(reader, items) for name, reader in readers.items()}
+            whole = scores["with the line model"]
+            rates[group][kind] = {"n": len(items), **{name: s["exact"] for name, s in scores.items()},
+                                  "flagged": whole["flagged"], "unflagged right": whole["unflagged right"]}
+            unflagged = "-" if whole["unflagged right"] is None else f"{whole['unflagged right']:.2%}"
+            print(f"{group}, {kind} ({len(items)}): " + ", ".join(f"{name} {s['exact']:.2%}" for name, s in scores.items())
+                  + f"; flagged {whole['flagged']:.1%}, the rest {unflagged} right", flush=True)
     models = args.root / "models"
     line_model = "numbers.onnx" if args.runtime == "onnx" else "numbers.pth"
     classifier = f"{args.model}.onnx" if args.runtime == "onnx" else f"{args.model}.pth"

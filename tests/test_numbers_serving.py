@@ -136,4 +136,7 @@ def test_the_reader_benchmark_scores_both_readers_on_every_kind(reader_project, 
     numbers = result["exact"]["4-digit MNIST numbers on paper"]
     assert set(numbers) == set(KINDS) and result["exact"]["single MNIST digits"]["clean"]["n"] == 20
     assert numbers["touching"]["with the line model"] > numbers["touching"]["digits only"] + 0.3
+    for kind in numbers.values():   # the unflagged numbers read right are some of those read right
+        assert 0 <= kind["flagged"] <= 1
+        assert kind["unflagged right"] is None or (1 - kind["flagged"]) * kind["unflagged right"] <= kind["with the line model"] + 1e-4
     assert set(result["models_md5"]) == {"cnn.onnx", "numbers.onnx"} and result["runtime"] == "onnx"
