@@ -37,10 +37,15 @@ probability of them over all CTC alignments). Their reading, confidence included
 first zoom that read them, so the confidence keeps the calibration of one reading.
 
 A digit read by the line model is also uncertain when the whole line's calibrated confidence is
-under the threshold chosen on validation numbers (src/number_calibration.py).
+under the threshold chosen on validation numbers (src/number_calibration.py). That calibration is
+made on composed lines, where the scale is known; on a user's image, two more readings are flagged,
+since each is wrong far more often than the others (benchmarks/NOTES.md):
+- every digit of a number that the line model, unsure, reads otherwise: the models dispute it;
+- the digits the line model splits out of a piece of ink, unless every zoom reads the same digits:
+  a split that changes with the line's scale rests on the estimate of that scale.
 """
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +65,7 @@ ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at whic
 class Part:
     probs: np.ndarray           # the 10 digit probabilities
     box: tuple                  # x0, y0, x1, y1 in the image's pixels
-    line_uncertain: bool        # read by the line model, whose whole reading is under its threshold
+    line_uncertain: bool        # the line model is unsure of the number: it read this digit, or read the number otherwise
     source: str                 # "digit" (the classifier), "line" (the line model) or "both" (their mean)
 
 
@@ -126,23 +131,49 @@ class LineModel:
         pixels = np.ascontiguousarray(line.pixels[None, None], dtype=np.float32)
         return greedy_decode(self.logits(pixels), line.width, self.temperature)
 
-    def read_zooms(self, make_line) -> Reading:
-        """The line made by `make_line(zoom)` read at ZOOMS[0]; if the line model is unsure of
-        it, also at the other ZOOMS: the digits most probable on average over the zooms, as the
-        first zoom that read them read them."""
-        first = self.read(make_line(ZOOMS[0]))
-        if first.confidence >= self.threshold:
+
+class Zooms:
+    """One line's readings by a LineModel at ZOOMS, each made when first needed;
+    `make_line(zoom)` makes the line with its digits at that fraction of the estimated height."""
+
+    def __init__(self, line_model: LineModel, make_line):
+        self.line_model, self.make_line = line_model, make_line
+        self.readings = [line_model.read(make_line(ZOOMS[0]))]
+
+    def every(self) -> list[Reading]:
+        while len(self.readings) < len(ZOOMS):
+            self.readings.append(self.line_model.read(self.make_line(ZOOMS[len(self.readings)])))
+        return self.readings
+
+    def best(self) -> Reading:
+        """The first zoom's reading if the line model is sure of it; else the digits most
+        probable on average over the zooms, as the first zoom that read them read them."""
+        first = self.readings[0]
+        if first.confidence >= self.line_model.threshold:
             return first
-        readings = [first, *(self.read(make_line(zoom)) for zoom in ZOOMS[1:])]
+        readings = self.every()
         candidates = sorted({r.digits for r in readings})
         mean = {digits: np.mean([r.probability_of(digits) for r in readings]) for digits in candidates}
         best = max(candidates, key=mean.get)
         return next(r for r in readings if r.digits == best)
 
+    def agree(self) -> bool:
+        """Whether every zoom reads the same digits."""
+        return len({r.digits for r in self.every()}) == 1
+
 
 def combine(digits, digit_probs: np.ndarray, reading: Reading, threshold: float) -> list[Part]:
     """The parts of a number, left to right, from the segmented `digits` (image.py's Digit, each
-    with its classifier probabilities) and the line model's `reading` of the same ink."""
+    with its classifier probabilities) and the line model's `reading` of the same ink; all of
+    them line_uncertain if the line model, unsure, reads other digits than they do."""
+    parts = choose(digits, digit_probs, reading, threshold)
+    if reading.confidence < threshold and "".join(str(int(p.probs.argmax())) for p in parts) != reading.digits:
+        return [replace(p, line_uncertain=True) for p in parts]
+    return parts
+
+
+def choose(digits, digit_probs: np.ndarray, reading: Reading, threshold: float) -> list[Part]:
+    """combine()'s parts, before the dispute between the two models is flagged."""
     boxes = [tuple(d.box) for d in digits]
     total = len(reading.digits)
     if total == len(digits) > 1:
@@ -211,4 +242,8 @@ def read_parts(image, classify, line_model: LineModel) -> list[Part]:
     make_line = line_maker(image)
     if make_line is None:  # not expected: the line is made of the very ink that holds these digits
         return [Part(p, tuple(d.box), False, "digit") for p, d in zip(probs, digits)]
-    return combine(digits, probs, line_model.read_zooms(make_line), line_model.threshold)
+    zooms = Zooms(line_model, make_line)
+    parts = combine(digits, probs, zooms.best(), line_model.threshold)
+    if any(p.source == "line" and not p.line_uncertain for p in parts) and not zooms.agree():
+        return [replace(p, line_uncertain=True) if p.source == "line" else p for p in parts]
+    return parts

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from digit_reader.image import Digit, digits_in
 from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
-from digit_reader.numbers import LineModel, combine, digit_counts
+from digit_reader.numbers import LineModel, Zooms, combine, digit_counts, read_parts
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import number_on_paper
@@ -65,9 +65,37 @@ def test_an_unsure_reading_is_read_again_at_other_zooms_and_the_most_probable_on
     model = LineModel.__new__(LineModel)   # no weights: each "line" is already its reading
     model.read, model.threshold = (lambda line: line), 0.995
     sure, first, second = reading("58", 0.999), reading("58"), reading("53")
-    assert model.read_zooms({1.0: sure, 0.9: second, 1.1: second}.get) is sure
-    assert model.read_zooms({1.0: first, 0.9: second, 1.1: reading("53")}.get) is second   # "53" at two zooms of three
-    assert model.read_zooms({1.0: first, 0.9: second, 1.1: reading("58")}.get) is first
+    asked = []
+    zooms = Zooms(model, lambda zoom: asked.append(zoom) or {1.0: sure, 0.9: second, 1.1: second}[zoom])
+    assert zooms.best() is sure and asked == [1.0]   # a sure first reading is not read again
+    assert not zooms.agree() and asked == [1.0, 0.9, 1.1]
+    assert Zooms(model, {1.0: first, 0.9: second, 1.1: reading("53")}.get).best() is second   # "53" at two zooms of three
+    assert Zooms(model, {1.0: first, 0.9: second, 1.1: reading("58")}.get).best() is first
+    assert Zooms(model, {1.0: sure, 0.9: first, 1.1: reading("58")}.get).agree()
+
+
+class Scripted:
+    """A line model that reads its `readings` in turn, whatever the line."""
+    threshold = 0.5
+
+    def __init__(self, *readings):
+        self.readings = list(readings)
+
+    def read(self, line):
+        return self.readings.pop(0)
+
+
+def test_digits_split_out_of_a_piece_are_uncertain_unless_every_zoom_reads_them(touching):
+    images = (number_on_paper(line[:, :int(width)].numpy()) for line, width in zip(touching.images, touching.widths))
+    image = next(im for im in images if len(digits_in(im)) < 4)   # some of its digits touch
+
+    def classify(pieces):
+        return np.full((len(pieces), 10), 0.1)
+
+    steady = read_parts(image, classify, Scripted(reading("1234"), reading("1234"), reading("1234")))
+    assert read(steady) == "1234" and "line" in {p.source for p in steady} and not any(p.line_uncertain for p in steady)
+    unsteady = read_parts(image, classify, Scripted(reading("1234"), reading("1234"), reading("124")))
+    assert read(unsteady) == "1234" and all(p.line_uncertain for p in unsteady if p.source == "line")
 
 
 def test_the_reader_lays_out_lines_as_the_training_numbers_are():
@@ -166,6 +194,18 @@ def test_the_classifiers_reading_stands_if_the_unsure_line_model_finds_it_about_
     # ...unless the line model is sure of its own
     assert read(combine(digits, probs, reading("417", 0.6, doubtful="1"), threshold=0.5)) == "417"
     assert read(combine(digits, probs, reading("411", 0.9), threshold=0.5)) == "411"
+
+
+def test_a_number_the_unsure_line_model_reads_otherwise_is_uncertain():
+    digits = [piece(0, 14), piece(20, 40)]
+    probs = np.array([np.eye(10)[4], np.eye(10)[7]])
+    disputed = combine(digits, probs, reading("417", 0.4, doubtful="1"), threshold=0.5)
+    assert read(disputed) == "47" and all(p.line_uncertain for p in disputed)
+    for agreed in (reading("47", 0.4), reading("47", 0.9)):   # unsure but the same digits, or sure
+        assert not any(p.line_uncertain for p in combine(digits, probs, agreed, threshold=0.5))
+    one_wide_digit = [piece(0, int(1.7 * 20))]   # too narrow to split: the classifier's "2" stands
+    assert all(p.line_uncertain for p in combine(one_wide_digit, probs[:1], reading("44", 0.4), threshold=0.5))
+    assert not any(p.line_uncertain for p in combine(one_wide_digit, probs[:1], reading("44", 0.9), threshold=0.5))
 
 
 def test_a_lone_piece_is_split_only_if_wide_enough_for_its_digits():
