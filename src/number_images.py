@@ -184,11 +184,13 @@ def join_neighbours(numbers: Numbers, digits: torch.Tensor, lengths: list[int], 
     numbers.images.view(-1).scatter_reduce_(0, torch.cat(flat), torch.full((len(flat) * flat[0].numel(),), 255, dtype=torch.uint8), "amax")
 
 
+SHAPE_CHANGES = ("scale", "rotate", "slant", "baseline", "elastic", "thickness", "blur")   # augment's keys but `join`
+
+
 def augment_digits(digits: torch.Tensor, cfg: dict, generator: torch.Generator) -> torch.Tensor:
     """Each uint8 28 x 28 digit with its own size, slant, rotation, baseline, elastic wobble,
     stroke thickness and blur, drawn uniformly within cfg's bounds; one grid_sample for all."""
     n = len(digits)
-    x = digits.float().unsqueeze(1) / 255
 
     def uniform(bound):
         return (2 * torch.rand(n, generator=generator) - 1) * bound
@@ -197,6 +199,12 @@ def augment_digits(digits: torch.Tensor, cfg: dict, generator: torch.Generator) 
     angle = torch.deg2rad(uniform(cfg["rotate"]))
     shear = torch.tan(torch.deg2rad(uniform(cfg["slant"])))
     baseline = uniform(cfg["baseline"]) * 2 / HEIGHT          # pixels -> grid units
+    if not any(cfg[key] for key in SHAPE_CHANGES):
+        # the digits would come back as they are (the default): skip the resampling, but draw as
+        # it draws (the thickness is the last draw), so that every line after is the same
+        uniform(0)
+        return digits
+    x = digits.float().unsqueeze(1) / 255
     # The inverse map, output -> input: rotate, shear along x, scale, shift vertically.
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin + shear / zoom, torch.zeros(n)], 1),

@@ -112,8 +112,15 @@ def test_augmentation_keeps_the_digit_and_varies_it(mnist_test_digits):
     ink_in, ink_out = digits.float().sum((1, 2)), out.float().sum((1, 2))
     assert ((ink_out / ink_in) > 0.4).all() and ((ink_out / ink_in) < 2.5).all()
     assert not torch.equal(out, digits)
-    none = {key: 0 for key in AUGMENT}
-    assert torch.equal(augment_digits(digits, none, torch.Generator().manual_seed(0)), digits)
+
+
+def test_no_augmentation_returns_the_digits_and_draws_as_a_resampling_does(mnist_test_digits):
+    digits = torch.from_numpy(mnist_test_digits[0][:64])
+    none, tiny = {key: 0 for key in AUGMENT}, {**{key: 0 for key in AUGMENT}, "scale": 1e-9}
+    skipped, resampled = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    assert torch.equal(augment_digits(digits, none, skipped), digits)
+    assert torch.equal(augment_digits(digits, tiny, resampled), digits)   # the full path, changing nothing
+    assert torch.equal(skipped.get_state(), resampled.get_state())   # so the lines drawn after are the same
 
 
 def test_joined_neighbours_get_a_pen_stroke_across_their_gap():
