@@ -14,7 +14,8 @@ The steps, each a function below, in order:
 4. `segment`: split the ink into digits (connected components, pieces of one digit merged),
    left to right, ignoring specks.
 5. `normalise_digit`: per digit, MNIST's own size and position normalisation.
-`digits_in(decode(data))` runs them all (digit_reader/reader.py does, for the CLI and the API).
+`digits_in(decode(data))` runs them all (digit_reader/reader.py does, for the CLI and the API);
+`find_ink` runs steps 2-4 once for an image that the line model reads too.
 """
 import io
 import math
@@ -313,24 +314,44 @@ def normalise_digit(ink: np.ndarray, box: tuple[slice, slice], mask: np.ndarray)
 
 # --- all of it -----------------------------------------------------------------------------
 
-def digits_in(image: Image.Image) -> list[Digit]:
-    """The digits of a decoded image, left to right ([] if it holds no ink)."""
+@dataclass
+class Ink:
+    """A decoded image's ink, found once for both readers of it: this module's digits and
+    digit_reader/line.py's line."""
+    values: np.ndarray           # to_ink's contrast, on the inked region and 2 px around it
+    pieces: list                 # segment(values): each digit's box (slices of `values`) and mask
+    origin: tuple[int, int]      # row and column of values[0, 0] in the shrunk image
+    factor: float                # the file's own pixels per pixel of the shrunk image
+
+
+def find_ink(image: Image.Image) -> Ink | None:
+    """Steps 2-4 on a decoded image; None if it holds no ink."""
     draft_scale = image.info.get("draft_scale", 1.0)
     image, factor = shrink(image)
-    factor *= draft_scale  # boxes are given in the file's own pixels
-    gray = to_gray(image)
-    ink = to_ink(gray)
+    ink = to_ink(to_gray(image))
     if ink is None:
-        return []
+        return None
     # the rest works on the inked region only: a digit drawn on a canvas covers a tenth of it
     inked = ink > INK_LEVEL
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if rows.size == 0:
-        return []
+        return None
     y0, x0 = max(0, rows[0] - 2), max(0, cols[0] - 2)
-    ink = ink[y0:rows[-1] + 3, x0:cols[-1] + 3]
+    values = ink[y0:rows[-1] + 3, x0:cols[-1] + 3]
+    return Ink(values, segment(values), (int(y0), int(x0)), factor * draft_scale)   # positions in the file's pixels
+
+
+def digits_in(image: Image.Image) -> list[Digit]:
+    """The digits of a decoded image, left to right ([] if it holds no ink)."""
+    found = find_ink(image)
+    return digits_of(found) if found else []
+
+
+def digits_of(found: Ink) -> list[Digit]:
+    """Step 5 on each piece of ink, boxes in the file's own pixels."""
+    y0, x0 = found.origin
     digits = []
-    for box, mask in segment(ink):
+    for box, mask in found.pieces:
         corners = (x0 + box[1].start, y0 + box[0].start, x0 + box[1].stop, y0 + box[0].stop)
-        digits.append(Digit(normalise_digit(ink, box, mask), tuple(int(round(v * factor)) for v in corners)))
+        digits.append(Digit(normalise_digit(found.values, box, mask), tuple(int(round(v * found.factor)) for v in corners)))
     return digits

@@ -5,7 +5,7 @@ ink on black, 28 rows high, each digit about 20 px tall in the rows MNIST puts i
 few blank columns at each end. A photo or a drawing of a number is brought there the way
 digit_reader/image.py brings one digit to MNIST's field:
 
-1. the same decoding, grey channel and ink (image.py's `shrink`, `to_gray`, `to_ink`);
+1. the same decoding, grey channel and ink, found once for both (image.py's `find_ink`);
 2. the ink that segmentation keeps (image.py's `segment`: specks and hyphens dropped);
 3. thin strokes thickened to MNIST's stroke width at the target scale;
 4. scaled so that a digit is 20 px tall (MNIST's box), aspect kept, Lanczos: the height of a
@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digit_reader.image import BOX, CENTRE, FIELD, INK_LEVEL, segment, shrink, stroke_width, thicken, to_gray, to_ink
+from digit_reader.image import BOX, CENTRE, FIELD, INK_LEVEL, Ink, find_ink, stroke_width, thicken
 from src.ctc import STRIDE as WIDTH_STEP  # the line model's columns per output: a line's width is a multiple
 
 MARGIN = 4           # blank columns before the ink, as src/number_images.py's MARGIN (a test checks)
@@ -56,17 +56,17 @@ def line_of(image: Image.Image) -> Line | None:
 def line_maker(image: Image.Image) -> Callable[[float], Line] | None:
     """The number in a decoded image, ready to be made into a line at any zoom: at zoom 1 a digit
     is BOX pixels tall, as far as its height can be estimated. None if the image holds no ink."""
-    draft_scale = image.info.get("draft_scale", 1.0)
-    image, factor = shrink(image)
-    factor *= draft_scale  # positions are given in the file's own pixels
-    ink = to_ink(to_gray(image))
-    if ink is None:
+    found = find_ink(image)
+    return maker_of(found) if found else None
+
+
+def maker_of(found: Ink) -> Callable[[float], Line] | None:
+    """line_maker() for ink already found (image.py's find_ink); None if no piece of it was kept."""
+    if not found.pieces:
         return None
-    digits = segment(ink)
-    if not digits:
-        return None
+    ink = found.values
     kept = np.zeros(ink.shape, bool)
-    for box, mask in digits:
+    for box, mask in found.pieces:
         kept[box] |= mask
     rows, cols = np.flatnonzero(kept.any(1)), np.flatnonzero(kept.any(0))
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
@@ -75,14 +75,15 @@ def line_maker(image: Image.Image) -> Callable[[float], Line] | None:
     own = ndimage.binary_dilation(kept, iterations=pad)[ys, xs]
     crop = ink[ys, xs] * own
     stroke = stroke_width(kept[y0:y1, x0:x1])
-    digit_height = float(np.median([piece_digit_height(mask) for _, mask in digits]))
+    digit_height = float(np.median([piece_digit_height(mask) for _, mask in found.pieces]))
+    top, left, factor = found.origin[0], found.origin[1], found.factor
 
     def make(zoom: float) -> Line:
         scale = min(zoom * BOX / digit_height, (MAX_COLUMNS - 2 * MARGIN) / (x1 - x0))
-        pixels, used, width_scale, left = _scaled(crop, stroke, scale)
-        # back to the file's pixels: crop column j is image column xs.start + j
-        return Line(pixels, used, width_scale / factor, (xs.start + left) * factor,
-                    int(round(y0 * factor)), int(round(y1 * factor)))
+        pixels, used, width_scale, ink_left = _scaled(crop, stroke, scale)
+        # back to the file's pixels: crop column j is column left + xs.start + j of the shrunk image
+        return Line(pixels, used, width_scale / factor, (left + xs.start + ink_left) * factor,
+                    int(round((top + y0) * factor)), int(round((top + y1) * factor)))
 
     return make
 

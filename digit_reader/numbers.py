@@ -50,8 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digit_reader.image import digits_in
-from digit_reader.line import Line, line_maker
+from digit_reader.image import digits_of, find_ink
+from digit_reader.line import Line, maker_of
 from digit_reader.runtimes import REBUILD, ModelError, first_line, onnx_session
 from src.ctc import Reading, greedy_decode
 
@@ -230,7 +230,8 @@ def digit_counts(boxes, total: int) -> list[int]:
 def read_parts(image, classify, line_model: LineModel) -> list[Part]:
     """The parts of the number in a decoded `image`; `classify` maps N x 28 x 28 digits to
     N x 10 probabilities (the per-digit classifier)."""
-    digits = digits_in(image)
+    found = find_ink(image)   # once, for the classifier's digits and the line model's line
+    digits = digits_of(found) if found else []
     if not digits:
         return []
     probs = classify(np.stack([d.image for d in digits]))
@@ -239,7 +240,7 @@ def read_parts(image, classify, line_model: LineModel) -> list[Part]:
         # one piece too narrow for two or more digits: whatever the line model read, combine()
         # would keep it as one digit, so it need not run (most images of one digit)
         return [Part(probs[0], tuple(digits[0].box), False, "digit")]
-    make_line = line_maker(image)
+    make_line = maker_of(found)
     if make_line is None:  # not expected: the line is made of the very ink that holds these digits
         return [Part(p, tuple(d.box), False, "digit") for p, d in zip(probs, digits)]
     zooms = Zooms(line_model, make_line)

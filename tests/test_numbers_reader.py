@@ -98,6 +98,14 @@ def test_digits_split_out_of_a_piece_are_uncertain_unless_every_zoom_reads_them(
     assert read(unsteady) == "1234" and all(p.line_uncertain for p in unsteady if p.source == "line")
 
 
+def test_the_ink_is_found_once_for_the_classifier_and_the_line_model(touching, monkeypatch):
+    calls, label = [], ndimage.label   # segmentation's connected components, wherever they are looked for
+    monkeypatch.setattr(ndimage, "label", lambda *args, **kwargs: calls.append(1) or label(*args, **kwargs))
+    image = number_on_paper(touching.images[0][:, :int(touching.widths[0])].numpy())
+    parts = read_parts(image, lambda pieces: np.full((len(pieces), 10), 0.1), Scripted(*[reading("1234")] * 3))
+    assert read(parts) == "1234" and len(calls) == 1
+
+
 def test_the_reader_lays_out_lines_as_the_training_numbers_are():
     assert LINE_MARGIN == MARGIN
 
