@@ -40,11 +40,18 @@ def main(argv=None) -> None:
     parser.add_argument("--root", default=".", help="the project directory (models/, data/processed/, params.yaml)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (each loads the model)")
     args = parser.parse_args(argv)
-    app = server_app(args.root, args.model, args.runtime)  # fails fast, with one line, before uvicorn starts
     if args.workers == 1:
+        app = server_app(args.root, args.model, args.runtime)  # fails fast, with one line, before uvicorn starts
         uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
         return
     context = multiprocessing.get_context("spawn")
+    # The parent only watches the workers, so it never loads the model (a third of the memory of
+    # two workers, benchmarks/NOTES.md); a process that loads it once first fails fast, one line.
+    check = context.Process(target=server_app, args=(args.root, args.model, args.runtime))
+    check.start()
+    check.join()
+    if check.exitcode:
+        sys.exit(check.exitcode)
     workers = [context.Process(target=serve_worker, args=(args.host, args.port, args.root, args.model, args.runtime))
                for _ in range(args.workers)]
     for worker in workers:

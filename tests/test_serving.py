@@ -174,6 +174,9 @@ def test_several_worker_processes_share_the_port_and_all_serve(reader_project, s
         while len(pids) < 2 and time.monotonic() < deadline:  # the second may still be loading its model
             pids |= answering_pids(url, 40)
         assert len(pids) == 2, pids
+        worker = psutil.Process(next(iter(pids)))
+        assert holds_onnxruntime(libraries(worker))
+        assert not holds_onnxruntime(libraries(worker.parent())), "the parent only watches the workers: no model"
 
         def read(_):
             with httpx.Client(base_url=url, timeout=10) as http:
@@ -181,6 +184,14 @@ def test_several_worker_processes_share_the_port_and_all_serve(reader_project, s
         with ThreadPoolExecutor(4) as pool:
             answers = [digit for answer in pool.map(read, range(4)) for digit in answer]
     assert answers == ["7"] * 20
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_server_without_its_model_says_so_in_one_line(tmp_path, workers):
+    result = subprocess.run([sys.executable, "-m", "digit_reader.serve", "--root", str(tmp_path), "--workers", workers],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: {tmp_path}/models/cnn.onnx not found: run `make repro` (or `dvc pull`) first"]
 
 
 def test_worker_sockets_share_a_port_hold_it_against_others_and_turn_nagles_algorithm_off():
@@ -248,6 +259,10 @@ def libraries(process: psutil.Process) -> set[str]:
     return {Path(m.path).name for m in process.memory_maps() if ".so" in m.path}
 
 
+def holds_onnxruntime(loaded: set[str]) -> bool:
+    return any(name.startswith("libonnxruntime") or name.startswith("onnxruntime_pybind") for name in loaded)
+
+
 @pytest.mark.server  # starts server processes itself, without the live_server fixture that marks the others
 def test_a_server_on_onnx_loads_no_torch_and_takes_under_half_the_memory(reader_project, seven):
     """The issue's target, on real server processes: resident memory at most half of torch's."""
@@ -259,8 +274,7 @@ def test_a_server_on_onnx_loads_no_torch_and_takes_under_half_the_memory(reader_
                 assert all(http.post("/predict", content=seven).json()["digits"] == "7" for _ in range(20))
             process = served_process(url)
             loaded = libraries(process)
-            assert any(name.startswith("libonnxruntime") or name.startswith("onnxruntime_pybind") for name in loaded) \
-                == (runtime == "onnx"), loaded
+            assert holds_onnxruntime(loaded) == (runtime == "onnx"), loaded
             assert any(name.startswith("libtorch") for name in loaded) == (runtime == "torch"), loaded
             memory[runtime] = process.memory_info().rss
     assert memory["onnx"] <= memory["torch"] / 2, memory
