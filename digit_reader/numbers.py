@@ -65,7 +65,7 @@ ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at whic
 class Part:
     probs: np.ndarray           # the 10 digit probabilities
     box: tuple                  # x0, y0, x1, y1 in the image's pixels
-    line_uncertain: bool        # the line model is unsure of the number: it read this digit, or read the number otherwise
+    line_uncertain: bool        # uncertain on the line model's account (the rules: this module's docstring)
     source: str                 # "digit" (the classifier), "line" (the line model) or "both" (their mean)
 
 
@@ -141,6 +141,7 @@ class Zooms:
         self.readings = [line_model.read(make_line(ZOOMS[0]))]
 
     def every(self) -> list[Reading]:
+        """The readings at all ZOOMS, those not made yet made now."""
         while len(self.readings) < len(ZOOMS):
             self.readings.append(self.line_model.read(self.make_line(ZOOMS[len(self.readings)])))
         return self.readings

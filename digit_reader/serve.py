@@ -45,8 +45,8 @@ def main(argv=None) -> None:
         uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
         return
     context = multiprocessing.get_context("spawn")
-    # The parent only watches the workers, so it never loads the model (a third of the memory of
-    # two workers, benchmarks/NOTES.md); a process that loads it once first fails fast, one line.
+    # The parent only watches the workers: a model loaded here would be held for nothing while the
+    # server runs. A process that loads it once, before any worker starts, fails fast, in one line.
     check = context.Process(target=server_app, args=(args.root, args.model, args.runtime))
     check.start()
     check.join()
