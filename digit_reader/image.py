@@ -14,8 +14,8 @@ The steps, each a function below, in order:
 4. `segment`: split the ink into digits (connected components, pieces of one digit merged),
    left to right, ignoring specks.
 5. `normalise_digit`: per digit, MNIST's own size and position normalisation.
-`digits_in(decode(data))` runs them all (digit_reader/reader.py does, for the CLI and the API);
-`find_ink` runs steps 2-4 once for an image that the line model reads too.
+`digits_in(decode(data))` runs them all; digit_reader/numbers.py runs `find_ink` (steps 2-4) once
+and `digits_of` (step 5), as the line model reads the same ink, for the CLI and the API alike.
 """
 import io
 import math

@@ -228,22 +228,24 @@ def digit_counts(boxes, total: int) -> list[int]:
     return counts
 
 
-def read_parts(image, classify, line_model: LineModel) -> list[Part]:
+def read_parts(image, classify, line_model: LineModel | None) -> list[Part]:
     """The parts of the number in a decoded `image`; `classify` maps N x 28 x 28 digits to
-    N x 10 probabilities (the per-digit classifier)."""
+    N x 10 probabilities (the per-digit classifier). Without a `line_model`, each piece of ink is
+    one digit, read by the classifier."""
     found = find_ink(image)   # once, for the classifier's digits and the line model's line
     digits = digits_of(found) if found else []
     if not digits:
         return []
     probs = classify(np.stack([d.image for d in digits]))
+    classified = [Part(p, tuple(d.box), False, "digit") for p, d in zip(probs, digits)]
     x0, y0, x1, y1 = digits[0].box
-    if len(digits) == 1 and x1 - x0 < min(lone_width(2), lone_width(3)) * (y1 - y0):
-        # one piece too narrow for two or more digits: whatever the line model read, combine()
-        # would keep it as one digit, so it need not run (most images of one digit)
-        return [Part(probs[0], tuple(digits[0].box), False, "digit")]
+    if line_model is None or (len(digits) == 1 and x1 - x0 < min(lone_width(2), lone_width(3)) * (y1 - y0)):
+        # no line model; or one piece too narrow for two or more digits, which combine() would
+        # keep as one digit whatever the line model read, so it need not run (most images of one digit)
+        return classified
     make_line = maker_of(found)
     if make_line is None:  # not expected: the line is made of the very ink that holds these digits
-        return [Part(p, tuple(d.box), False, "digit") for p, d in zip(probs, digits)]
+        return classified
     zooms = Zooms(line_model, make_line)
     parts = combine(digits, probs, zooms.best(), line_model.threshold)
     if any(p.source == "line" and not p.line_uncertain for p in parts) and not zooms.agree():

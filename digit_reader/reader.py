@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digit_reader.image import digits_in, decode
+from digit_reader.image import decode
 from digit_reader.numbers import LineModel, Part, read_parts
 from digit_reader.runtimes import DEFAULT_RUNTIME, REBUILD, RUNTIMES, ModelError, load_model  # noqa: F401 (re-exported)
 from src.ctc import softmax
@@ -51,16 +51,9 @@ class Reader:
             "predictions": predictions,
         }
 
-
     def parts(self, image) -> list[Part]:
         """The digits of a decoded image, left to right: each its probabilities and its box."""
-        if self.lines is not None:
-            return read_parts(image, self.probabilities, self.lines)
-        digits = digits_in(image)
-        if not digits:
-            return []
-        probs = self.probabilities(np.stack([d.image for d in digits]))
-        return [Part(p, d.box, False, "digit") for p, d in zip(probs, digits)]
+        return read_parts(image, self.probabilities, self.lines)
 
 
 def describe(probs: np.ndarray, box, top: int, line_uncertain: bool = False) -> dict:
