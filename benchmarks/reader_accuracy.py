@@ -33,7 +33,7 @@ from digit_reader.reader import DEFAULT_RUNTIME, RUNTIMES, Reader
 from src.fileio import md5_of, write_json
 from src.number_images import KINDS, fixed_numbers
 from src.preprocess import read_raw
-from tools.user_images import number_on_paper, users_version
+from tools.user_images import composed_on_paper, users_version
 
 FONT_SIZE = 64
 SPACINGS = {"tight": -0.12, "spaced": 0.25}
@@ -49,8 +49,7 @@ def numbers_on_paper(images, labels, n: int) -> dict:
     sets = {}
     for i, kind in enumerate(KINDS):
         numbers = fixed_numbers(images, labels, [4] * n, [kind] * n, seed=100 + i)
-        sets[kind] = [(number_on_paper(line[:, :int(width)].numpy()), label)
-                      for line, width, label in zip(numbers.images, numbers.widths, numbers.labels)]
+        sets[kind] = list(zip(composed_on_paper(numbers), numbers.labels))
     return sets
 
 

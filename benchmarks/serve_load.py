@@ -59,12 +59,12 @@ def touching_number(mnist: Path) -> bytes:
     white paper, 3x enlarged."""
     from src.number_images import fixed_numbers
     from src.preprocess import read_raw
-    from tools.user_images import number_on_paper
+    from tools.user_images import composed_on_paper
 
     images, labels = read_raw("t10k", mnist)
     numbers = fixed_numbers(images, labels, [4], ["touching"], seed=0)
     buffer = io.BytesIO()
-    number_on_paper(numbers.images[0][:, :int(numbers.widths[0])].numpy()).save(buffer, "PNG")
+    composed_on_paper(numbers)[0].save(buffer, "PNG")
     return buffer.getvalue()
 
 

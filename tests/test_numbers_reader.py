@@ -12,7 +12,7 @@ from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
 from digit_reader.numbers import LineModel, Zooms, combine, digit_counts, read_parts
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
-from tools.user_images import number_on_paper
+from tools.user_images import composed_on_paper, number_on_paper
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +86,7 @@ class Scripted:
 
 
 def test_digits_split_out_of_a_piece_are_uncertain_unless_every_zoom_reads_them(touching):
-    images = (number_on_paper(line[:, :int(width)].numpy()) for line, width in zip(touching.images, touching.widths))
-    image = next(im for im in images if len(digits_in(im)) < 4)   # some of its digits touch
+    image = next(im for im in composed_on_paper(touching) if len(digits_in(im)) < 4)   # some of its digits touch
 
     def classify(pieces):
         return np.full((len(pieces), 10), 0.1)
@@ -232,8 +231,7 @@ def test_a_lone_piece_is_split_only_if_wide_enough_for_its_digits():
 def test_segmentation_and_the_line_agree_on_a_separated_number(mnist_test_digits):
     images, labels = map(torch.from_numpy, mnist_test_digits)
     numbers = fixed_numbers(images, labels, [4] * 5, ["separated"] * 5, seed=2)
-    for line, width in zip(numbers.images, numbers.widths):
-        image = number_on_paper(line[:, :int(width)].numpy())
+    for image in composed_on_paper(numbers):
         found, pieces = line_of(image), digits_in(image)
         assert found.to_image_x(MARGIN) == pytest.approx(pieces[0].box[0], abs=4)
         assert found.to_image_x(found.width - MARGIN) == pytest.approx(pieces[-1].box[2], abs=4)

@@ -17,7 +17,7 @@ from digit_reader.image import digits_in
 from digit_reader.reader import Reader
 from src.number_images import KINDS, fixed_numbers
 from tests.conftest import ROOT, encode
-from tools.user_images import number_on_paper, users_version
+from tools.user_images import composed_on_paper, users_version
 
 # The quick line model (QUICK_NUMBERS, tests/conftest.py) reads touching numbers much less well than
 # the pipeline's; these bounds are what it must reach, far above the per-digit reader alone.
@@ -32,8 +32,7 @@ def composed(mnist_test_digits):
     out = {}
     for i, kind in enumerate(KINDS):
         numbers = fixed_numbers(images, labels, [4] * 100, [kind] * 100, seed=50 + i)
-        out[kind] = [(encode(number_on_paper(line[:, :int(width)].numpy())), label)
-                     for line, width, label in zip(numbers.images, numbers.widths, numbers.labels)]
+        out[kind] = [(encode(image), label) for image, label in zip(composed_on_paper(numbers), numbers.labels)]
     return out
 
 

@@ -2,7 +2,8 @@
 
 - `users_version`: one digit as a user might photograph it;
 - `number_on_paper`: a number composed by src/number_images.py (white ink on black, 28 rows)
-  written dark on white paper and enlarged, as a scan of it would be.
+  written dark on white paper and enlarged, as a scan of it would be; `composed_on_paper`: each
+  number of such a batch.
 """
 import numpy as np
 from PIL import Image
@@ -26,3 +27,9 @@ def number_on_paper(line: np.ndarray, scale: float = 3.0, margin: int = 12) -> I
     around it, enlarged `scale` times."""
     image = Image.fromarray(255 - np.pad(line, margin))
     return image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
+
+
+def composed_on_paper(numbers) -> list[Image.Image]:
+    """Each number of a batch composed by src/number_images.py (its `Numbers`), cut to its own
+    width, written on paper by number_on_paper."""
+    return [number_on_paper(line[:, :int(width)].numpy()) for line, width in zip(numbers.images, numbers.widths)]
