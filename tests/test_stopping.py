@@ -1,0 +1,98 @@
+"""A stopped run leaves nothing behind. SIGTERM to the `dvc` process alone (what `timeout`, a CI
+time limit, `systemctl stop` or a plain `kill` send; Ctrl-C in a terminal signals the whole
+process group instead) must end the stage it was running, with its torchrun ranks: no orphan
+writes outputs behind a later `dvc repro`. Each test stops a long training run mid-epoch, then
+checks by pid that no process of the stage is left, that the workspace no longer changes, and
+that the next `dvc repro` (with the project's params again, so that DVC's run cache can restore
+the tiny build's results) leaves `dvc status` clean.
+"""
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+LONG = 500  # epochs of the tiny MLP: a minute or more, far longer than any wait below
+GONE_WITHIN_S = 5
+QUIET_FOR_S = 2
+
+
+def long_training(project, nproc: int = 1) -> None:
+    params = project.params()
+    params["train"]["mlp"]["epochs"] = LONG
+    params["train"]["nproc"] = nproc
+    project.set_params(params)
+
+
+def stop_mid_epoch(project, tmp_path, *dvc_args) -> list[psutil.Process]:
+    """Start `dvc *dvc_args`, wait for the stage's first epoch, SIGTERM the `dvc` process alone;
+    returns the processes that were under it."""
+    log = tmp_path / "dvc.log"
+    with open(log, "w") as out:
+        dvc = subprocess.Popen([sys.executable, "-m", "dvc", *dvc_args], cwd=project.path, env=project.env,
+                               stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while "train: epoch 1:" not in log.read_text():
+        assert dvc.poll() is None and time.monotonic() < deadline, f"no epoch began:\n{log.read_text()}"
+        time.sleep(0.1)
+    stage = psutil.Process(dvc.pid).children(recursive=True)
+    assert stage, "no stage process under dvc"
+    dvc.send_signal(signal.SIGTERM)
+    dvc.wait(timeout=30)
+    return stage
+
+
+def alive(process: psutil.Process) -> bool:
+    """Running and the same process (is_running compares the start time: a reused pid is not it);
+    a zombie has ended, whoever reaps it."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def assert_nothing_left(project, stage: list[psutil.Process]) -> None:
+    deadline = time.monotonic() + GONE_WITHIN_S
+    while any(alive(p) for p in stage) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [f"{p.pid} {' '.join(p.cmdline())}" for p in stage if alive(p)]
+    assert not left, f"still running {GONE_WITHIN_S} s after dvc ended: {left}"
+    before = snapshot(project)
+    time.sleep(QUIET_FOR_S)
+    assert snapshot(project) == before, "the workspace changed after the stage was stopped"
+    assert not [p for p in project.path.rglob("*.tmp") if ".dvc" not in p.parts], "a write's temporary file was left"
+
+
+def snapshot(project) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(project.path)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in project.path.rglob("*") if p.is_file() and ".git" not in p.parts}
+
+
+def assert_next_repro_is_clean(project) -> None:
+    project.run("git", "checkout", "params.yaml")
+    project.repro()
+    assert project.dvc("status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_stopping_dvc_repro_stops_its_stage(tiny, tmp_path):
+    long_training(tiny)
+    stage = stop_mid_epoch(tiny, tmp_path, "repro", "train@mlp")
+    assert len(stage) == 1, [p.cmdline() for p in stage]
+    assert_nothing_left(tiny, stage)
+    assert not (tiny.path / "models/mlp.pth").exists()  # DVC removed it before the run; nothing wrote it since
+    assert_next_repro_is_clean(tiny)
+
+
+def test_stopping_dvc_repro_stops_the_torchrun_launcher_and_its_ranks(tiny, tmp_path):
+    long_training(tiny, nproc=2)
+    stage = stop_mid_epoch(tiny, tmp_path, "repro", "train@mlp")
+    assert len(stage) == 3, [p.cmdline() for p in stage]  # the launcher and two ranks
+    assert_nothing_left(tiny, stage)
+    assert_next_repro_is_clean(tiny)
+
+
+def test_stopping_dvc_exp_run_stops_its_stage(tiny, tmp_path):
+    stage = stop_mid_epoch(tiny, tmp_path, "exp", "run", "-S", f"train.mlp.epochs={LONG}", "train@mlp")
+    assert_nothing_left(tiny, stage)
+    assert_next_repro_is_clean(tiny)
