@@ -1,13 +1,36 @@
-"""What a benchmark ran on, for its results files: the CPU's name and kind, the software versions.
+"""What a benchmark ran on, for its results files: the CPU's name and kind, the software versions,
+and the git commit of the code measured.
 
 Shared by the benchmarks, with RESULTS_DIR, where they all write. torch is imported only by the
 functions that ask it, so that the serving benchmark's client stays light.
 """
 import datetime
 import platform
+import subprocess
 from pathlib import Path
 
 RESULTS_DIR = Path("benchmarks/results")  # every benchmark's results files
+PROJECT = Path(__file__).resolve().parent.parent  # the checkout whose code the benchmarks run
+
+
+def git_commit(root: Path = PROJECT) -> str | None:
+    """The commit `root` has checked out, with `-dirty` appended when a tracked file differs from
+    it (untracked files, and the results files a run writes, aside), so that a results file says
+    what code it measured. None where that cannot be known: `root` is not the top of a git
+    checkout (an exported copy, a tarball), or git is missing."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+
+    try:
+        top = git("rev-parse", "--show-toplevel")
+        head = git("rev-parse", "--verify", "HEAD")
+        if top.returncode or head.returncode or Path(top.stdout.strip()).resolve() != Path(root).resolve():
+            return None
+        status = git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){RESULTS_DIR.as_posix()}")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    dirty = status.returncode != 0 or bool(status.stdout.strip())  # unknown counts as dirty
+    return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def cpu_name() -> str:
@@ -44,7 +67,8 @@ def hardware(device, precision="auto") -> dict:
     from src.training import precision_name
 
     info = {"cpu": cpu_name(), "cpu_kind": cpu_kind(), "cpu_cores": torch.get_num_threads(), "torch": torch.__version__,
-            "device": str(device), "date": datetime.date.today().isoformat(), "python": platform.python_version(),
+            "device": str(device), "date": datetime.date.today().isoformat(), "commit": git_commit(),
+            "python": platform.python_version(),
             "precision_ours": precision_name(precision, device), "precision_asked": precision}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from benchmarks.hardware import RESULTS_DIR
+from benchmarks.hardware import RESULTS_DIR, git_commit
 from digit_reader.reader import DEFAULT_RUNTIME, RUNTIMES, Reader
 from src.fileio import md5_of, write_json
 from src.number_images import KINDS, fixed_numbers
@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--mnist", type=Path, help="MNIST's raw files (default: ROOT/data/raw/MNIST/raw)")
     parser.add_argument("--out", type=Path, help="the results file (default: benchmarks/results/reader-MODEL-RUNTIME.json)")
     args = parser.parse_args()
+    commit = git_commit()  # the code measured, as it is when the run starts
 
     readers = {"with the line model": Reader(args.model, args.root, args.runtime),
                "digits only": Reader(args.model, args.root, args.runtime, numbers=False)}
@@ -122,7 +123,7 @@ def main() -> None:
     models = args.root / "models"
     line_model = "numbers.onnx" if args.runtime == "onnx" else "numbers.pth"
     classifier = f"{args.model}.onnx" if args.runtime == "onnx" else f"{args.model}.pth"
-    result = {"date": datetime.date.today().isoformat(), "model": args.model, "runtime": args.runtime,
+    result = {"date": datetime.date.today().isoformat(), "commit": commit, "model": args.model, "runtime": args.runtime,
               "models_md5": {name: md5_of(models / name) for name in (classifier, line_model)},
               "fonts": [p.name for p in fonts], "exact": rates}
     out = args.out or RESULTS_DIR / f"reader-{args.model}-{args.runtime}.json"

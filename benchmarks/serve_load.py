@@ -37,7 +37,7 @@ from pathlib import Path
 import psutil
 from PIL import Image, ImageDraw
 
-from benchmarks.hardware import RESULTS_DIR, cpu_kind, cpu_name
+from benchmarks.hardware import RESULTS_DIR, cpu_kind, cpu_name, git_commit
 from digit_reader.runtimes import DEFAULT_RUNTIME, RUNTIMES
 
 
@@ -177,6 +177,7 @@ def measure(args, runtime: str | None, body: bytes) -> dict:
     ms = [1000 * v for v in latencies]
     result = {
         "cpu": cpu_name(), "cpu_kind": cpu_kind(), "cpu_cores": os.cpu_count(), "date": datetime.date.today().isoformat(),
+        "commit": git_commit() if server else None,  # a server at --url runs code this client cannot see
         "python": sys.version.split()[0], "url": url, "runtime": runtime, "server_workers": args.workers if server else None,
         "model": args.model if server else None, "image": args.image, "clients": args.clients, "seconds": round(elapsed, 2),
         "body_bytes": len(body), "requests": len(ms), "statuses": {str(k): v for k, v in statuses.items()},

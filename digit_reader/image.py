@@ -5,7 +5,8 @@ in colour, sometimes transparent. The models only know MNIST's digits, which LeC
 normalised this way (http://yann.lecun.com/exdb/mnist/): white digit on black, the digit's box
 scaled to fit 20x20 preserving its aspect ratio (with anti-aliasing, hence grey levels), then
 placed in a 28x28 field so that its centre of mass is at the centre. Merely inverting and
-resizing the whole image reads far fewer digits (benchmarks/NOTES.md).
+resizing the whole image reads far fewer digits
+(benchmarks/notes/reader.md#2026-11-25-making-a-users-image-look-like-mnist).
 
 The steps, each a function below, in order:
 1. `decode`: bytes -> a Pillow image, refusing what is not an image, truncated, empty or huge.
@@ -256,7 +257,8 @@ def dilate_disk(values: np.ndarray, radius: int) -> np.ndarray:
     of `radius` around it: ndimage.grey_dilation with a disk footprint, computed as one 1-D maximum
     filter per distinct half-width of the disk's rows, each shifted to the rows that have it. About
     `radius` passes over the image instead of radius² per pixel: a piece of several touching
-    digits in a large photo needs a radius of tens of pixels (the timings: benchmarks/NOTES.md)."""
+    digits in a large photo needs a radius of tens of pixels (the timings:
+    benchmarks/notes/reader.md#the-cost-of-the-zooms-and-a-faster-thickening)."""
     padded = np.pad(values, radius)
     height = padded.shape[0]
     rows = np.pad(padded, ((radius, radius), (0, 0)))   # room for the vertical shifts

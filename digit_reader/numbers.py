@@ -39,7 +39,8 @@ first zoom that read them, so the confidence keeps the calibration of one readin
 A digit read by the line model is also uncertain when the whole line's calibrated confidence is
 under the threshold chosen on validation numbers (src/number_calibration.py). That calibration is
 made on composed lines, where the scale is known; on a user's image, two more readings are flagged,
-since each is wrong far more often than the others (benchmarks/NOTES.md):
+since each is wrong far more often than the others
+(benchmarks/notes/reader.md#how-far-uncertain-can-be-trusted):
 - every digit of a number that the line model, unsure, reads otherwise: the models dispute it;
 - the digits the line model splits out of a piece of ink, unless every zoom reads the same digits:
   a split that changes with the line's scale rests on the estimate of that scale.

@@ -73,7 +73,8 @@ def serve_worker(host: str, port: int, root: str, model: str, runtime: str) -> N
     (SO_REUSEPORT), and the kernel spreads new connections evenly over them. uvicorn's own
     --workers share one socket, where one process accepted all 16 keep-alive connections of the
     benchmark while the other idled, and (uvicorn 0.54) leave Nagle's algorithm on: 2 workers
-    served no more than 1 (the measurements: benchmarks/NOTES.md)."""
+    served no more than 1 (the measurements:
+    benchmarks/notes/serving.md#2026-11-25-make-bench-serve-issue-9-on-the-xeon-with-amx)."""
     app = server_app(root, model, runtime)
     uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[listening_socket(host, port)])
 

@@ -8,7 +8,7 @@
   learning rate. The later blocks halve with a 2x2 max-pool; `stem` says how the first does:
   `stride` (the default) makes its conv stride 2, so the 28x28 feature map is never computed;
   `pool` computes it and max-pools away three quarters of it, as the original design did.
-  What each choice measured: benchmarks/NOTES.md.
+  What each choice measured: benchmarks/notes/training.md#current-choices.
 - `seed_cnn` (CNNNet): the original notebook's CNN, layer for layer, to reproduce it.
 """
 import torch

@@ -8,7 +8,7 @@ per column, repeats merged, blanks dropped.
 
 `sequence` picks the sequence model: `lstm` (a bidirectional LSTM, as the CRNN paper) or `conv`
 (residual 1-D convolutions over the columns, which run in bf16 with the rest); both are compared
-in benchmarks/NOTES.md.
+in benchmarks/notes/reader.md#a-bilstm-or-1-d-convolutions-over-the-columns.
 
 The model carries its calibration as buffers, saved with the weights: `temperature` divides the
 logits (fitted on validation numbers), and a number whose reading's probability is below

@@ -32,7 +32,7 @@ def seed_everything(seed: int, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True)
         # ...without its debugging aid, which fills every new tensor with NaN before use: no op
         # here reads memory it has not written (the forced-rerun tests check the bytes), and the
-        # fills cost a tenth of a training step (benchmarks/NOTES.md).
+        # fills cost a tenth of a training step (benchmarks/notes/training.md#the-nan-fills-off).
         torch.utils.deterministic.fill_uninitialized_memory = False
 
 
@@ -72,7 +72,7 @@ def native_bf16(device: torch.device) -> bool:
 def uses_bf16(precision: str, device: torch.device) -> bool:
     """`auto`: bf16 autocast where the device computes bf16 natively, fp32 elsewhere: bf16 pays
     only where it is native, and is slower than fp32 where it is emulated (the measurements, per
-    CPU kind: benchmarks/NOTES.md)."""
+    CPU kind: benchmarks/notes/hardware.md#2026-11-25-three-cpu-kinds-and-precision-by-hardware)."""
     return precision == "bf16" or (precision == "auto" and native_bf16(device))
 
 

@@ -1,9 +1,11 @@
 import json
+import re
+import subprocess
 
 import pytest
 import torch
 
-from benchmarks.hardware import cpu_kind
+from benchmarks.hardware import RESULTS_DIR, cpu_kind, git_commit, hardware
 from benchmarks.time_to_accuracy import RECIPES, inference_speeds, load_data, public_fastest_net, results_path, table
 from src.config import load_params
 from src.errors import PipelineError
@@ -85,6 +87,48 @@ def test_results_files_are_named_after_the_hardware_kind():
     assert results_path({**cpu, "precision_asked": "fp32"}).name == f"{kind}-ours-fp32-2026-11-25.json"
     gpu = {**cpu, "device": "cuda:0", "gpu": "NVIDIA H100 80GB HBM3"}
     assert results_path(gpu).name == "cuda-nvidia-h100-80gb-hbm3-2026-11-25.json"
+
+
+COMMIT = re.compile(r"^[0-9a-f]{40}(-dirty)?$")
+
+
+def git(root, *args, check=True) -> str:
+    return subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                          capture_output=True, text=True, check=check).stdout.strip()
+
+
+def test_results_record_the_commit_they_measured(tmp_path):
+    if (ROOT / ".git").exists():
+        assert git_commit().partition("-")[0] == git(ROOT, "rev-parse", "HEAD")
+    assert hardware(torch.device("cpu"))["commit"] == git_commit()
+    # A checkout of its own: clean, then dirty, but not for untracked files or results files.
+    (tmp_path / RESULTS_DIR).mkdir(parents=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / RESULTS_DIR / "old.json").write_text("{}\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "first")
+    head = git(tmp_path, "rev-parse", "HEAD")
+    (tmp_path / "scratch.py").write_text("")
+    (tmp_path / RESULTS_DIR / "old.json").write_text("{\"rerun\": true}\n")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == head + "-dirty"
+    # No commit to name: a folder inside a checkout (not its top), or outside any.
+    (tmp_path / "inner").mkdir()
+    assert git_commit(tmp_path / "inner") is None
+    assert git_commit(tmp_path.parent / "nowhere") is None
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / RESULTS_DIR).glob("*.json")), ids=lambda p: p.name)
+def test_every_committed_results_file_names_its_commit(path):
+    record = json.loads(path.read_text())
+    commit = record.get("hardware", record).get("commit")
+    assert commit and COMMIT.match(commit), f"{path.name}: no `commit` (benchmarks/results/README.md says how to find it)"
+    if (ROOT / ".git").exists() and git(ROOT, "rev-parse", "--is-shallow-repository") == "false":
+        sha = commit.partition("-")[0]
+        assert subprocess.run(["git", "-C", str(ROOT), "merge-base", "--is-ancestor", sha, "HEAD"]).returncode == 0, \
+            f"{path.name}: {sha} is not in this branch's history"
 
 
 @pytest.mark.parametrize("name", ["fast", "best"])
