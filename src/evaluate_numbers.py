@@ -28,20 +28,11 @@ from src.data import load_split, load_stats
 from src.fileio import write_bytes, write_json
 from src.gallery import save_gallery
 from src.number_calibration import flag_report
-from src.number_images import KINDS, concatenate, fixed_numbers
-from src.number_model import greedy_decode, load_line_model
-from src.train_numbers import WEIGHTS, as_input, line_logits, score
+from src.number_images import KINDS, concatenate, fixed_numbers, kind_sets
+from src.number_model import WEIGHTS, as_input, greedy_decode, line_logits, load_line_model, score
 
 log = logging.getLogger("evaluate_numbers")
 OUT = Path("metrics/numbers")
-TEST_LENGTH = 4   # the issue's targets are for 4-digit numbers
-
-
-def kind_sets(images, labels, cfg) -> dict:
-    """{kind: 4-digit test numbers of that kind}; each kind its own seed, so that changing
-    `per_kind` keeps every kind's first numbers."""
-    return {kind: fixed_numbers(images, labels, [TEST_LENGTH] * cfg["per_kind"], [kind] * cfg["per_kind"], cfg["seed"] + i)
-            for i, kind in enumerate(KINDS)}
 
 
 def length_set(images, labels, cfg):

@@ -34,6 +34,7 @@ MARGIN = 4                 # background columns before the first and after the l
 INK = 16                   # uint8: fainter pixels are cleared, so that an ink box is unambiguous
 WIDTH_STEP = 4
 KINDS = {"touching": (-4, 0), "overlap": (-8, -5), "separated": (2, 8)}
+TEST_LENGTH = 4            # the test numbers of each kind (kind_sets) have 4 digits, as the targets
 
 
 @dataclass
@@ -134,6 +135,13 @@ def fixed_numbers(images, labels, lengths: list[int], kinds: list[str], seed: in
     """A fixed set of unaugmented numbers: the same `seed` gives the same lines."""
     generator = torch.Generator().manual_seed(seed)
     return write_numbers(images, labels, lengths, draw_spacings(kinds, lengths, generator), generator)
+
+
+def kind_sets(images, labels, cfg) -> dict:
+    """{kind: 4-digit test numbers of that kind}; each kind its own seed, so that changing
+    `per_kind` keeps every kind's first numbers."""
+    return {kind: fixed_numbers(images, labels, [TEST_LENGTH] * cfg["per_kind"], [kind] * cfg["per_kind"], cfg["seed"] + i)
+            for i, kind in enumerate(KINDS)}
 
 
 def training_numbers(images, labels, batch_size: int, cfg: dict, generator: torch.Generator) -> Numbers:

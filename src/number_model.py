@@ -14,12 +14,16 @@ The model carries its calibration as buffers, saved with the weights: `temperatu
 logits (fitted on validation numbers), and a number whose reading's probability is below
 `threshold` is flagged uncertain.
 """
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from src import ctc
 from src.ctc import BLANK, CLASSES, STRIDE, Reading  # noqa: F401 (Reading: the decoded type, re-exported)
+
+WEIGHTS = Path("models/numbers.pth")  # the train_numbers stage's output, read by the evaluation and the export
 
 
 def conv_bn(c_in, c_out, kernel=3, stride=1, padding=1):
@@ -127,3 +131,30 @@ def edit_distance(a: str, b: str) -> int:
         for j, cb in enumerate(b, 1):
             previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
     return row[-1]
+
+
+# --- Reading and scoring lines: what training, evaluation and export share ---
+
+def as_input(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8 N x 28 x W lines -> normalised N x 1 x 28 x W floats, as the digit models' inputs."""
+    x = (images.float() / 255 - mean) / std
+    return x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def line_logits(model, numbers, mean: float, std: float, batch_size: int = 256, autocast: bool = False):
+    """The fp32 logits of every line, batch by batch (padded to the widest line of all)."""
+    model.eval()
+    out = []
+    for i in range(0, len(numbers), batch_size):
+        x = as_input(numbers.images[i:i + batch_size], mean, std)
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=autocast):
+            out.append(model(x).float())
+    return torch.cat(out)
+
+
+def score(readings, labels: list[str]) -> dict:
+    """Exact-number accuracy and character error rate (edit distance over true digits)."""
+    exact = sum(r.digits == label for r, label in zip(readings, labels)) / max(1, len(labels))
+    errors = sum(edit_distance(r.digits, label) for r, label in zip(readings, labels))
+    return {"exact": exact, "cer": errors / max(1, sum(map(len, labels)))}

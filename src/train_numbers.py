@@ -24,20 +24,14 @@ from src.config import load_params
 from src.data import load_split, load_stats
 from src.number_calibration import calibrate
 from src.number_images import KINDS, fixed_numbers, training_numbers
-from src.number_model import build_line_model, count_parameters, ctc_loss, edit_distance, greedy_decode, save_line_model
+from src.number_model import (WEIGHTS, as_input, build_line_model, count_parameters, ctc_loss, greedy_decode, line_logits,
+                              save_line_model, score)
 from src.training import lr_factor, make_optimizer, precision_name, resolve_device, seed_everything, uses_bf16
 
 log = logging.getLogger("train_numbers")
 LIVE_DIR = Path("metrics/numbers/train")
-WEIGHTS = Path("models/numbers.pth")
 CLIP_NORM = 5.0  # CTC's gradients spike on the first steps; clipping keeps one batch from undoing the rest
 VAL_SEED = 1     # the validation numbers' own seed (the test numbers use numbers.evaluate.seed)
-
-
-def as_input(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
-    """uint8 N x 28 x W lines -> normalised N x 1 x 28 x W floats, as the digit models' inputs."""
-    x = (images.float() / 255 - mean) / std
-    return x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
 
 
 def validation_numbers(images, labels, count: int, lengths: list[int], seed: int = VAL_SEED):
@@ -47,25 +41,6 @@ def validation_numbers(images, labels, count: int, lengths: list[int], seed: int
     chosen = [sizes[i % len(sizes)] for i in range(count)]
     kinds = [list(KINDS)[i % len(KINDS)] for i in range(count)]
     return fixed_numbers(images, labels, chosen, kinds, seed)
-
-
-@torch.no_grad()
-def line_logits(model, numbers, mean: float, std: float, batch_size: int = 256, autocast: bool = False):
-    """The fp32 logits of every line, batch by batch (padded to the widest line of all)."""
-    model.eval()
-    out = []
-    for i in range(0, len(numbers), batch_size):
-        x = as_input(numbers.images[i:i + batch_size], mean, std)
-        with torch.autocast(x.device.type, torch.bfloat16, enabled=autocast):
-            out.append(model(x).float())
-    return torch.cat(out)
-
-
-def score(readings, labels: list[str]) -> dict:
-    """Exact-number accuracy and character error rate (edit distance over true digits)."""
-    exact = sum(r.digits == label for r, label in zip(readings, labels)) / max(1, len(labels))
-    errors = sum(edit_distance(r.digits, label) for r, label in zip(readings, labels))
-    return {"exact": exact, "cer": errors / max(1, sum(map(len, labels)))}
 
 
 def fit_line_model(model, train_x, train_y, val, cfg: dict, images_cfg: dict, mean: float, std: float,

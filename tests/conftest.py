@@ -190,7 +190,8 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["train"] = merge(params["train"], QUICK_MODELS)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    made_by = [ROOT / "src" / name for name in ("models.py", "training.py", "data.py", "preprocess.py", "export.py")]
+    made_by = [ROOT / "src" / name for name in ("models.py", "training.py", "data.py", "preprocess.py", "export.py",
+                                                "onnx_export.py")]
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(params["train"], sort_keys=True).encode()
                       + torch.__version__.encode() + str(QUICK_MLP_IMAGES).encode()).hexdigest()
     cached = Path(request.config.cache.mkdir(f"reader-project-{key}"))
@@ -217,7 +218,8 @@ def add_quick_numbers_model(request, root: Path, raw_mnist: Path) -> None:
     params["numbers"] = merge(params["numbers"], QUICK_NUMBERS)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     made_by = [ROOT / "src" / f"{name}.py" for name in ("number_images", "number_model", "number_calibration", "ctc",
-                                                          "train_numbers", "training", "preprocess", "export_numbers")]
+                                                          "train_numbers", "training", "preprocess", "export_numbers",
+                                                          "onnx_export")]
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(params["numbers"], sort_keys=True).encode()
                       + torch.__version__.encode()).hexdigest()
     cached = Path(request.config.cache.mkdir(f"numbers-model-{key}"))
@@ -235,9 +237,9 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     from src.export_numbers import export_line_model
     from src.number_calibration import calibrate
     from src.number_images import KINDS, fixed_numbers
-    from src.number_model import build_line_model, save_line_model
+    from src.number_model import build_line_model, line_logits, save_line_model
     from src.preprocess import read_raw
-    from src.train_numbers import fit_line_model, line_logits, validation_numbers
+    from src.train_numbers import fit_line_model, validation_numbers
 
     cfg, images_cfg = params["numbers"]["train"], params["numbers"]["images"]
     images, labels = read_raw("train", raw_mnist)

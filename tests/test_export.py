@@ -1,5 +1,6 @@
-"""The export stage (src/export.py): a self-contained ONNX file that predicts exactly what PyTorch
-does, with the same bytes for the same weights, refused with one line when it would not."""
+"""The export stage (src/export.py, through src/onnx_export.py): a self-contained ONNX file that
+predicts exactly what PyTorch does, with the same bytes for the same weights, refused with one line
+when it would not."""
 import copy
 import json
 import shutil
@@ -13,7 +14,7 @@ import torch
 import yaml
 from torch import nn
 
-from src import export
+from src import export, onnx_export
 from src.cli import run_stage
 from src.config import model_params
 from src.models import build_model, load_weights
@@ -45,7 +46,7 @@ def test_the_stage_writes_a_file_that_predicts_what_pytorch_does(stage_project, 
     data = (stage_project / f"models/{name}.onnx").read_bytes()
     record = json.loads((stage_project / f"metrics/{name}/onnx.json").read_text())
     assert record["images"] == record["same_predictions"] == 10_000
-    assert 0 <= record["max_abs_logit_diff"] < 1e-3 and record["bytes"] == len(data) and record["opset"] == export.OPSET
+    assert 0 <= record["max_abs_logit_diff"] < 1e-3 and record["bytes"] == len(data) and record["opset"] == onnx_export.OPSET
     assert "the same predictions as PyTorch on all 10000 test images" in caplog.text and "largest logit difference" in caplog.text
 
     # onnxruntime alone, on raw [0, 1] pixels: the normalisation is inside the file
@@ -82,7 +83,7 @@ def test_the_same_weights_give_the_same_bytes_wherever_the_code_lies(stage_proje
 def test_a_file_that_predicts_otherwise_fails_the_stage_with_one_line_and_writes_nothing(stage_project, monkeypatch, capsys):
     """The check compares real predictions: an export of other weights (the last layer's biases
     moved) must be refused."""
-    faithful = export.to_onnx
+    faithful = onnx_export.to_onnx
 
     def unfaithful(model, *args, **kwargs):
         other = copy.deepcopy(model)  # the Normalised wrapper of the trained FastCNN
@@ -90,12 +91,12 @@ def test_a_file_that_predicts_otherwise_fails_the_stage_with_one_line_and_writes
             other.model.classifier.bias[3] += 5.0
         return faithful(other, *args, **kwargs)
 
-    monkeypatch.setattr(export, "to_onnx", unfaithful)
+    monkeypatch.setattr(onnx_export, "to_onnx", unfaithful)
     with pytest.raises(SystemExit) as stop:
         run_stage(export.main, "cnn")
     assert stop.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("error: models/cnn.onnx: onnxruntime's predictions differ from PyTorch's on ")
+    assert line.startswith("error: models/cnn.onnx: onnxruntime's readings differ from PyTorch's on ")
     assert "of 10000 test images" in line and line.endswith("nothing written")
     assert not (stage_project / "models/cnn.onnx").exists() and not (stage_project / "metrics/cnn/onnx.json").exists()
     assert not list((stage_project / "models").glob(".cnn.onnx*"))
@@ -117,8 +118,8 @@ class LineReader(nn.Module):
 def test_any_model_exports_with_its_input_spec_such_as_lines_of_any_width():
     torch.manual_seed(0)
     model = LineReader().eval()
-    spec = export.InputSpec(shape=(2, 1, 28, 56), dynamic={0: "batch", 3: "width"}, doc="a line of digits")
-    data = export.to_onnx(model, spec)
+    spec = onnx_export.InputSpec(shape=(2, 1, 28, 56), dynamic={0: "batch", 3: "width"}, doc="a line of digits")
+    data = onnx_export.to_onnx(model, spec)
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape == ["batch", 1, 28, "width"]
     for width in (40, 131):
@@ -126,7 +127,7 @@ def test_any_model_exports_with_its_input_spec_such_as_lines_of_any_width():
         got = session.run(["logits"], {"pixels": pixels.numpy()})[0]
         with torch.no_grad():
             assert got.shape == (3, 11, width) and np.abs(got - model(pixels).numpy()).max() < 1e-4
-    assert export.to_onnx(model, spec) == data
+    assert onnx_export.to_onnx(model, spec) == data
 
 
 def test_the_stage_needs_no_torch_to_run_its_output(stage_project, mnist_test_digits, tmp_path):

@@ -162,7 +162,7 @@ def test_a_missing_or_broken_onnx_file_is_one_line(tmp_path, images, reader_proj
 def test_an_onnx_file_of_another_shape_is_refused(tmp_path):
     import torch
 
-    from src.export import InputSpec, to_onnx
+    from src.onnx_export import InputSpec, to_onnx
     from digit_reader.reader import ModelError
 
     (tmp_path / "models").mkdir()

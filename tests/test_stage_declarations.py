@@ -3,7 +3,9 @@ only when, something it depends on changed. Checked against the code, not kept b
 - code: the project files a stage's command imports, followed transitively (ast), equal its
   `.py` deps;
 - params: the keys a stage reads, recorded while the stage really runs on the tiny project, are
-  all declared, and every declared param is read.
+  all declared, and every declared param is read;
+- a stage imports the library, never another stage: an edit of one stage's module reruns that
+  stage alone (and what reads its outputs), not the stages that borrowed from it.
 """
 import ast
 import re
@@ -94,6 +96,17 @@ def test_code_deps_are_exactly_what_the_command_imports(name):
     missing, extra = sorted(imported - declared), sorted(declared - imported)
     assert not missing and not extra, (f"{name} in dvc.yaml: code deps missing {missing} (edits to them do not "
                                        f"rerun it), not imported {extra} (edits to them rerun it for nothing)")
+
+
+STAGE_MODULES = sorted({command(stage)[0] for stage in STAGES.values()})
+
+
+@pytest.mark.parametrize("module", STAGE_MODULES)
+def test_a_stage_imports_the_library_never_another_stage(module):
+    entry = module_file(module)
+    others = {module_file(m) for m in STAGE_MODULES} - {entry}
+    borrowed = sorted(relative(imported_files(entry) & others))
+    assert not borrowed, f"{module} imports the stages {borrowed}: move what they share into a library module"
 
 
 def test_the_stage_packages_init_files_are_empty():
