@@ -22,7 +22,7 @@ repro: venv
 	dvc metrics show
 
 test: venv
-	python -m pytest -q -m "not slow" tests
+	python -m pytest -q -m "not slow" --durations=15 tests
 
 # The slow tier: the default params trained for real (minutes; `make repro` does the same and
 # tests/test_committed_results.py checks its committed results in `make test`).

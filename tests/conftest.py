@@ -124,6 +124,13 @@ def ran(result) -> list[str]:
     return [s for s in STAGES if f"Running stage '{s}'" in result.stdout]
 
 
+def would_run(project: "Project") -> list[str]:
+    """The stages `dvc repro` would run now, found without running any: a dry run in which the stages
+    downstream of a changed one count as changed too, as a real run finds them once the changed
+    stage has rewritten its outputs. For the tests that ask only which stages a change reruns."""
+    return ran(project.repro("--dry", "--force-downstream"))
+
+
 def make_project(tmp_path: Path, raw_mnist: Path, params_override: dict | None) -> Project:
     project = Project(tmp_path / "project")
     for name in PROJECT_FILES:
@@ -143,18 +150,36 @@ def make_project(tmp_path: Path, raw_mnist: Path, params_override: dict | None) 
     return project
 
 
+PARAMS_READ_LOG = "params-read.jsonl"  # beside the tiny build: which params each of its stages read
+
+
 @pytest.fixture(scope="session")
 def tiny_built(tmp_path_factory, raw_mnist):
-    """The tiny project after its first `dvc repro`, built once; tests work on copies of it."""
+    """The tiny project after its first `dvc repro`, built once; tests work on copies of it. Its
+    stages record the params they read (tests/params_recorder) into PARAMS_READ_LOG beside it."""
     project = make_project(tmp_path_factory.mktemp("tiny"), raw_mnist, TINY)
-    return project, project.repro()
+    recorded = Project(project.path)
+    recorded.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests" / "params_recorder"),
+                                                               os.environ.get("PYTHONPATH")]))
+    recorded.env["PARAMS_READ_LOG"] = str(project.path.parent / PARAMS_READ_LOG)
+    return project, recorded.repro()
 
 
 @pytest.fixture
 def tiny(tiny_built, tmp_path) -> Project:
     built, _ = tiny_built
     copy = Project(tmp_path / "project")
-    shutil.copytree(built.path, copy.path, symlinks=True)
+    cache = str(built.path / ".dvc" / "cache") + os.sep
+
+    def link_cache_copy_rest(source: str, target: str) -> None:
+        # DVC never rewrites a file of its cache in place (it writes a new one and renames it), so the
+        # copies share the build's; the workspace's files are copied, since tests change them.
+        if source.startswith(cache):
+            os.link(source, target)
+        else:
+            shutil.copy2(source, target)
+
+    shutil.copytree(built.path, copy.path, symlinks=True, copy_function=link_cache_copy_rest)
     return copy
 
 

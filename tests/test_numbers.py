@@ -10,7 +10,7 @@ from src.number_calibration import FLAG_ALL, choose_threshold, fit_temperature, 
 from src.number_images import (HEIGHT, INK, KINDS, MARGIN, WIDTH_STEP, augment_digits, compose, fixed_numbers,
                                ink_columns, join_neighbours, training_numbers)
 from src.number_model import BLANK, STRIDE, LineReader, ctc_loss, edit_distance, greedy_decode
-from tests.conftest import ran
+from tests.conftest import ran, would_run
 
 AUGMENT = {"scale": 0.15, "rotate": 5, "slant": 15, "baseline": 2, "elastic": 1.0, "thickness": 0.5, "blur": 0.5,
            "join": 0.5}
@@ -285,11 +285,10 @@ def test_changing_the_evaluation_reruns_only_the_evaluation(tiny):
     assert [r.split(",")[0] for r in rows[1:]] == ["2", "3", "4", "5"]
     params["numbers"]["evaluate"]["per_kind"] = 5  # also the numbers the ONNX file is checked on
     tiny.set_params(params)
-    assert ran(tiny.repro()) == ["evaluate_numbers", "export_numbers"]
-    assert tiny.read_json("metrics/numbers/onnx.json")["same_readings"] == 15
+    assert would_run(tiny) == ["evaluate_numbers", "export_numbers"]
     params["numbers"]["train"]["lr"] = 0.001
     tiny.set_params(params)
-    assert ran(tiny.repro()) == ["train_numbers", "evaluate_numbers", "export_numbers"]
+    assert would_run(tiny) == ["train_numbers", "evaluate_numbers", "export_numbers"]
 
 
 def test_training_the_numbers_model_twice_gives_identical_weights(tiny):

@@ -2,21 +2,21 @@
 only when, something it depends on changed. Checked against the code, not kept by memory:
 - code: the project files a stage's command imports, followed transitively (ast), equal its
   `.py` deps;
-- params: the keys a stage reads, recorded while the stage really runs on the tiny project, are
-  all declared, and every declared param is read;
+- params: the keys a stage reads, recorded while `dvc repro` really runs it in the tiny build
+  (tests/params_recorder), are all declared, and every declared param is read;
 - a stage imports the library, never another stage: an edit of one stage's module reruns that
   stage alone (and what reads its outputs), not the stages that borrowed from it.
 """
 import ast
+import json
 import re
-import runpy
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import PARAMS_READ_LOG, ROOT
+from tests.params_recorder.sitecustomize import Recording
 
 COMMAND = re.compile(r"^python3? -m ([\w.]+)(.*)$")
 
@@ -123,70 +123,34 @@ def test_the_import_walk_finds_lazy_and_package_imports(tmp_path):
     assert {"src/distributed.py", "src/cli.py", "src/config.py", "src/errors.py"} <= found
 
 
-class Recording(dict):
-    """A params mapping that records the dotted path of every value read from it. Reading a
-    nested mapping records nothing until a value inside it is read; iterating over a mapping's
-    values reads it whole."""
-
-    def __init__(self, data: dict, path: str, reads: set[str]):
-        super().__init__(data)
-        self._path, self._reads = path, reads
-
-    def _key(self, key) -> str:
-        return f"{self._path}.{key}" if self._path else str(key)
-
-    def _read(self, key, value):
-        if isinstance(value, dict):
-            return Recording(value, self._key(key), self._reads)
-        self._reads.add(self._key(key))
-        return value
-
-    def __getitem__(self, key):
-        return self._read(key, super().__getitem__(key))
-
-    def get(self, key, default=None):
-        return self[key] if key in self else default
-
-    def _whole(self):
-        self._reads.add(self._path)
-
-    def items(self):
-        self._whole()
-        return super().items()
-
-    def values(self):
-        self._whole()
-        return super().values()
-
-    def __iter__(self):
-        self._whole()
-        return super().__iter__()
-
-
 def covers(outer: str, inner: str) -> bool:
     return inner == outer or inner.startswith(outer + ".")
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize("name", STAGES)
-def test_params_read_are_exactly_the_declared_params(name, tiny, monkeypatch):
-    """Runs the stage's command in-process in a copy of the tiny project, with params.yaml's
-    values handed out by a Recording."""
-    import src.config
-
-    stage = STAGES[name]
-    module, args = command(stage)
+def test_a_recording_records_the_values_read_not_the_mappings_passed_along():
     reads: set[str] = set()
-    load_params = src.config.load_params
-    monkeypatch.setattr(src.config, "load_params", lambda *a, **k: Recording(load_params(*a, **k), "", reads))
-    monkeypatch.chdir(tiny.path)
-    monkeypatch.setattr(sys, "argv", [module, *args])
-    try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    except SystemExit as stop:
-        assert stop.code in (None, 0), f"{name} failed in the tiny project (exit {stop.code})"
-    declared = [str(p) for p in stage.get("params", [])]
-    undeclared = sorted(r for r in reads if not any(covers(d, r) for d in declared))
-    unread = sorted(d for d in declared if not any(covers(d, r) or covers(r, d) for r in reads))
-    assert not undeclared and not unread, (f"{name} in dvc.yaml: reads undeclared params {undeclared} (changing "
-                                           f"them does not rerun it); declares unread params {unread}")
+    params = Recording({"train": {"seed": 0, "cnn": {"lr": 0.1, "net": {"widths": [4]}}}, "data": {"seed": 1}}, "", reads)
+    train = params["train"]
+    cnn = train["cnn"]
+    assert reads == set()
+    assert cnn["lr"] == 0.1 and params.get("data")["seed"] == 1 and params.get("missing") is None
+    dict(cnn["net"].items())
+    assert reads == {"train.cnn.lr", "data.seed", "train.cnn.net"}
+
+
+def test_params_read_are_exactly_the_declared_params(tiny_built):
+    """The keys each stage read while the tiny build's `dvc repro` ran it (tests/params_recorder)."""
+    project, _ = tiny_built
+    reads: dict[str, set[str]] = {name: set() for name in STAGES}
+    for line in (project.path.parent / PARAMS_READ_LOG).read_text().splitlines():
+        record = json.loads(line)
+        reads[record["stage"]] |= set(record["reads"])
+    assert reads["train@cnn"] and reads["train_numbers"], "the recorder saw no reads: is tests/params_recorder on PYTHONPATH?"
+    wrong = {}
+    for name, stage in STAGES.items():
+        declared = [str(p) for p in stage.get("params", [])]
+        undeclared = sorted(r for r in reads[name] if not any(covers(d, r) for d in declared))
+        unread = sorted(d for d in declared if not any(covers(d, r) or covers(r, d) for r in reads[name]))
+        if undeclared or unread:
+            wrong[name] = f"reads undeclared params {undeclared} (changing them does not rerun it); declares unread params {unread}"
+    assert not wrong, f"dvc.yaml: {wrong}"

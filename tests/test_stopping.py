@@ -70,7 +70,8 @@ def snapshot(project) -> dict[str, tuple[int, int]]:
 
 
 def assert_next_repro_is_clean(project) -> None:
-    project.run("git", "checkout", "params.yaml")
+    # HEAD's, not the index's: `dvc exp run` stages its params.yaml before it runs
+    project.run("git", "checkout", "HEAD", "--", "params.yaml")
     project.repro()
     assert project.dvc("status").stdout.strip() == "Data and pipelines are up to date."
 

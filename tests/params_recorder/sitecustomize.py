@@ -1,0 +1,98 @@
+"""Records which params.yaml keys each stage reads, while `dvc repro` really runs it.
+
+Put this folder on PYTHONPATH and name a log file in PARAMS_READ_LOG: Python imports this module
+at start-up in every process, the stages' included. When a stage imports src.config, its
+`load_params` is wrapped so that the params come as a `Recording`, and at exit the process appends
+one JSON line to the log: {"stage": DVC_STAGE (set by DVC for each command), "reads": [...]}.
+tests/conftest.py's tiny build runs this way; tests/test_stage_declarations.py reads the log.
+"""
+import atexit
+import importlib.abc
+import importlib.machinery
+import json
+import os
+import sys
+
+WATCHED = "src.config"
+
+
+class Recording(dict):
+    """A params mapping that records the dotted path of every value read from it. Reading a
+    nested mapping records nothing until a value inside it is read; iterating over a mapping's
+    values reads it whole."""
+
+    def __init__(self, data: dict, path: str, reads: set[str]):
+        super().__init__(data)
+        self._path, self._reads = path, reads
+
+    def _key(self, key) -> str:
+        return f"{self._path}.{key}" if self._path else str(key)
+
+    def _read(self, key, value):
+        if isinstance(value, dict):
+            return Recording(value, self._key(key), self._reads)
+        self._reads.add(self._key(key))
+        return value
+
+    def __getitem__(self, key):
+        return self._read(key, super().__getitem__(key))
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def _whole(self):
+        self._reads.add(self._path)
+
+    def items(self):
+        self._whole()
+        return super().items()
+
+    def values(self):
+        self._whole()
+        return super().values()
+
+    def __iter__(self):
+        self._whole()
+        return super().__iter__()
+
+
+def record_reads(config_module, reads: set[str]) -> None:
+    """Make `config_module.load_params` hand out its params as a Recording into `reads`."""
+    load_params = config_module.load_params
+    config_module.load_params = lambda *args, **kwargs: Recording(load_params(*args, **kwargs), "", reads)
+
+
+class _WrapOnImport(importlib.abc.MetaPathFinder):
+    """Finds src.config as Python would, and wraps load_params once the module has run."""
+
+    def __init__(self, reads: set[str]):
+        self.reads = reads
+
+    def find_spec(self, name, path, target=None):
+        if name != WATCHED:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None:
+            return None
+        execute = spec.loader.exec_module
+
+        def exec_module(module):
+            execute(module)
+            record_reads(module, self.reads)
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _start(log: str) -> None:
+    reads: set[str] = set()
+    sys.meta_path.insert(0, _WrapOnImport(reads))
+
+    def write():
+        if reads:
+            with open(log, "a") as out:
+                out.write(json.dumps({"stage": os.environ.get("DVC_STAGE"), "reads": sorted(reads)}) + "\n")
+    atexit.register(write)
+
+
+if os.environ.get("PARAMS_READ_LOG"):
+    _start(os.environ["PARAMS_READ_LOG"])
