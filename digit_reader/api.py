@@ -4,9 +4,11 @@
     uvicorn --factory digit_reader.api:app_from_environment    # the same, under your own uvicorn options
 
 - `POST /predict` (an image as a multipart upload or as the raw body; `?top=K`): the JSON of
-  `python -m digit_reader.predict --json`, without `file`.
-- `GET /health`: the model being served, its runtime, and the answering process's pid (with
-  several workers, which one answered).
+  `python -m digit_reader.predict --json`, without `file`; its headers say which models answered
+  (`X-Model`, `X-Model-Runtime`, `X-Model-MD5`, `X-Line-Model-MD5`: `none` without the line model).
+- `GET /health`: the models being served (each file's MD5, as dvc.lock records it), the runtime,
+  a `warning` when the line model's file is missing (each piece of ink is then read as one digit),
+  and the answering process's pid (with several workers, which one answered).
 - `GET /`: the page (digit_reader/static/), served by the app itself: no CDN, it works offline.
 
 The model is loaded once, when the app is created. Bad input never reaches a 5xx: a body over
@@ -103,6 +105,10 @@ def create_app(root: Path | str = ".", model: str = "cnn", runtime: str = DEFAUL
     app = FastAPIOffline(title="MNIST digits", version="1", redoc_url=None,
                          description="Read handwritten digits and numbers from images, MNIST-style.")
     app.state.reader = reader
+    served = reader.served()
+    # Every reading says which models made it, so that a client can tell two answers' models apart.
+    answered_by = {"X-Model": served["model"], "X-Model-Runtime": served["runtime"], "X-Model-MD5": served["md5"],
+                   "X-Line-Model-MD5": served["line_model"]["md5"] if served["line_model"] else "none"}
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, error: BadRequest):
@@ -119,12 +125,12 @@ def create_app(root: Path | str = ".", model: str = "cnn", runtime: str = DEFAUL
                 result = await run_in_threadpool(reader.read, data, top)
         except ImageError as error:
             raise BadRequest(422, str(error)) from None
-        return JSONResponse(result)  # already plain JSON types: skips FastAPI's generic encoder
+        return JSONResponse(result, headers=answered_by)  # plain JSON types already: skips FastAPI's encoder
 
-    @app.get("/health", summary="Liveness, which model is served in which runtime, and by which process")
+    @app.get("/health", summary="Liveness, which models answer (their files' MD5s) in which runtime, by which process")
     async def health():
-        return {"status": "ok", "model": reader.name, "arch": reader.model.arch, "runtime": reader.model.runtime,
-                "pid": os.getpid()}
+        warning = {"warning": reader.without_lines} if reader.without_lines else {}
+        return {"status": "ok", **reader.served(), **warning, "pid": os.getpid()}
 
     @app.get("/", include_in_schema=False)
     async def page():

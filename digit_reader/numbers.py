@@ -53,8 +53,9 @@ import numpy as np
 
 from digit_reader.image import digits_of, find_ink
 from digit_reader.line import Line, maker_of
-from digit_reader.runtimes import REBUILD, ModelError, first_line, onnx_session
+from digit_reader.runtimes import REBUILD, ModelError, first_line, onnx_session, require
 from src.ctc import Reading, greedy_decode
+from src.fileio import md5_of
 
 ALONE_MIN = 1.8      # a lone piece read as two digits must be this many times as wide as tall: one MNIST digit rarely is
 ALONE_ASPECT = 0.3   # ... and as n > 2 digits, n times this (four heavily overlapping digits can be 1.3 times)
@@ -74,7 +75,7 @@ class LineModel:
     """The line model in `runtime`: `torch` (models/numbers.pth, built from params.yaml's
     `numbers.net`, normalised with data/processed/stats.json) or `onnx` (models/numbers.onnx
     alone: normalisation inside, temperature and threshold in its metadata; never imports torch).
-    ModelError, one line, if its files are missing or do not fit."""
+    ModelMissing if its file is not there, ModelError, one line, if its files do not fit."""
 
     def __init__(self, root: Path | str = ".", runtime: str = "torch", threads: int | None = None):
         root = Path(root)
@@ -91,9 +92,7 @@ class LineModel:
         from src.number_model import load_line_model
 
         weights, stats_file = root / "models" / "numbers.pth", root / "data" / "processed" / "stats.json"
-        for path in (weights, stats_file):
-            if not path.exists():
-                raise ModelError(f"{path} not found: {REBUILD}")
+        require(weights, stats_file)
         try:
             net = load_params(root / "params.yaml")["numbers"]["net"]
             stats = json.loads(stats_file.read_text())
@@ -109,6 +108,7 @@ class LineModel:
             torch.set_num_threads(threads)
         self.temperature, self.threshold = float(self.model.temperature), float(self.model.threshold)
         self._torch = torch
+        self.file, self.md5 = weights, md5_of(weights)
 
     def _load_onnx(self, path: Path, threads):
         self.session = onnx_session(path, threads)
@@ -119,6 +119,7 @@ class LineModel:
             raise ModelError(f"{path} is not the export stage's line model: no valid temperature and threshold in "
                              f"its metadata ({first_line(error)}); {REBUILD}") from None
         self.input = self.session.get_inputs()[0].name
+        self.file, self.md5 = path, md5_of(path)
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         """1 x 1 x 28 x W raw pixels in [0, 1] -> T x 11 logits."""

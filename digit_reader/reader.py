@@ -4,13 +4,14 @@ Shared by the command line (digit_reader/predict.py) and the HTTP API (digit_rea
 the same answer, in the same JSON, for the same image. The model runs in PyTorch or in onnxruntime
 (digit_reader/runtimes.py): `runtime="onnx"` needs only models/<model>.onnx and never imports torch.
 """
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from digit_reader.image import decode
 from digit_reader.numbers import LineModel, Part, read_parts
-from digit_reader.runtimes import DEFAULT_RUNTIME, REBUILD, RUNTIMES, ModelError, load_model  # noqa: F401 (re-exported)
+from digit_reader.runtimes import DEFAULT_RUNTIME, REBUILD, RUNTIMES, ModelError, ModelMissing, load_model  # noqa: F401 (re-exported)
 from src.ctc import softmax
 
 UNCERTAIN_BELOW = 0.7   # a digit whose top probability is lower is flagged, not silently guessed
@@ -22,10 +23,24 @@ class Reader:
         """models/<model> in `runtime` (torch or onnx) on `threads` CPU threads (None: the
         runtime's default); ModelError, one line, if it is missing or does not fit.
         With `numbers`, the line model too (models/numbers.pth or .onnx, digit_reader/numbers.py),
-        which reads digits that touch; numbers=False reads each piece of ink as one digit."""
+        which reads digits that touch; numbers=False reads each piece of ink as one digit, and so
+        does a reader whose line model's file is not there (`without_lines` says so, and it is
+        printed once as a warning on stderr)."""
         self.name = model
         self.model = load_model(model, root, runtime, threads)
-        self.lines = LineModel(root, runtime, threads) if numbers else None
+        self.lines, self.without_lines = None, None
+        if numbers:
+            try:
+                self.lines = LineModel(root, runtime, threads)
+            except ModelMissing as missing:
+                self.without_lines = (f"{missing}; until then each piece of ink is read as one digit by the classifier "
+                                      "alone, so digits that touch are misread")
+                print(f"warning: {self.without_lines}", file=sys.stderr)
+
+    def served(self) -> dict:
+        """Which models answer: each file's MD5 (as dvc.lock records it) and the runtime."""
+        return {"model": self.name, "arch": self.model.arch, "runtime": self.model.runtime, "md5": self.model.md5,
+                "line_model": None if self.lines is None else {"md5": self.lines.md5}}
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """N x 28 x 28 floats in [0, 1] (MNIST / 255) -> N x 10 class probabilities."""

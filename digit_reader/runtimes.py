@@ -6,14 +6,16 @@
 - `onnx`: models/<model>.onnx alone, the export stage's self-contained file (normalisation
   inside), run by onnxruntime. This path never imports torch, which is most of a server's memory.
 
-Either way a model is an object with `name`, `arch`, `runtime` and `logits(pixels)`: float32
-N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits.
+Either way a model is an object with `name`, `arch`, `runtime`, `file` (the weights or ONNX file
+it runs), `md5` (that file's, as dvc.lock records it: which model answered) and `logits(pixels)`:
+float32 N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits.
 """
 from pathlib import Path
 
 import numpy as np
 
 from src.errors import PipelineError
+from src.fileio import md5_of
 
 RUNTIMES = ("torch", "onnx")
 DEFAULT_RUNTIME = "onnx"  # the CLI's, the API's, `make serve`'s and `make bench-serve`'s default
@@ -22,6 +24,17 @@ REBUILD = "run `make repro` (or `dvc pull`) first"
 
 class ModelError(PipelineError):
     """The model or its statistics are missing, or do not fit params.yaml or the reader."""
+
+
+class ModelMissing(ModelError):
+    """A file the model needs is not there (not made, or not pulled): the one failure a reader can
+    read on without (the line model's, digit_reader/reader.py)."""
+
+
+def require(*paths: Path) -> None:
+    for path in paths:
+        if not path.exists():
+            raise ModelMissing(f"{path} not found: {REBUILD}")
 
 
 def first_line(error: Exception) -> str:
@@ -42,9 +55,7 @@ class TorchModel:
 
         self.name = name
         weights, stats_file = root / "models" / f"{name}.pth", root / "data" / "processed" / "stats.json"
-        for path in (weights, stats_file):
-            if not path.exists():
-                raise ModelError(f"{path} not found: {REBUILD}")
+        require(weights, stats_file)
         try:
             cfg = model_params(load_params(root / "params.yaml"), name)
         except ParamsError as error:
@@ -62,6 +73,7 @@ class TorchModel:
                              f"net {cfg['net']}): {first_line(error)}; {REBUILD}") from None
         self.net.eval()
         self.arch = type(self.net).__name__
+        self.file, self.md5 = weights, md5_of(weights)
         if threads:
             torch.set_num_threads(threads)
         self._torch = torch
@@ -78,8 +90,7 @@ def onnx_session(path: Path, threads: int | None):
     ModelError, one line, if the file is missing or onnxruntime cannot load it."""
     import onnxruntime
 
-    if not path.exists():
-        raise ModelError(f"{path} not found: {REBUILD}")
+    require(path)
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = options.inter_op_num_threads = threads
@@ -104,6 +115,7 @@ class OnnxModel:
         inputs, outputs = inputs[0], outputs[0]
         self.input, self.output = inputs.name, outputs.name
         self.arch = self.session.get_modelmeta().custom_metadata_map.get("arch", "unknown")
+        self.file, self.md5 = path, md5_of(path)
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         return self.session.run([self.output], {self.input: np.ascontiguousarray(pixels, dtype=np.float32)})[0]

@@ -94,6 +94,22 @@ def test_cli_missing_file_and_missing_model_are_one_line(tmp_path, images, reade
     assert len(err.splitlines()) == 1 and "models/cnn.pth not found" in err and "make repro" in err
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_without_the_line_model_the_cli_warns_once_and_reads_each_piece_with_the_classifier(
+        tmp_path, images, reader_project, runtime):
+    import shutil
+
+    root = tmp_path / "project"
+    shutil.copytree(reader_project, root, ignore=shutil.ignore_patterns("numbers.*"))  # as after fetching cnn.* alone
+    result = run_cli("--json", "--runtime", runtime, images["number-2021.png"], images["seven.png"], root=root)
+    assert result.returncode == 0, result.stderr
+    missing = root / "models" / ("numbers.onnx" if runtime == "onnx" else "numbers.pth")
+    assert result.stderr.splitlines() == [f"warning: {missing} not found: run `make repro` (or `dvc pull`) first; until "
+                                          "then each piece of ink is read as one digit by the classifier alone, so "
+                                          "digits that touch are misread"]
+    assert [json.loads(line)["digits"] for line in result.stdout.splitlines()] == ["2021", "7"]
+
+
 def test_weights_that_do_not_fit_params_are_one_line(tmp_path, reader_project):
     import shutil
 

@@ -4,6 +4,7 @@ next request from being served."""
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from digit_reader.api import MAX_BODY, create_app
 from digit_reader.serve import listening_socket
 from digit_reader.reader import Reader
 from digit_reader.runtimes import DEFAULT_RUNTIME
+from src.fileio import md5_of
 from tests.conftest import ROOT, encode, png_header_only, serving_process
 
 
@@ -52,8 +54,11 @@ def test_raw_body_and_multipart_upload_give_the_clis_json(client, seven, number,
     assert read["digits"] == "2021" and all(len(p["top"]) == 10 for p in read["predictions"])
 
 
-def test_health_docs_and_page(client):
+def test_health_docs_and_page(client, reader_project):
+    models = reader_project / "models"
     assert client.get("/health").json() == {"status": "ok", "model": "cnn", "arch": "FastCNN", "runtime": DEFAULT_RUNTIME,
+                                            "md5": md5_of(models / f"cnn.{DEFAULT_RUNTIME}"),
+                                            "line_model": {"md5": md5_of(models / f"numbers.{DEFAULT_RUNTIME}")},
                                             "pid": os.getpid()}
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]["content"]
@@ -160,6 +165,39 @@ def binds_without_reuseport(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def test_every_reading_names_the_models_that_answered_it(live_server, reader_project, seven):
+    """By their files' MD5s, as dvc.lock records them: two answers with the same headers came from the same models."""
+    models = reader_project / "models"
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        health = http.get("/health").json()
+        answer = http.post("/predict", content=seven)
+    assert health["md5"] == md5_of(models / "cnn.onnx") and health["line_model"] == {"md5": md5_of(models / "numbers.onnx")}
+    assert "warning" not in health
+    assert {k: answer.headers[k] for k in ("x-model", "x-model-runtime", "x-model-md5", "x-line-model-md5")} == {
+        "x-model": "cnn", "x-model-runtime": "onnx", "x-model-md5": health["md5"], "x-line-model-md5": health["line_model"]["md5"]}
+
+
+def test_the_torch_runtime_names_its_weights_files(reader_project):
+    served = Reader("cnn", reader_project, runtime="torch").served()
+    models = reader_project / "models"
+    assert served["md5"] == md5_of(models / "cnn.pth") and served["line_model"] == {"md5": md5_of(models / "numbers.pth")}
+
+
+@pytest.mark.server  # starts a server process itself
+def test_without_the_line_model_a_server_reads_each_piece_with_the_classifier_and_says_so(
+        reader_project, tmp_path, mnist_test_digits, paper):
+    root = tmp_path / "project"
+    shutil.copytree(reader_project, root, ignore=shutil.ignore_patterns("numbers.*"))  # as after fetching cnn.* alone
+    separated = encode(paper(mnist_test_digits[0][[1, 3, 1, 2]], gaps=[9, 5, 12]))  # "2021", digits apart
+    with serving_process(root) as url, httpx.Client(base_url=url, timeout=10) as http:
+        health = http.get("/health").json()
+        answer = http.post("/predict", content=separated)
+    assert health["line_model"] is None
+    assert health["warning"].startswith(f"{root}/models/numbers.onnx not found") and "digits that touch" in health["warning"]
+    assert answer.status_code == 200 and answer.json()["digits"] == "2021"
+    assert answer.headers["x-line-model-md5"] == "none"
 
 
 @pytest.mark.server  # starts server processes itself, without the live_server fixture that marks the others
