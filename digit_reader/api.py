@@ -130,7 +130,7 @@ def create_app(root: Path | str = ".", model: str = "cnn", runtime: str = DEFAUL
     @app.get("/health", summary="Liveness, which models answer (their files' MD5s) in which runtime, by which process")
     async def health():
         warning = {"warning": reader.without_lines} if reader.without_lines else {}
-        return {"status": "ok", **reader.served(), **warning, "pid": os.getpid()}
+        return {"status": "ok", **served, **warning, "pid": os.getpid()}
 
     @app.get("/", include_in_schema=False)
     async def page():

@@ -108,7 +108,7 @@ class LineModel:
             torch.set_num_threads(threads)
         self.temperature, self.threshold = float(self.model.temperature), float(self.model.threshold)
         self._torch = torch
-        self.file, self.md5 = weights, md5_of(weights)
+        self.md5 = md5_of(weights)
 
     def _load_onnx(self, path: Path, threads):
         self.session = onnx_session(path, threads)
@@ -119,7 +119,7 @@ class LineModel:
             raise ModelError(f"{path} is not the export stage's line model: no valid temperature and threshold in "
                              f"its metadata ({first_line(error)}); {REBUILD}") from None
         self.input = self.session.get_inputs()[0].name
-        self.file, self.md5 = path, md5_of(path)
+        self.md5 = md5_of(path)
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         """1 x 1 x 28 x W raw pixels in [0, 1] -> T x 11 logits."""

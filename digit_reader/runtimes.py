@@ -6,9 +6,9 @@
 - `onnx`: models/<model>.onnx alone, the export stage's self-contained file (normalisation
   inside), run by onnxruntime. This path never imports torch, which is most of a server's memory.
 
-Either way a model is an object with `name`, `arch`, `runtime`, `file` (the weights or ONNX file
-it runs), `md5` (that file's, as dvc.lock records it: which model answered) and `logits(pixels)`:
-float32 N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits.
+Either way a model is an object with `name`, `arch`, `runtime`, `md5` (of the weights or ONNX
+file it runs, as dvc.lock records it: which model answered) and `logits(pixels)`: float32
+N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits.
 """
 from pathlib import Path
 
@@ -73,7 +73,7 @@ class TorchModel:
                              f"net {cfg['net']}): {first_line(error)}; {REBUILD}") from None
         self.net.eval()
         self.arch = type(self.net).__name__
-        self.file, self.md5 = weights, md5_of(weights)
+        self.md5 = md5_of(weights)
         if threads:
             torch.set_num_threads(threads)
         self._torch = torch
@@ -115,7 +115,7 @@ class OnnxModel:
         inputs, outputs = inputs[0], outputs[0]
         self.input, self.output = inputs.name, outputs.name
         self.arch = self.session.get_modelmeta().custom_metadata_map.get("arch", "unknown")
-        self.file, self.md5 = path, md5_of(path)
+        self.md5 = md5_of(path)
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         return self.session.run([self.output], {self.input: np.ascontiguousarray(pixels, dtype=np.float32)})[0]
