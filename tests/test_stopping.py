@@ -25,13 +25,14 @@ def long_training(project, nproc: int = 1) -> None:
     project.set_params(params)
 
 
-def stop_mid_epoch(project, tmp_path, *dvc_args) -> list[psutil.Process]:
-    """Start `dvc *dvc_args`, wait for the stage's first epoch, SIGTERM the `dvc` process alone;
-    returns the processes that were under it."""
+def stop_mid_epoch(project, tmp_path, shell: str, *dvc_args) -> list[psutil.Process]:
+    """Start `dvc *dvc_args` with SHELL=`shell` (DVC runs the stage's cmd as `$SHELL -c cmd`),
+    wait for the stage's first epoch, SIGTERM the `dvc` process alone; returns the processes
+    that were under it."""
     log = tmp_path / "dvc.log"
     with open(log, "w") as out:
-        dvc = subprocess.Popen([sys.executable, "-m", "dvc", *dvc_args], cwd=project.path, env=project.env,
-                               stdout=out, stderr=subprocess.STDOUT)
+        dvc = subprocess.Popen([sys.executable, "-m", "dvc", *dvc_args], cwd=project.path,
+                               env={**project.env, "SHELL": shell}, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while "train: epoch 1:" not in log.read_text():
         assert dvc.poll() is None and time.monotonic() < deadline, f"no epoch began:\n{log.read_text()}"
@@ -41,6 +42,10 @@ def stop_mid_epoch(project, tmp_path, *dvc_args) -> list[psutil.Process]:
     dvc.send_signal(signal.SIGTERM)
     dvc.wait(timeout=30)
     return stage
+
+
+def trainers(stage: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in stage if "src.train" in p.cmdline()]
 
 
 def alive(process: psutil.Process) -> bool:
@@ -76,9 +81,12 @@ def assert_next_repro_is_clean(project) -> None:
     assert project.dvc("status").stdout.strip() == "Data and pipelines are up to date."
 
 
+# Each test runs one kind of shell. Bash execs a lone command, so the stage is dvc's child; dash
+# (Debian's /bin/sh, which DVC runs when SHELL is unset, as on CI) stays between them.
+
 def test_stopping_dvc_repro_stops_its_stage(tiny, tmp_path):
     long_training(tiny)
-    stage = stop_mid_epoch(tiny, tmp_path, "repro", "train@mlp")
+    stage = stop_mid_epoch(tiny, tmp_path, "/bin/bash", "repro", "train@mlp")
     assert len(stage) == 1, [p.cmdline() for p in stage]
     assert_nothing_left(tiny, stage)
     assert not (tiny.path / "models/mlp.pth").exists()  # DVC removed it before the run; nothing wrote it since
@@ -87,13 +95,14 @@ def test_stopping_dvc_repro_stops_its_stage(tiny, tmp_path):
 
 def test_stopping_dvc_repro_stops_the_torchrun_launcher_and_its_ranks(tiny, tmp_path):
     long_training(tiny, nproc=2)
-    stage = stop_mid_epoch(tiny, tmp_path, "repro", "train@mlp")
-    assert len(stage) == 3, [p.cmdline() for p in stage]  # the launcher and two ranks
+    stage = stop_mid_epoch(tiny, tmp_path, "/bin/dash", "repro", "train@mlp")
+    assert [p.name() for p in stage if p not in trainers(stage)] == ["dash"], [p.cmdline() for p in stage]
+    assert len(trainers(stage)) == 3, [p.cmdline() for p in stage]  # the launcher and two ranks
     assert_nothing_left(tiny, stage)
     assert_next_repro_is_clean(tiny)
 
 
 def test_stopping_dvc_exp_run_stops_its_stage(tiny, tmp_path):
-    stage = stop_mid_epoch(tiny, tmp_path, "exp", "run", "-S", f"train.mlp.epochs={LONG}", "train@mlp")
+    stage = stop_mid_epoch(tiny, tmp_path, "/bin/sh", "exp", "run", "-S", f"train.mlp.epochs={LONG}", "train@mlp")
     assert_nothing_left(tiny, stage)
     assert_next_repro_is_clean(tiny)
