@@ -62,10 +62,11 @@ serve: venv
 # CLIENTS concurrent clients on loopback for DURATION s against a server it starts with
 # BENCH_WORKERS processes, one per core (or URL=http://... of a running one), once per runtime:
 # RUNTIME=torch,onnx (unset: every runtime, the default first); IMAGE=number posts a 4-digit number
-# whose digits touch instead of a drawn digit; writes
-# benchmarks/results/serve-<cpu kind>-<model>-<runtime>-<workers>w-<clients>c[-number].json.
+# whose digits touch instead of a drawn digit; ATTACK=N loads it again with N more clients posting a
+# hostile PNG beside the honest ones; BATCH=N posts N images per request to /predict/batch; writes
+# benchmarks/results/serve-<cpu kind>-<model>-<runtime>-<workers>w-<clients>c[-number][-batchN][-attackN].json.
 CLIENTS ?= 16
 DURATION ?= 10
 BENCH_WORKERS ?= 2
 bench-serve: venv
-	python -m benchmarks.serve_load --clients $(CLIENTS) --seconds $(DURATION) --workers $(BENCH_WORKERS) $(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(URL),--url $(URL)) $(if $(IMAGE),--image $(IMAGE))
+	python -m benchmarks.serve_load --clients $(CLIENTS) --seconds $(DURATION) --workers $(BENCH_WORKERS) $(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(URL),--url $(URL)) $(if $(IMAGE),--image $(IMAGE)) $(if $(ATTACK),--attack $(ATTACK)) $(if $(BATCH),--batch $(BATCH))

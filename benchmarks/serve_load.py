@@ -1,7 +1,7 @@
 """Serving benchmark: N concurrent clients on loopback, for a fixed time, posting a drawn digit.
 
     python -m benchmarks.serve_load [--runtime torch,onnx] [--clients 16] [--seconds 10] [--workers 1] [--url URL]
-                                    [--image digit|number] [--mnist DIR]
+                                    [--image digit|number] [--mnist DIR] [--attack N] [--batch N]
 
 Without --url it starts `python -m digit_reader.serve` on a free port of 127.0.0.1 with the project's
 trained model (models/cnn.pth or models/cnn.onnx: run `make repro` first), once per runtime, one
@@ -12,9 +12,12 @@ digits touch instead (MNIST test digits written on paper, as benchmarks/reader_a
 the reader runs its line model too). Per runtime it reports requests/s, latency
 percentiles, the server's resident memory after the load (RSS and PSS, summed over its processes:
 with several workers, the parent and every worker), and the time from starting the server to its
-first answer to /predict. Results go to benchmarks/results/serve-<cpu kind>-<model>-<runtime>-
-<workers>w-<clients>c[-number].json: one file per configuration, so runs of different ones never
-overwrite each other.
+first answer to /predict. With `--attack N`, a second run on the same server adds N clients
+posting a hostile PNG (`hostile_page`: 40 megapixels of ink dots in about 61 KB) beside the
+honest ones, and the results say what the honest clients kept. With `--batch N`, each request
+posts N drawn digits to /predict/batch instead. Results go to benchmarks/results/serve-<cpu kind>-
+<model>-<runtime>-<workers>w-<clients>c[-number][-batchN][-attackN].json: one file per
+configuration, so runs of different ones never overwrite each other.
 
 The client is asyncio on raw sockets (no HTTP library): on a 2-core machine it shares the CPU
 with the server, so it must be cheap; its own CPU time is reported beside the results.
@@ -54,6 +57,20 @@ def drawn_digit() -> bytes:
     return buffer.getvalue()
 
 
+def hostile_page(seed: int = 0) -> bytes:
+    """An attacker's PNG: a white page of 8000 x 4900 pixels (under the reader's 40-megapixel
+    limit) with 2,000 seeded ink dots, about 61 KB: each request costs the server a decode of
+    39 MB unless it is refused from its header."""
+    import numpy as np
+
+    page = np.full((4900, 8000), 255, np.uint8)
+    dots = np.random.default_rng(seed).integers(0, page.size, 2000)
+    page.flat[dots] = 0
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
 def touching_number(mnist: Path) -> bytes:
     """A 4-digit number of MNIST test digits (raw files in `mnist`) that touch (0-4 px), dark on
     white paper, 3x enlarged."""
@@ -84,16 +101,43 @@ async def client(host, port, request: bytes, stop_at: float, latencies: list, st
         writer.close()
 
 
-async def load(url: str, body: bytes, clients: int, seconds: float):
+def post(host: str, path: str, body: bytes, content_type: str = "image/png") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def batch_upload(host: str, body: bytes, count: int) -> bytes:
+    """One /predict/batch request of `count` copies of `body` as a multipart upload."""
+    boundary = "digits-benchmark-boundary"
+    part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"digit.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + body + b"\r\n"
+    return post(host, "/predict/batch", part * count + f"--{boundary}--\r\n".encode(),
+                f"multipart/form-data; boundary={boundary}")
+
+
+async def load(url: str, groups: dict[str, tuple[bytes, int]], seconds: float):
+    """Each group's clients (name: (request, clients)) at once, for `seconds` after a second of
+    warm-up: per group its latencies and statuses; the time taken, the client's CPU time and the
+    requests of the warm-up."""
     host, port = re.match(r"http://([^:/]+):(\d+)", url).groups()
-    request = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/png\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-    warm, latencies, statuses = [], [], {}
-    await asyncio.gather(*(client(host, port, request, time.perf_counter() + 1.0, warm, {}) for _ in range(clients)))
+    warm = []
+    await asyncio.gather(*(client(host, port, request, time.perf_counter() + 1.0, warm, {})
+                           for request, clients in groups.values() for _ in range(clients)))
+    seen = {name: ([], {}) for name in groups}
     cpu, started = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(client(host, port, request, started + seconds, latencies, statuses) for _ in range(clients)))
+    await asyncio.gather(*(client(host, port, request, started + seconds, *seen[name])
+                           for name, (request, clients) in groups.items() for _ in range(clients)))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return latencies, statuses, elapsed, cpu, len(warm)
+    return seen, elapsed, cpu, len(warm)
+
+
+def described(latencies: list[float], statuses: dict, elapsed: float) -> dict:
+    ms = [1000 * v for v in latencies]
+    return {"requests": len(ms), "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "requests_per_s": round(len(ms) / elapsed, 1),
+            "latency_ms": {"p50": round(percentile(ms, 50), 2), "p90": round(percentile(ms, 90), 2),
+                           "p99": round(percentile(ms, 99), 2), "max": round(max(ms), 2),
+                           "mean": round(statistics.mean(ms), 2)}}
 
 
 def server_processes(pid: int) -> list[psutil.Process]:
@@ -161,35 +205,47 @@ def stop(server: subprocess.Popen) -> None:
 
 
 def measure(args, runtime: str | None, body: bytes) -> dict:
-    """One run: start a server in `runtime` (or use --url), load it, and describe the result."""
+    """One run: start a server in `runtime` (or use --url), load it, and describe the result;
+    with --attack, load it again with the hostile clients beside the honest ones."""
     server, url, start_s = (None, args.url, None) if args.url else start_server(args.root, args.workers, args.model, runtime, body)
     if not server:  # a server started elsewhere says which runtime it runs
         with urllib.request.urlopen(url + "/health", timeout=5) as health:
             runtime = json.load(health).get("runtime")
+    host = re.match(r"http://([^:/]+)", url).group(1)
+    honest = batch_upload(host, body, args.batch) if args.batch else post(host, "/predict", body)
     try:
         server_cpu = cpu_seconds(server.pid) if server else float("nan")
-        latencies, statuses, elapsed, client_cpu, warmed = asyncio.run(load(url, body, args.clients, args.seconds))
+        seen, elapsed, client_cpu, warmed = asyncio.run(load(url, {"honest": (honest, args.clients)}, args.seconds))
         if server:
             server_cpu, memory = cpu_seconds(server.pid) - server_cpu, memory_mb(server.pid)
+        if args.attack:
+            hostile = hostile_page()
+            attacked, attack_elapsed, _, _ = asyncio.run(load(
+                url, {"honest": (honest, args.clients), "hostile": (post(host, "/predict", hostile), args.attack)}, args.seconds))
     finally:
         if server:
             stop(server)
-    ms = [1000 * v for v in latencies]
+    clean = described(*seen["honest"], elapsed)
     result = {
         "cpu": cpu_name(), "cpu_kind": cpu_kind(), "cpu_cores": os.cpu_count(), "date": datetime.date.today().isoformat(),
         "commit": git_commit() if server else None,  # a server at --url runs code this client cannot see
         "python": sys.version.split()[0], "url": url, "runtime": runtime, "server_workers": args.workers if server else None,
-        "model": args.model if server else None, "image": args.image, "clients": args.clients, "seconds": round(elapsed, 2),
-        "body_bytes": len(body), "requests": len(ms), "statuses": {str(k): v for k, v in statuses.items()},
-        "requests_per_s": round(len(ms) / elapsed, 1),
-        "latency_ms": {"p50": round(percentile(ms, 50), 2), "p90": round(percentile(ms, 90), 2),
-                       "p99": round(percentile(ms, 99), 2), "max": round(max(ms), 2),
-                       "mean": round(statistics.mean(ms), 2)},
+        "model": args.model if server else None, "image": args.image, "batch": args.batch or None, "clients": args.clients,
+        "seconds": round(elapsed, 2), "body_bytes": len(body), **clean,
         "client_cpu_percent_of_one_core": round(100 * client_cpu / elapsed, 1),
     }
+    if args.batch:
+        result["images_per_s"] = round(clean["requests_per_s"] * args.batch, 1)
     if server:
         result.update({"start_to_first_answer_s": round(start_s, 2), "server_memory_mb_after_load": memory,
-                       "server_cpu_ms_per_request": round(1000 * server_cpu / (len(ms) + warmed), 2)})
+                       "server_cpu_ms_per_request": round(1000 * server_cpu / (clean["requests"] + warmed), 2)})
+    if args.attack:
+        under_attack = described(*attacked["honest"], attack_elapsed)
+        result["attack"] = {
+            "clients": args.attack, "body_bytes": len(hostile), "pixels": "8000x4900", "seconds": round(attack_elapsed, 2),
+            "hostile": {k: v for k, v in described(*attacked["hostile"], attack_elapsed).items() if k != "latency_ms"},
+            "honest": under_attack,
+            "honest_throughput_kept": round(under_attack["requests_per_s"] / clean["requests_per_s"], 3)}
     return result
 
 
@@ -198,6 +254,14 @@ def summary(result: dict) -> str:
             f"{result['clients']} clients: {result['requests_per_s']} requests/s; latency p50 {result['latency_ms']['p50']} ms, "
             f"p99 {result['latency_ms']['p99']} ms; statuses {result['statuses']}; "
             f"the client used {result['client_cpu_percent_of_one_core']}% of a core")
+    if "images_per_s" in result:
+        line += f"; {result['batch']} images per request: {result['images_per_s']} images/s"
+    if "attack" in result:
+        attack, honest = result["attack"], result["attack"]["honest"]
+        line += (f"; beside {attack['clients']} hostile clients ({attack['hostile']['requests']} requests, statuses "
+                 f"{attack['hostile']['statuses']}): {honest['requests_per_s']} requests/s "
+                 f"({100 * attack['honest_throughput_kept']:.0f}% kept), p50 {honest['latency_ms']['p50']} ms, "
+                 f"p99 {honest['latency_ms']['p99']} ms")
     if "server_memory_mb_after_load" in result:
         memory = result["server_memory_mb_after_load"]
         line += (f"; the server: {result['server_cpu_ms_per_request']} ms of CPU per request, {memory['rss']} MB RSS "
@@ -211,7 +275,9 @@ def results_path(result: dict, results_dir: Path = RESULTS_DIR) -> Path:
     ran = (f"{result['model']}-{result['runtime']}-{result['server_workers']}w" if result["server_workers"]
            else "url")
     image = "-number" if result.get("image") == "number" else ""
-    return results_dir / f"serve-{result['cpu_kind']}-{ran}-{result['clients']}c{image}.json"
+    batch = f"-batch{result['batch']}" if result.get("batch") else ""
+    attack = f"-attack{result['attack']['clients']}" if result.get("attack") else ""
+    return results_dir / f"serve-{result['cpu_kind']}-{ran}-{result['clients']}c{image}{batch}{attack}.json"
 
 
 def runtimes(value: str) -> list[str]:
@@ -235,6 +301,10 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help=f"where to write the results (default {RESULTS_DIR})")
     parser.add_argument("--image", default="digit", choices=["digit", "number"],
                         help="what the clients post: a drawn 7, or a 4-digit number whose digits touch")
+    parser.add_argument("--attack", type=int, default=0, metavar="N",
+                        help="then load again with N more clients posting a hostile PNG (40 megapixels of dots in ~61 KB)")
+    parser.add_argument("--batch", type=int, default=0, metavar="N",
+                        help="post N images per request to /predict/batch instead of one to /predict")
     parser.add_argument("--mnist", type=Path, help="MNIST's raw files, for --image number (default: ROOT/data/raw/MNIST/raw)")
     args = parser.parse_args(argv)
     mnist = args.mnist or args.root / "data" / "raw" / "MNIST" / "raw"

@@ -6,15 +6,23 @@
 - `POST /predict` (an image as a multipart upload or as the raw body; `?top=K`): the JSON of
   `python -m digit_reader.predict --json`, without `file`; its headers say which models answered
   (`X-Model`, `X-Model-Runtime`, `X-Model-MD5`, `X-Line-Model-MD5`: `none` without the line model).
-- `GET /health`: the models being served (each file's MD5, as dvc.lock records it), the runtime,
-  a `warning` when the line model's file is missing (each piece of ink is then read as one digit),
-  and the answering process's pid (with several workers, which one answered).
+- `POST /predict/batch` (several images in one multipart upload, up to MAX_BATCH_FILES and
+  MAX_BATCH_BODY bytes; `?top=K`): `{"count": N, "results": [...]}`, one entry per file, in
+  order, each `{"index", "file", ...}` with the reading of `/predict`, or with `error` and its
+  `status` for an image that cannot be read (the others are read all the same).
+- `GET /health`: the models being served (each file's MD5, as dvc.lock records it), the runtime
+  and its threads, the limits below, a `warning` when the line model's file is missing (each
+  piece of ink is then read as one digit), and the answering process's pid (with several
+  workers, which one answered).
 - `GET /`: the page (digit_reader/static/), served by the app itself: no CDN, it works offline.
 
-The model is loaded once, when the app is created. Bad input never reaches a 5xx: a body over
-MAX_BODY bytes is refused before it is read (413), an empty body or a broken upload gets 400,
-bytes that are not a readable image, or one too large in pixels, get 422; each with a JSON
-`{"detail": "..."}` naming the problem.
+The model is loaded once, when the app is created, on SERVER_THREADS threads: the same service
+whichever way it starts. Bad input never reaches a 5xx: a body over MAX_BODY bytes is refused
+before it is read (413), an empty body or a broken upload gets 400, bytes that are not a
+readable image, one too large in pixels or a decompression bomb (digit_reader/image.py's
+`open_image`, from the header alone) get 422; each with a JSON `{"detail": "..."}` naming the
+problem. Only a small image is read on the event loop; the others in a thread, so that no
+image stalls the other clients.
 """
 import os
 from pathlib import Path
@@ -27,13 +35,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from digit_reader.image import ImageError
+from digit_reader.image import (MAX_PIXELS, MAX_PIXELS_PER_BYTE, MAX_SIDE, RATIO_FROM_PIXELS, ImageError, load,
+                                open_image, pixels)
 from digit_reader.reader import DEFAULT_RUNTIME, Reader
 
 MAX_BODY = 10 * 1024 * 1024   # bytes; a phone photo is 2-8 MB
-INLINE_BELOW = 64 * 1024      # smaller images (a drawn digit: ~5 KB) are read on the event loop,
-# which saves a thread hand-off per request; larger ones in a thread, so that a big photo never
-# stalls the other clients
+MAX_BATCH_FILES = 64          # images in one /predict/batch (a scanned form's boxes)
+MAX_BATCH_BODY = 32 * 1024 * 1024
+# Images of at most this many pixels (the page's drawing is 400 x 200) are read on the event
+# loop, which saves a thread hand-off per request; larger ones, whatever their bytes, in a thread
+# (the evidence: benchmarks/notes/serving.md#2026-12-02-hostile-images-bounded-issue-24)
+INLINE_PIXELS = 250_000
+SERVER_THREADS = 1  # per process: one image is a few small convolutions, threads cost more than they save
 STATIC = Path(__file__).parent / "static"
 
 
@@ -42,49 +55,58 @@ class BadRequest(Exception):
         self.status, self.detail = status, detail
 
 
-async def read_body(request: Request) -> bytes:
-    """The request's body, refused (413) as soon as it is known to exceed MAX_BODY: from
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused (413) as soon as it is known to exceed `limit` bytes: from
     Content-Length before reading anything, else while it streams in."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise BadRequest(400, f"invalid Content-Length header: {declared!r}")
-        if int(declared) > MAX_BODY:
-            raise BadRequest(413, f"body of {int(declared)} bytes is over the limit of {MAX_BODY} bytes")
+        if int(declared) > limit:
+            raise BadRequest(413, f"body of {int(declared)} bytes is over the limit of {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:
-            raise BadRequest(413, f"body is over the limit of {MAX_BODY} bytes")
+        if size > limit:
+            raise BadRequest(413, f"body is over the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+
+async def uploaded_files(request: Request, body: bytes, max_files: int) -> list[tuple[str, str, bytes]]:
+    """The files of a multipart/form-data upload, in order: (field, file name, bytes) each."""
+    async def once():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, once(), max_files=max_files, max_fields=16,
+                                     max_part_size=MAX_BODY).parse()
+    except (MultiPartException, KeyError, ValueError) as error:
+        raise BadRequest(400, f"malformed multipart upload: {error}") from None
+    files = [(key, value) for key, value in form.multi_items() if isinstance(value, UploadFile)]
+    uploads = [(key, value.filename or "", await value.read()) for key, value in files]
+    await form.close()
+    return uploads
 
 
 async def image_bytes(request: Request) -> bytes:
     """The image: the first file of a multipart/form-data upload (field `file` preferred), or
     the raw body for any other content type."""
-    body = await read_body(request)
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+    body = await read_body(request, MAX_BODY)
+    if not is_multipart(request):
         if not body:
             raise BadRequest(400, "empty body: send an image as the body or as a multipart upload")
         return body
-
-    async def once():
-        yield body
-
-    try:
-        form = await MultiPartParser(request.headers, once(), max_files=4, max_fields=16,
-                                     max_part_size=MAX_BODY).parse()
-    except (MultiPartException, KeyError, ValueError) as error:
-        raise BadRequest(400, f"malformed multipart upload: {error}") from None
-    files = [v for k, v in form.multi_items() if isinstance(v, UploadFile)]
-    files.sort(key=lambda f: f is not form.get("file"))
+    files = await uploaded_files(request, body, max_files=4)
     if not files:
         raise BadRequest(400, "multipart upload without a file: send the image in a field named `file`")
-    data = await files[0].read()
-    await form.close()
+    _, name, data = min(files, key=lambda upload: upload[0] != "file")  # the first named `file`, else the first
     if not data:
-        raise BadRequest(400, f"the uploaded file {files[0].filename!r} is empty")
+        raise BadRequest(400, f"the uploaded file {name!r} is empty")
     return data
 
 
@@ -93,10 +115,19 @@ PREDICT_DOC = {"requestBody": {"required": True, "content": {
                                        "properties": {"file": {"type": "string", "format": "binary"}}}},
     "image/*": {"schema": {"type": "string", "format": "binary"}},
 }}}
+BATCH_DOC = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["files"], "properties": {"files": {
+        "type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": MAX_BATCH_FILES,
+        "description": f"the images, read in this order (any field name; at most {MAX_BATCH_FILES} files "
+                       f"and {MAX_BATCH_BODY // 2**20} MB in all)"}}}},
+}}}
+LIMITS = {"max_body_bytes": MAX_BODY, "max_batch_files": MAX_BATCH_FILES, "max_batch_bytes": MAX_BATCH_BODY,
+          "max_pixels": MAX_PIXELS, "max_side": MAX_SIDE, "max_pixels_per_byte": MAX_PIXELS_PER_BYTE,
+          "pixels_per_byte_checked_above": RATIO_FROM_PIXELS}
 
 
 def create_app(root: Path | str = ".", model: str = "cnn", runtime: str = DEFAULT_RUNTIME,
-               threads: int | None = None) -> FastAPI:
+               threads: int | None = SERVER_THREADS) -> FastAPI:
     """The app, with the project's model loaded in `runtime` (torch: models/<model>.pth; onnx:
     models/<model>.onnx) on `threads` CPU threads (None: the runtime's default); ModelError if
     it is missing."""
@@ -119,18 +150,30 @@ def create_app(root: Path | str = ".", model: str = "cnn", runtime: str = DEFAUL
     async def predict(request: Request, top: int = Query(3, ge=1, le=10, description="classes listed per digit")):
         data = await image_bytes(request)
         try:
-            if len(data) < INLINE_BELOW:
-                result = reader.read(data, top)
+            image = open_image(data)  # the header alone: what reading it will cost, bombs refused
+            if pixels(image) <= INLINE_PIXELS:
+                result = reader.read_image(load(image), top)
             else:
-                result = await run_in_threadpool(reader.read, data, top)
+                result = await run_in_threadpool(lambda: reader.read_image(load(image), top))
         except ImageError as error:
             raise BadRequest(422, str(error)) from None
         return JSONResponse(result, headers=answered_by)  # plain JSON types already: skips FastAPI's encoder
 
+    @app.post("/predict/batch", openapi_extra=BATCH_DOC,
+              summary=f"Read several images of one multipart upload (at most {MAX_BATCH_FILES}), one result each, in order")
+    async def predict_batch(request: Request, top: int = Query(3, ge=1, le=10, description="classes listed per digit")):
+        if not is_multipart(request):
+            raise BadRequest(415, "send the images as a multipart/form-data upload, one file each")
+        files = await uploaded_files(request, await read_body(request, MAX_BATCH_BODY), MAX_BATCH_FILES)
+        if not files:
+            raise BadRequest(400, "multipart upload without a file: send each image as a file")
+        results = await run_in_threadpool(read_batch, reader, [(name, data) for _, name, data in files], top)
+        return JSONResponse({"count": len(results), "results": results}, headers=answered_by)
+
     @app.get("/health", summary="Liveness, which models answer (their files' MD5s) in which runtime, by which process")
     async def health():
         warning = {"warning": reader.without_lines} if reader.without_lines else {}
-        return {"status": "ok", **served, **warning, "pid": os.getpid()}
+        return {"status": "ok", **served, **warning, "limits": LIMITS, "pid": os.getpid()}
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -138,6 +181,22 @@ def create_app(root: Path | str = ".", model: str = "cnn", runtime: str = DEFAUL
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def read_batch(reader: Reader, files: list[tuple[str, bytes]], top: int) -> list[dict]:
+    """Each file's reading, or its error: one unreadable image does not cost the others theirs."""
+    results = []
+    for index, (name, data) in enumerate(files):
+        entry = {"index": index, "file": name}
+        try:
+            if not data:
+                raise BadRequest(400, f"the uploaded file {name!r} is empty")
+            results.append({**entry, **reader.read(data, top)})
+        except BadRequest as error:
+            results.append({**entry, "error": error.detail, "status": error.status})
+        except ImageError as error:
+            results.append({**entry, "error": str(error), "status": 422})
+    return results
 
 
 def app_from_environment() -> FastAPI:

@@ -20,6 +20,7 @@ and `digits_of` (step 5), as the line model reads the same ink, for the CLI and 
 """
 import io
 import math
+from contextlib import contextmanager
 import struct
 import warnings
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ from src.errors import PipelineError
 
 MAX_SIDE = 10_000          # pixels on a side; a 100,000 x 1 image is refused, not processed
 MAX_PIXELS = 40_000_000    # below Pillow's own bomb limit (89 MP): a 40 MP phone photo is fine
+# A decompression bomb: more pixels per byte of file than any photo or scan has (they have 2-10;
+# benchmarks/notes/serving.md#2026-12-02-hostile-images-bounded-issue-24), in an image large enough to cost
+MAX_PIXELS_PER_BYTE = 100
+RATIO_FROM_PIXELS = 2_000_000
 WORK_SIDE = 1024           # larger images are first reduced: a digit does not need more
 BOX = 20                   # MNIST: the digit's longer side, in pixels
 FIELD = 28                 # MNIST: the image's side
@@ -54,28 +59,63 @@ class Digit:
 # --- 1. decoding ---------------------------------------------------------------------------
 
 def decode(data: bytes) -> Image.Image:
-    """Decode PNG, JPEG, BMP, GIF (first frame), WebP, ...; one-line ImageError otherwise.
+    """Decode PNG, JPEG, BMP, GIF (first frame), WebP, ... at the reader's working resolution
+    (`load`); one-line ImageError otherwise."""
+    return load(open_image(data))
 
-    Size limits are checked on the header, before any pixel is decoded, so a decompression bomb
-    (a small file that expands to gigabytes) costs nothing."""
+
+def open_image(data: bytes) -> Image.Image:
+    """The image in `data` with its header read and checked, no pixel decoded yet: what it will
+    cost is known (`pixels`) before it is paid. A decompression bomb (a small file that expands
+    to gigabytes, or a page of ink dots that costs 100 ms to decode for every 58 KB sent) is
+    refused here, for nothing."""
     if not data:
         raise ImageError("empty body: no image data")
+    with _pillow_errors(data):
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width == 0 or height == 0:
+            raise ImageError(f"the image is {width}x{height} pixels: it has no pixels")
+        if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+            raise ImageError(f"the image is {width}x{height} pixels: too large (at most {MAX_SIDE} "
+                             f"on a side and {MAX_PIXELS // 1_000_000} megapixels)")
+        per_byte = width * height / len(data)
+        if width * height > RATIO_FROM_PIXELS and per_byte > MAX_PIXELS_PER_BYTE:
+            raise ImageError(f"decompression bomb refused: the image is {width}x{height} pixels in {len(data)} bytes, "
+                             f"{per_byte:.0f} pixels per byte, over the limit of {MAX_PIXELS_PER_BYTE} for images over "
+                             f"{RATIO_FROM_PIXELS // 1_000_000} megapixels (a page mostly blank: send it at most "
+                             f"{WORK_SIDE} pixels on a side, the size the reader works at)")
+    return image
+
+
+def pixels(image: Image.Image) -> int:
+    return image.size[0] * image.size[1]
+
+
+def load(image: Image.Image) -> Image.Image:
+    """Decode an `open_image` at the working resolution: JPEG at 1/2..1/8 scale for free (draft),
+    anything else reduced by area averaging right after decoding (`shrink`), before any other
+    step copies it; then turned upright as the user saw it (a phone photo's EXIF orientation).
+    `info["scale"]`: the file's pixels per pixel of the result, for boxes in the file's pixels."""
+    width = image.size[0]
+    with _pillow_errors():
+        if image.format == "JPEG":
+            image.draft("L", (WORK_SIDE, WORK_SIDE))
+        image.load()
+        image, _ = shrink(image)   # keeps the EXIF: Pillow copies `info` to the reduced image
+        scale = width / image.size[0]
+        upright = ImageOps.exif_transpose(image)
+    upright.info["scale"] = scale
+    return upright
+
+
+@contextmanager
+def _pillow_errors(data: bytes = b""):
+    """Pillow's many ways of saying that bytes are not a good image, as one-line ImageErrors."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width == 0 or height == 0:
-                raise ImageError(f"the image is {width}x{height} pixels: it has no pixels")
-            if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
-                raise ImageError(f"the image is {width}x{height} pixels: too large (at most {MAX_SIDE} "
-                                 f"on a side and {MAX_PIXELS // 1_000_000} megapixels)")
-            if image.format == "JPEG":
-                image.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at 1/2..1/8 scale for free
-            image.load()
-            drafted = width / image.size[0]  # >1 if JPEG's draft mode decoded at a reduced scale
-            image = ImageOps.exif_transpose(image)  # phone photos: upright as the user saw them
-            image.info["draft_scale"] = drafted
+            yield
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -88,7 +128,6 @@ def decode(data: bytes) -> Image.Image:
             MemoryError) as error:
         # Pillow's decoders report truncated or corrupt data with any of these
         raise ImageError(f"corrupt or truncated image: {' '.join(str(error).split()) or type(error).__name__}") from None
-    return image
 
 
 # --- 2. one grey channel --------------------------------------------------------------------
@@ -328,7 +367,7 @@ class Ink:
 
 def find_ink(image: Image.Image) -> Ink | None:
     """Steps 2-4 on a decoded image; None if it holds no ink."""
-    draft_scale = image.info.get("draft_scale", 1.0)
+    scale = image.info.get("scale", 1.0)   # decode() has brought it to the working resolution
     image, factor = shrink(image)
     ink = to_ink(to_gray(image))
     if ink is None:
@@ -340,7 +379,7 @@ def find_ink(image: Image.Image) -> Ink | None:
         return None
     y0, x0 = max(0, rows[0] - 2), max(0, cols[0] - 2)
     values = ink[y0:rows[-1] + 3, x0:cols[-1] + 3]
-    return Ink(values, segment(values), (int(y0), int(x0)), factor * draft_scale)   # positions in the file's pixels
+    return Ink(values, segment(values), (int(y0), int(x0)), factor * scale)   # positions in the file's pixels
 
 
 def digits_in(image: Image.Image) -> list[Digit]:

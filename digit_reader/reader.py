@@ -38,9 +38,9 @@ class Reader:
                 print(f"warning: {self.without_lines}", file=sys.stderr)
 
     def served(self) -> dict:
-        """Which models answer: each file's MD5 (as dvc.lock records it) and the runtime."""
+        """Which models answer: each file's MD5 (as dvc.lock records it), the runtime and its threads."""
         return {"model": self.name, "arch": self.model.arch, "runtime": self.model.runtime, "md5": self.model.md5,
-                "line_model": None if self.lines is None else {"md5": self.lines.md5}}
+                "threads": self.model.threads, "line_model": None if self.lines is None else {"md5": self.lines.md5}}
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """N x 28 x 28 floats in [0, 1] (MNIST / 255) -> N x 10 class probabilities."""

@@ -7,7 +7,8 @@
   inside), run by onnxruntime. This path never imports torch, which is most of a server's memory.
 
 Either way a model is an object with `name`, `arch`, `runtime`, `md5` (of the weights or ONNX
-file it runs, as dvc.lock records it: which model answered) and `logits(pixels)`: float32
+file it runs, as dvc.lock records it: which model answered), `threads` (as the runtime reports
+them; onnxruntime's 0 is one per core) and `logits(pixels)`: float32
 N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits.
 """
 from pathlib import Path
@@ -76,6 +77,7 @@ class TorchModel:
         self.md5 = md5_of(weights)
         if threads:
             torch.set_num_threads(threads)
+        self.threads = torch.get_num_threads()
         self._torch = torch
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
@@ -116,6 +118,7 @@ class OnnxModel:
         self.input, self.output = inputs.name, outputs.name
         self.arch = self.session.get_modelmeta().custom_metadata_map.get("arch", "unknown")
         self.md5 = md5_of(path)
+        self.threads = self.session.get_session_options().intra_op_num_threads  # 0: one per core
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         return self.session.run([self.output], {self.input: np.ascontiguousarray(pixels, dtype=np.float32)})[0]

@@ -18,13 +18,12 @@ from digit_reader.reader import DEFAULT_RUNTIME, RUNTIMES, ModelError
 BACKLOG = 2048  # uvicorn's default: connections the kernel queues before the server accepts them
 # No access log: a line per request would cost more than reading the digit.
 UVICORN_OPTIONS = dict(access_log=False, log_level="info", backlog=BACKLOG)
-THREADS = 1  # per process: one image is a few small convolutions, threads cost more than they save
 
 
 def server_app(root: str = ".", model: str = "cnn", runtime: str = DEFAULT_RUNTIME):
     """The app for a server process; a missing or mismatched model is one line and exit 2."""
     try:
-        return create_app(root, model, runtime, THREADS)
+        return create_app(root, model, runtime)
     except ModelError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

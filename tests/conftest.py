@@ -362,8 +362,10 @@ def live_server(reader_project):
 
 
 @contextmanager
-def serving_process(root: Path, *args: str):
-    """`python -m digit_reader.serve --root root *args` on a free port of 127.0.0.1, until the block ends."""
+def serving_process(root: Path, *args: str, uvicorn_factory: bool = False):
+    """`python -m digit_reader.serve --root root *args` on a free port of 127.0.0.1 (with
+    `uvicorn_factory`, `uvicorn --factory digit_reader.api:app_from_environment *args` instead),
+    until the block ends."""
     import socket
     import time
     import urllib.request
@@ -371,8 +373,11 @@ def serving_process(root: Path, *args: str):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "digit_reader.serve", "--root", str(root), "--port", str(port), *args],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = (["uvicorn", "--factory", "digit_reader.api:app_from_environment"] if uvicorn_factory
+               else ["digit_reader.serve", "--root", str(root)])
+    server = subprocess.Popen([sys.executable, "-m", *command, "--port", str(port), *args], cwd=ROOT,
+                              env={**os.environ, "DIGITS_ROOT": str(root)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from digit_reader.image import (BOX, CENTRE, FIELD, ImageError, decode, digits_in, dilate_disk, normalise_digit,
-                             segment, to_gray, to_ink)
+from digit_reader.image import (BOX, CENTRE, FIELD, MAX_PIXELS_PER_BYTE, RATIO_FROM_PIXELS, WORK_SIDE, ImageError,
+                                decode, digits_in, dilate_disk, normalise_digit, open_image, segment, to_gray, to_ink)
 from digit_reader.reader import Reader
 from tests.conftest import encode, png_header_only
 from tools.user_images import users_version
@@ -45,6 +45,38 @@ def test_decode_refuses_pillows_decompression_bombs(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(ImageError, match="bomb"):
         decode(encode(Image.new("L", (100, 100), 255)))
+
+
+def test_a_page_of_dots_is_refused_from_its_header_with_its_pixels_per_byte(monkeypatch):
+    from benchmarks.serve_load import hostile_page
+
+    page = hostile_page()
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("a pixel was decoded"))
+    with pytest.raises(ImageError, match=rf"8000x4900 pixels in {len(page)} bytes, {39_200_000 / len(page):.0f} pixels per "
+                                         rf"byte, over the limit of {MAX_PIXELS_PER_BYTE}"):
+        open_image(page)
+
+
+def test_a_mostly_blank_image_small_enough_to_be_cheap_is_read():
+    side = int(RATIO_FROM_PIXELS ** 0.5) - 1
+    blank = encode(Image.fromarray(stroke_image((side, side), ((600, 500, 700, 900),))))
+    assert side * side / len(blank) > MAX_PIXELS_PER_BYTE
+    assert len(digits_in(decode(blank))) == 1
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_large_photo_is_decoded_at_the_working_size_upright_with_boxes_in_its_own_pixels(fmt):
+    # a 3000 x 2000 photo of grainy paper, stored on its side: EXIF orientation 6 turns it upright
+    # (2000 x 3000), which moves the stroke at the stored image's top left to the top right
+    paper = np.random.default_rng(0).integers(190, 256, (2000, 3000), np.uint8)
+    paper[40:240, 100:1100] = 0  # 1000 x 200 stored, 200 x 1000 upright
+    photo = Image.fromarray(paper).convert("RGB")
+    exif = photo.getexif()
+    exif[0x0112] = 6
+    image = decode(encode(photo, fmt, exif=exif))
+    assert max(image.size) <= WORK_SIDE and image.size[1] > image.size[0]
+    [digit] = digits_in(image)
+    assert np.allclose(digit.box, (2000 - 240, 100, 2000 - 40, 1100), atol=2 * image.info["scale"])
 
 
 # --- grey levels, background and ink --------------------------------------------------------

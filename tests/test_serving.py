@@ -4,10 +4,13 @@ next request from being served."""
 import io
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
-from digit_reader.api import MAX_BODY, create_app
+from digit_reader.api import LIMITS, MAX_BATCH_FILES, MAX_BODY, SERVER_THREADS, create_app
 from digit_reader.serve import listening_socket
 from digit_reader.reader import Reader
 from digit_reader.runtimes import DEFAULT_RUNTIME
@@ -58,11 +61,14 @@ def test_health_docs_and_page(client, reader_project):
     models = reader_project / "models"
     assert client.get("/health").json() == {"status": "ok", "model": "cnn", "arch": "FastCNN", "runtime": DEFAULT_RUNTIME,
                                             "md5": md5_of(models / f"cnn.{DEFAULT_RUNTIME}"),
+                                            "threads": SERVER_THREADS,
                                             "line_model": {"md5": md5_of(models / f"numbers.{DEFAULT_RUNTIME}")},
-                                            "pid": os.getpid()}
+                                            "limits": LIMITS, "pid": os.getpid()}
     assert client.get("/docs").status_code == 200
-    schema = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]["content"]
-    assert {"multipart/form-data", "image/*"} <= set(schema)
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"multipart/form-data", "image/*"} <= set(paths["/predict"]["post"]["requestBody"]["content"])
+    batch = paths["/predict/batch"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert batch["properties"]["files"]["maxItems"] == MAX_BATCH_FILES
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text
     for asset in ("/static/app.js", "/static/app.css"):
@@ -116,6 +122,46 @@ def test_pillows_own_bomb_limit_is_a_4xx(client, seven, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     answer = client.post("/predict", content=seven)
     assert answer.status_code == 422 and "decompression bomb" in answer.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def hostile() -> bytes:
+    from benchmarks.serve_load import hostile_page
+
+    return hostile_page()
+
+
+def test_a_hostile_page_of_dots_gets_a_422_naming_its_pixels_per_byte(client, hostile, seven):
+    answer = client.post("/predict", content=hostile)
+    assert answer.status_code == 422
+    assert f"8000x4900 pixels in {len(hostile)} bytes, {39_200_000 / len(hostile):.0f} pixels per byte" in answer.json()["detail"]
+    assert client.post("/predict", content=seven).json()["digits"] == "7"
+
+
+def test_a_batch_reads_each_image_in_order_and_gives_a_bad_one_its_own_error(client, seven, number, hostile):
+    files = [("files", ("seven.png", seven, "image/png")), ("files", ("notes.txt", b"hello", "text/plain")),
+             ("files", ("number.jpg", number, "image/jpeg")), ("files", ("empty.png", b"", "image/png")),
+             ("files", ("dots.png", hostile, "image/png"))]
+    answer = client.post("/predict/batch?top=2", files=files)
+    assert answer.status_code == 200 and answer.json()["count"] == 5
+    seven_read, text, number_read, empty, dots = answer.json()["results"]
+    assert [r["index"] for r in answer.json()["results"]] == [0, 1, 2, 3, 4]
+    assert seven_read == {"index": 0, "file": "seven.png", **client.post("/predict?top=2", content=seven).json()}
+    assert number_read["file"] == "number.jpg" and number_read["digits"] == "2021"
+    assert text["status"] == 422 and "not a readable image" in text["error"] and "digits" not in text
+    assert empty["status"] == 400 and "'empty.png' is empty" in empty["error"]
+    assert dots["status"] == 422 and "pixels per byte" in dots["error"]
+    assert answer.headers["x-model-md5"] == client.get("/health").json()["md5"]
+
+
+@pytest.mark.parametrize("what, request_options, status, words", [
+    ("raw body", {"content": b"png"}, 415, "multipart/form-data"),
+    ("no file", {"files": {"name": (None, b"x")}}, 400, "without a file"),
+    ("too many files", {"files": [("files", ("d.png", b"x", "image/png"))] * (MAX_BATCH_FILES + 1)}, 400, "Too many files"),
+])
+def test_a_bad_batch_gets_a_4xx_naming_the_problem(client, what, request_options, status, words):
+    answer = client.post("/predict/batch", **request_options)
+    assert answer.status_code == status and words in answer.json()["detail"], answer.text
 
 
 def test_a_streamed_body_without_length_is_cut_at_the_limit(client):
@@ -201,7 +247,8 @@ def test_without_the_line_model_a_server_reads_each_piece_with_the_classifier_an
 
 
 @pytest.mark.server  # starts server processes itself, without the live_server fixture that marks the others
-def test_several_worker_processes_share_the_port_and_all_serve(reader_project, seven):
+def test_several_worker_processes_share_the_port_all_serve_and_stop_without_breaking_an_answer(
+        reader_project, client, seven):
     from concurrent.futures import ThreadPoolExecutor
 
     with serving_process(reader_project, "--workers", "2") as url:
@@ -221,7 +268,84 @@ def test_several_worker_processes_share_the_port_and_all_serve(reader_project, s
                 return [http.post("/predict", content=seven).json()["digits"] for _ in range(5)]
         with ThreadPoolExecutor(4) as pool:
             answers = [digit for answer in pool.map(read, range(4)) for digit in answer]
-    assert answers == ["7"] * 20
+        assert answers == ["7"] * 20
+        assert service(httpx.get(url + "/health").json()) == service(client.get("/health").json())
+        stop_under_load(url, worker.parent(), seven)
+
+
+def stop_under_load(url: str, server: psutil.Process, body: bytes, clients: int = 4) -> None:
+    """SIGTERM to the server while `clients` keep posting `body` on keep-alive connections: every
+    request it began to answer is answered whole (a 200 that reads "7"), requests still in flight
+    are finished, and it exits cleanly. A request it no longer takes (the connection refused, or
+    closed before a byte of answer) is not an answer; a clean restart behind a balancer retries it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    host, port = url.removeprefix("http://").split(":")
+    request = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/png\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    stopped = threading.Event()
+
+    def post_until_refused(_) -> list[tuple[bytes, bool]]:
+        answers, deadline = [], time.monotonic() + 30  # each answer: the bytes received, and whether the signal had been sent
+        while time.monotonic() < deadline:
+            try:
+                connection = socket.create_connection((host, int(port)), timeout=10)
+            except ConnectionRefusedError:
+                return answers
+            with connection:
+                while (received := exchange(connection, request)):
+                    answers.append((received, stopped.is_set()))
+        return answers
+
+    with ThreadPoolExecutor(clients) as pool:
+        loads = [pool.submit(post_until_refused, k) for k in range(clients)]
+        time.sleep(1.0)
+        server.send_signal(signal.SIGTERM)
+        stopped.set()
+        assert server.wait(timeout=15) == 0
+        answers = [a for load in loads for a in load.result(timeout=15)]
+    broken = [received[:300] for received, _ in answers if not reads_seven(received)]
+    assert not broken, f"{len(broken)} of {len(answers)} answers came back broken, the first: {broken[0]!r}"
+    assert any(after for _, after in answers), "no request was answered after the signal came"
+
+
+def reads_seven(received: bytes) -> bool:
+    head, _, content = received.partition(b"\r\n\r\n")
+    length = re.search(rb"content-length: *(\d+)", head, re.I)
+    return (head.startswith(b"HTTP/1.1 200 ") and length is not None and len(content) == int(length.group(1))
+            and json.loads(content)["digits"] == "7")
+
+
+def exchange(connection: socket.socket, request: bytes) -> bytes:
+    """Send one request and read its answer: the bytes received until the answer was whole, or
+    until the server closed the connection (b"" if it closed it before answering at all)."""
+    received = b""
+    try:
+        connection.sendall(request)
+        while True:
+            head, separator, content = received.partition(b"\r\n\r\n")
+            if separator and len(content) >= int(re.search(rb"content-length: *(\d+)", head, re.I).group(1)):
+                return received
+            chunk = connection.recv(65536)
+            if not chunk:
+                return received
+            received += chunk
+    except (BrokenPipeError, ConnectionResetError):
+        return received
+
+
+def service(health: dict) -> dict:
+    """What a server promises whichever way it was started: all of /health but the answering pid."""
+    return {k: v for k, v in health.items() if k != "pid"}
+
+
+@pytest.mark.server
+def test_every_way_to_start_the_server_gives_the_same_threads_and_limits(live_server, reader_project):
+    # `make serve` runs `python -m digit_reader.serve` (live_server; its workers: the test above)
+    with serving_process(reader_project, uvicorn_factory=True) as factory:
+        from_factory = httpx.get(factory + "/health").json()
+    assert service(from_factory) == service(httpx.get(live_server + "/health").json())
+    assert from_factory["threads"] == SERVER_THREADS and from_factory["limits"] == LIMITS
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
