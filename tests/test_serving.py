@@ -509,9 +509,17 @@ def test_the_serving_benchmark_measures_each_runtime_into_its_own_file(reader_pr
     onnx_run, torch_run = sorted(results, key=lambda r: r["runtime"])
     assert onnx_run["server_memory_mb_after_load"]["pss"] < torch_run["server_memory_mb_after_load"]["pss"]
     [number] = serve_load.main(["--root", str(reader_project), "--seconds", "1", "--clients", "1", "--runtime", "onnx",
-                                "--image", "number", "--mnist", str(raw_mnist), "--results", str(tmp_path)])
+                                "--image", "number", "--mnist", str(raw_mnist), "--results", str(tmp_path), "--attack", "1"])
     assert number["statuses"] == {"200": number["requests"]} and number["body_bytes"] != onnx_run["body_bytes"]
-    assert (tmp_path / f"serve-{number['cpu_kind']}-cnn-onnx-1w-1c-number.json").exists()
+    attack = number["attack"]
+    assert attack["honest"]["statuses"] == {"200": attack["honest"]["requests"]}
+    assert attack["hostile"]["statuses"] == {"422": attack["hostile"]["requests"]} and attack["hostile"]["requests"] > 0
+    assert attack["honest_throughput_kept"] == round(attack["honest"]["requests_per_s"] / number["requests_per_s"], 3)
+    assert (tmp_path / f"serve-{number['cpu_kind']}-cnn-onnx-1w-1c-number-attack1.json").exists()
+    [batch] = serve_load.main(["--root", str(reader_project), "--seconds", "1", "--clients", "1", "--runtime", "onnx",
+                               "--batch", "4", "--results", str(tmp_path)])
+    assert batch["statuses"] == {"200": batch["requests"]} and batch["images_per_s"] == round(4 * batch["requests_per_s"], 1)
+    assert (tmp_path / f"serve-{batch['cpu_kind']}-cnn-onnx-1w-1c-batch4.json").exists()
 
 
 def test_the_serving_benchmark_without_mnist_for_its_number_is_one_clear_line(tmp_path):
@@ -537,3 +545,4 @@ def test_serving_results_are_named_by_what_ran():
     assert results_path(committed).parent == RESULTS_DIR
     assert results_path({**committed, "image": "number"}).name == "serve-intel-f6m167-amx-cnn-torch-2w-16c-number.json"
     assert results_path({**committed, "image": "digit"}) == results_path(committed)
+    assert results_path({**committed, "batch": 32, "attack": {"clients": 2}}).name.endswith("-16c-batch32-attack2.json")
