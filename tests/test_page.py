@@ -59,7 +59,7 @@ def test_uploading_a_photo_shows_its_result(browser, live_server, tmp_path, mnis
     assert "not a readable image" in page.locator("#status").text_content()
 
 
-def test_the_api_docs_draw_the_predict_operation_with_the_network_blocked(browser, live_server, tmp_path):
+def test_the_api_docs_draw_the_predict_operations_with_the_network_blocked(browser, live_server, tmp_path):
     """Swagger UI's JS and CSS come from the server itself (fastapi-offline), not a CDN."""
     from urllib.parse import urlsplit
 
@@ -76,8 +76,8 @@ def test_the_api_docs_draw_the_predict_operation_with_the_network_blocked(browse
 
     page.route("**/*", only_loopback)
     page.goto(live_server + "/docs")
-    operation = page.locator(".opblock-post .opblock-summary-path", has_text="/predict")
-    operation.wait_for(timeout=15_000)
+    page.locator('.opblock-post .opblock-summary-path[data-path="/predict"]').wait_for(timeout=15_000)
+    assert page.locator('.opblock-post .opblock-summary-path[data-path="/predict/batch"]').count() == 1
     assert page.locator(".opblock-get .opblock-summary-path", has_text="/health").count() == 1
     page.screenshot(path=str(tmp_path / "docs.png"))
     assert blocked == [] and errors == []
