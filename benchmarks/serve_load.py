@@ -242,7 +242,8 @@ def measure(args, runtime: str | None, body: bytes) -> dict:
     if args.attack:
         under_attack = described(*attacked["honest"], attack_elapsed)
         result["attack"] = {
-            "clients": args.attack, "body_bytes": len(hostile), "pixels": "8000x4900", "seconds": round(attack_elapsed, 2),
+            "clients": args.attack, "body_bytes": len(hostile), "pixels": "{}x{}".format(*Image.open(io.BytesIO(hostile)).size),
+            "seconds": round(attack_elapsed, 2),
             "hostile": {k: v for k, v in described(*attacked["hostile"], attack_elapsed).items() if k != "latency_ms"},
             "honest": under_attack,
             "honest_throughput_kept": round(under_attack["requests_per_s"] / clean["requests_per_s"], 3)}

@@ -20,9 +20,9 @@ and `digits_of` (step 5), as the line model reads the same ink, for the CLI and 
 """
 import io
 import math
-from contextlib import contextmanager
 import struct
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +33,8 @@ from src.errors import PipelineError
 
 MAX_SIDE = 10_000          # pixels on a side; a 100,000 x 1 image is refused, not processed
 MAX_PIXELS = 40_000_000    # below Pillow's own bomb limit (89 MP): a 40 MP phone photo is fine
-# A decompression bomb: more pixels per byte of file than any photo or scan has (they have 2-10;
-# benchmarks/notes/serving.md#2026-12-02-hostile-images-bounded-issue-24), in an image large enough to cost
+# A decompression bomb: far more pixels per byte of file than photos and scans have, in an image
+# large enough to cost (the evidence: benchmarks/notes/serving.md#2026-12-02-hostile-images-bounded-issue-24)
 MAX_PIXELS_PER_BYTE = 100
 RATIO_FROM_PIXELS = 2_000_000
 WORK_SIDE = 1024           # larger images are first reduced: a digit does not need more
@@ -67,8 +67,8 @@ def decode(data: bytes) -> Image.Image:
 def open_image(data: bytes) -> Image.Image:
     """The image in `data` with its header read and checked, no pixel decoded yet: what it will
     cost is known (`pixels`) before it is paid. A decompression bomb (a small file that expands
-    to gigabytes, or a page of ink dots that costs 100 ms to decode for every 58 KB sent) is
-    refused here, for nothing."""
+    to gigabytes, or a page of ink dots whose decode costs far more than its upload) is refused
+    here, for nothing."""
     if not data:
         raise ImageError("empty body: no image data")
     with _pillow_errors(data):

@@ -512,7 +512,7 @@ def test_the_serving_benchmark_measures_each_runtime_into_its_own_file(reader_pr
                                 "--image", "number", "--mnist", str(raw_mnist), "--results", str(tmp_path), "--attack", "1"])
     assert number["statuses"] == {"200": number["requests"]} and number["body_bytes"] != onnx_run["body_bytes"]
     attack = number["attack"]
-    assert attack["honest"]["statuses"] == {"200": attack["honest"]["requests"]}
+    assert attack["pixels"] == "8000x4900" and attack["honest"]["statuses"] == {"200": attack["honest"]["requests"]}
     assert attack["hostile"]["statuses"] == {"422": attack["hostile"]["requests"]} and attack["hostile"]["requests"] > 0
     assert attack["honest_throughput_kept"] == round(attack["honest"]["requests_per_s"] / number["requests_per_s"], 3)
     assert (tmp_path / f"serve-{number['cpu_kind']}-cnn-onnx-1w-1c-number-attack1.json").exists()
