@@ -94,19 +94,20 @@ def pixels(image: Image.Image) -> int:
 
 def load(image: Image.Image) -> Image.Image:
     """Decode an `open_image` at the working resolution: JPEG at 1/2..1/8 scale for free (draft),
-    anything else reduced by area averaging right after decoding (`shrink`), before any other
-    step copies it; then turned upright as the user saw it (a phone photo's EXIF orientation).
-    `info["scale"]`: the file's pixels per pixel of the result, for boxes in the file's pixels."""
+    turned upright as the user saw it (a phone photo's EXIF orientation; in place, so that an
+    upright image is not copied), then reduced by area averaging (`shrink`) before any other step
+    copies it. `info["scale"]`: the file's pixels per pixel of the result, for boxes in the
+    file's pixels."""
     width = image.size[0]
     with _pillow_errors():
         if image.format == "JPEG":
             image.draft("L", (WORK_SIDE, WORK_SIDE))
         image.load()
-        image, _ = shrink(image)   # keeps the EXIF: Pillow copies `info` to the reduced image
-        scale = width / image.size[0]
-        upright = ImageOps.exif_transpose(image)
-    upright.info["scale"] = scale
-    return upright
+        drafted = width / image.size[0]  # >1 if JPEG's draft mode decoded at a reduced scale
+        ImageOps.exif_transpose(image, in_place=True)
+        image, factor = shrink(image)
+    image.info["scale"] = drafted * factor
+    return image
 
 
 @contextmanager
