@@ -280,9 +280,10 @@ def stop_under_load(url: str, server: psutil.Process, body: bytes, clients: int 
     closed before a byte of answer) is not an answer; a clean restart behind a balancer retries it."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from benchmarks.serve_load import post
+
     host, port = url.removeprefix("http://").split(":")
-    request = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/png\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    request = post(host, "/predict", body)
     stopped = threading.Event()
 
     def post_until_refused(_) -> list[tuple[bytes, bool]]:
