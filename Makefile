@@ -21,8 +21,9 @@ repro: venv
 	dvc repro
 	dvc metrics show
 
+# Two pytest-xdist workers, one thread each (tests/conftest.py): alone, the suite left half the CPU idle.
 test: venv
-	python -m pytest -q -m "not slow" --durations=15 tests
+	python -m pytest -q -m "not slow" -n 2 --durations=15 tests
 
 # The slow tier: the default params trained for real (minutes; `make repro` does the same and
 # tests/test_committed_results.py checks its committed results in `make test`).
@@ -32,7 +33,7 @@ test-slow: venv
 # The edit-run loop: unit tests and the API through TestClient; no dvc end to end, no browser,
 # no server process (the tiers are pytest markers: pytest.ini).
 test-fast: venv
-	python -m pytest -q -m "not e2e and not browser and not server and not slow" tests
+	python -m pytest -q -m "not e2e and not browser and not server and not slow" -n 2 tests
 
 # The page template of `dvc plots show` / `dvc plots diff` (.dvc/config's plots.html_template):
 # vega, vega-lite and vega-embed inlined from the installed vl-convert-python, so the charts

@@ -7,6 +7,12 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+# Under pytest-xdist (`make test`: two workers on two cores) each worker, and every process it
+# starts, computes on one thread: two workers' thread pools on two cores would contend. Set before
+# torch is imported here.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 import yaml
 
@@ -36,8 +42,11 @@ def raw_mnist(request) -> Path:
     else fetched once into pytest's cache (kept between runs, outside the project's outputs)."""
     if all(is_valid(RAW_DIR / name, name) for name in CANONICAL):
         return ROOT / RAW_DIR
+    from filelock import FileLock
+
     cached = Path(request.config.cache.mkdir("mnist")) / "MNIST" / "raw"  # torchvision's layout, as RAW_DIR
-    fetch(cached)
+    with FileLock(f"{cached}.lock"):  # one worker downloads, the others wait
+        fetch(cached)
     return cached
 
 
@@ -73,7 +82,7 @@ TINY = {
               "cnn": {"epochs": 1, "net": {"widths": [4, 8, 8], "dropout": 0.0, "stem": "stride"},
                       "rotate": 5, "scale": 0.05}},
     "evaluate": {"gallery_size": 6, "tta": True},
-    "numbers": {"net": {"widths": [4, 8, 8], "hidden": 8, "sequence": "lstm"},
+    "numbers": {"net": {"widths": [4, 8, 8], "hidden": 8, "sequence": "conv"},
                 "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "val_numbers": 24},
                 "evaluate": {"per_kind": 8, "per_length": 2, "gallery_size": 4}},
 }
@@ -153,16 +162,49 @@ def make_project(tmp_path: Path, raw_mnist: Path, params_override: dict | None) 
 PARAMS_READ_LOG = "params-read.jsonl"  # beside the tiny build: which params each of its stages read
 
 
+def shared_folder(tmp_path_factory) -> Path:
+    """The session's temporary folder that every pytest-xdist worker sees: the parent of the
+    workers' own (`make test` runs two), or the session's own folder without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def built_once(folder: Path):
+    """Yields whether `folder` must still be built, holding a lock until the block ends: the first
+    worker to get here builds (and the block marks `folder` built); the others wait, then reuse it."""
+    from filelock import FileLock
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{folder}.lock"):
+        done = folder / ".built"
+        if done.exists():
+            yield False
+            return
+        shutil.rmtree(folder, ignore_errors=True)  # what a failed build left
+        folder.mkdir()
+        yield True
+        done.touch()
+
+
 @pytest.fixture(scope="session")
 def tiny_built(tmp_path_factory, raw_mnist):
-    """The tiny project after its first `dvc repro`, built once; tests work on copies of it. Its
-    stages record the params they read (tests/params_recorder) into PARAMS_READ_LOG beside it."""
-    project = make_project(tmp_path_factory.mktemp("tiny"), raw_mnist, TINY)
-    recorded = Project(project.path)
-    recorded.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests" / "params_recorder"),
-                                                               os.environ.get("PYTHONPATH")]))
-    recorded.env["PARAMS_READ_LOG"] = str(project.path.parent / PARAMS_READ_LOG)
-    return project, recorded.repro()
+    """The tiny project after its first `dvc repro` (and that run's result), built once for every
+    worker; tests work on copies of it and never change it. Its stages record the params they read
+    (tests/params_recorder) into PARAMS_READ_LOG beside it."""
+    folder = shared_folder(tmp_path_factory) / "tiny"
+    with built_once(folder) as building:
+        if building:
+            project = make_project(folder, raw_mnist, TINY)
+            recorded = Project(project.path)
+            recorded.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests" / "params_recorder"),
+                                                                       os.environ.get("PYTHONPATH")]))
+            recorded.env["PARAMS_READ_LOG"] = str(folder / PARAMS_READ_LOG)
+            result = recorded.repro()
+            (folder / "repro.json").write_text(json.dumps({"args": result.args, "stdout": result.stdout,
+                                                           "stderr": result.stderr}))
+    first = json.loads((folder / "repro.json").read_text())
+    return Project(folder / "project"), subprocess.CompletedProcess(first["args"], 0, first["stdout"], first["stderr"])
 
 
 @pytest.fixture
@@ -219,10 +261,11 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
                                                 "onnx_export.py")]
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(params["train"], sort_keys=True).encode()
                       + torch.__version__.encode() + str(QUICK_MLP_IMAGES).encode()).hexdigest()
-    cached = Path(request.config.cache.mkdir(f"reader-project-{key}"))
-    if not (cached / "data" / "processed" / "stats.json").exists():
-        train_quick_models(cached, params, raw_mnist)
-    shutil.copytree(cached, root, dirs_exist_ok=True)
+    cached = Path(request.config.cache.mkdir("quick")) / f"reader-project-{key}"
+    with built_once(cached) as building:
+        if building:
+            train_quick_models(cached, params, raw_mnist)
+    shutil.copytree(cached, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".built"))
     add_quick_numbers_model(request, root, raw_mnist)
     return root
 
@@ -247,10 +290,11 @@ def add_quick_numbers_model(request, root: Path, raw_mnist: Path) -> None:
                                                           "onnx_export")]
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(params["numbers"], sort_keys=True).encode()
                       + torch.__version__.encode()).hexdigest()
-    cached = Path(request.config.cache.mkdir(f"numbers-model-{key}"))
-    if not (cached / "numbers.onnx").exists():
-        stats = json.loads((root / "data" / "processed" / "stats.json").read_text())  # the reader's normalisation
-        train_quick_numbers_model(cached, params, raw_mnist, stats["mean"], stats["std"])
+    cached = Path(request.config.cache.mkdir("quick")) / f"numbers-model-{key}"
+    with built_once(cached) as building:
+        if building:
+            stats = json.loads((root / "data" / "processed" / "stats.json").read_text())  # the reader's normalisation
+            train_quick_numbers_model(cached, params, raw_mnist, stats["mean"], stats["std"])
     for name in ("numbers.pth", "numbers.onnx"):
         shutil.copyfile(cached / name, root / "models" / name)
 
@@ -278,7 +322,7 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     save_line_model(model, folder / "numbers.pth")
     test_images, test_labels = read_raw("t10k", raw_mnist)
     check = fixed_numbers(test_images, test_labels, [4] * 60, list(KINDS) * 20, seed=0)
-    (folder / "numbers.onnx").write_bytes(export_line_model(model, mean, std, check, folder / "numbers.onnx")[0])  # last: marks it complete
+    (folder / "numbers.onnx").write_bytes(export_line_model(model, mean, std, check, folder / "numbers.onnx")[0])
 
 
 def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
@@ -304,7 +348,7 @@ def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
         onnx = root / "models" / f"{name}.onnx"
         onnx.write_bytes(export_classifier(model, name, mean, std, test_images, test_labels, onnx)[0])
     (root / "data" / "processed").mkdir(parents=True, exist_ok=True)
-    (root / "data" / "processed" / "stats.json").write_text(json.dumps({"mean": mean, "std": std}))  # last: marks it complete
+    (root / "data" / "processed" / "stats.json").write_text(json.dumps({"mean": mean, "std": std}))
 
 
 def on_paper(digits, scale: float = 4.0, gaps=None, margin: int = 12, shifts=None):

@@ -8,8 +8,8 @@ from nbclient import NotebookClient
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "mnist_walkthrough.ipynb"
 
 
-def test_notebook_runs_top_to_bottom_in_quick_mode(tiny_built, monkeypatch):
-    project, _ = tiny_built
+def test_notebook_runs_top_to_bottom_in_quick_mode(tiny, monkeypatch):
+    project = tiny
     notebooks = project.path / "notebooks"
     notebooks.mkdir(exist_ok=True)
     copy = notebooks / NOTEBOOK.name
@@ -19,12 +19,8 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(tiny_built, monkeypatch):
     monkeypatch.setenv("QUICK", "1")
     monkeypatch.setenv("PATH", project.env["PATH"])
     notebook = nbformat.read(copy, as_version=4)
-    try:
-        # Raises CellExecutionError, naming the cell and its traceback, if any cell fails.
-        NotebookClient(notebook, kernel_name="python3", timeout=300,
-                       resources={"metadata": {"path": str(notebooks)}}).execute()
-    finally:
-        shutil.rmtree(notebooks)  # the built project is shared by other tests: leave it as it was
+    # Raises CellExecutionError, naming the cell and its traceback, if any cell fails.
+    NotebookClient(notebook, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(notebooks)}}).execute()
 
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     text = "".join(output.get("text", "") for output in outputs if output.output_type == "stream")

@@ -295,3 +295,18 @@ def test_training_the_numbers_model_twice_gives_identical_weights(tiny):
     first = tiny.md5("models/numbers.pth")
     tiny.repro("-f", "-s", "train_numbers")
     assert tiny.md5("models/numbers.pth") == first
+
+
+@pytest.mark.slow
+def test_a_bilstm_line_model_exports_to_onnx_that_reads_what_pytorch_does(mnist_test_digits, tmp_path):
+    """The tiny build exports the default `conv` line model; the BiLSTM's export (~15 s: the
+    exporter decomposes the LSTM) is checked here, in the slow tier."""
+    from src.export_numbers import export_line_model
+
+    torch.manual_seed(0)
+    model = LineReader(widths=(4, 8, 8), hidden=8, sequence="lstm").eval()
+    images, labels = (torch.from_numpy(a) for a in mnist_test_digits)
+    numbers = fixed_numbers(images, labels, [4] * 12, list(KINDS) * 4, seed=0)
+    data, record = export_line_model(model, 0.13, 0.31, numbers, tmp_path / "numbers.onnx")
+    assert record["same_readings"] == record["numbers"] == 12 and record["max_abs_logit_diff"] < 1e-3
+    assert record["bytes"] == len(data) > 0

@@ -94,18 +94,6 @@ def test_a_corrupt_raw_file_is_refused(tiny):
     assert tiny.md5("data/raw/MNIST/raw/train-labels-idx1-ubyte") == "a25bea736e30d166cdddb491f175f624"
 
 
-def test_exp_run_with_set_param_is_listed_by_exp_show(tiny):
-    tiny.run("git", "add", "-A")
-    tiny.run("git", "commit", "-q", "-m", "baseline")
-    tiny.dvc("exp", "run", "-n", "two-epochs", "-S", "train.cnn.epochs=2")
-    rows = json.loads(tiny.dvc("exp", "show", "--json").stdout)
-    experiments = [exp for row in rows for exp in (row.get("experiments") or [])]
-    (exp,) = [e for e in experiments if e.get("name") == "two-epochs"]
-    data = exp["revs"][0]["data"]
-    assert data["params"]["params.yaml"]["data"]["train"]["cnn"]["epochs"] == 2
-    assert data["metrics"]["metrics/cnn.json"]["data"]["test"]["accuracy"] > 0
-
-
 @pytest.mark.slow
 def test_default_params_reach_the_accuracy_targets(tmp_path, raw_mnist):
     project = make_project(tmp_path, raw_mnist, None)

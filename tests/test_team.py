@@ -18,7 +18,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import Project, ran
+from tests.conftest import Project, built_once, ran, shared_folder
 
 MLP_CHANGE = {"epochs": 2, "lr": 0.1}  # an mlp-only change A makes; never the tiny build's values
 TRAINING_SECONDS_MAX = 120  # a stalled stage fails the test rather than hanging it
@@ -51,17 +51,24 @@ def clone(origin, path) -> Project:
     return project
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def team(tiny_built, tmp_path_factory):
     """A: the tiny build with a default local remote, committed and pushed to a bare `origin`;
     it then changed train.mlp.* and ran `dvc repro` (the result kept in `changed`), went back to
-    main, ran the same change as the experiment `mlp-e2`, and pushed everything: the cache with
-    its run cache to the remote, the experiment to `origin`."""
-    root = tmp_path_factory.mktemp("team")
-    built, _ = tiny_built
-    a = Project(root / "a")
+    main, ran the same change as the experiment `mlp-e2` (its output in `exp_run`), and pushed
+    everything: the cache with its run cache to the remote, the experiment to `origin`. Built once
+    for every worker; of A, the tests only read, or add tags."""
+    root = shared_folder(tmp_path_factory) / "team"
+    a, origin, remote = Project(root / "a"), root / "origin.git", root / "remote"
+    with built_once(root) as building:
+        if building:
+            record = build_team(tiny_built[0], a, origin, remote)
+            (root / "team.json").write_text(json.dumps(record))
+    return {"a": a, "origin": origin, "remote": remote, **json.loads((root / "team.json").read_text())}
+
+
+def build_team(built: Project, a: Project, origin, remote) -> dict:
     shutil.copytree(built.path, a.path, symlinks=True)
-    origin, remote = root / "origin.git", root / "remote"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
     a.dvc("remote", "add", "-d", "storage", str(remote))
     commit_all(a, "tiny build, with its remote")
@@ -79,11 +86,11 @@ def team(tiny_built, tmp_path_factory):
     back_to_head(a)
 
     exp_run = a.dvc("exp", "run", "-n", "mlp-e2", *[arg for k, v in MLP_CHANGE.items() for arg in ("-S", f"train.mlp.{k}={v}")])
+    exp_show = json.loads(a.dvc("exp", "show", "--json").stdout)
     back_to_head(a)
     a.dvc("push", "--run-cache")
     a.dvc("exp", "push", "origin", "mlp-e2")
-    return {"a": a, "origin": origin, "remote": remote, "root": root, "main": main, "changed": changed,
-            "exp_run": exp_run}
+    return {"main": main, "changed": changed, "exp_run": exp_run.stdout, "exp_show": exp_show}
 
 
 def test_metrics_diff_after_an_mlp_change_shows_only_mlp_results(team):
@@ -140,14 +147,24 @@ def test_a_clone_pulls_instead_of_retraining_and_restores_a_run_from_the_run_cac
     assert b.read_json("metrics/mlp.json") == team["changed"]["metrics"]
 
 
+def shown_experiment(rows: list, name: str) -> dict:
+    """The params and metrics `dvc exp show --json` gives for the experiment `name`."""
+    (exp,) = [e for row in rows for e in (row.get("experiments") or []) if e.get("name") == name]
+    return exp["revs"][0]["data"]
+
+
+def test_an_experiment_run_with_set_params_is_listed_by_exp_show(team):
+    data = shown_experiment(team["exp_show"], "mlp-e2")
+    assert {k: data["params"]["params.yaml"]["data"]["train"]["mlp"][k] for k in MLP_CHANGE} == MLP_CHANGE
+    assert data["metrics"]["metrics/mlp.json"]["data"] == team["changed"]["metrics"]
+    assert "Stage 'train@mlp' is cached - skipping run" in team["exp_run"]  # A had run it before
+
+
 def test_an_experiment_pushed_from_one_clone_is_pulled_compared_and_applied_in_another(team, tmp_path):
-    assert "Stage 'train@mlp' is cached - skipping run" in team["exp_run"].stdout  # A had run it before
     c = clone(team["origin"], tmp_path / "c")
     assert "mlp-e2" in c.dvc("exp", "list", "origin").stdout
     c.dvc("exp", "pull", "origin", "mlp-e2")
-    rows = json.loads(c.dvc("exp", "show", "--json").stdout)
-    (exp,) = [e for row in rows for e in (row.get("experiments") or []) if e.get("name") == "mlp-e2"]
-    data = exp["revs"][0]["data"]
+    data = shown_experiment(json.loads(c.dvc("exp", "show", "--json").stdout), "mlp-e2")
     assert data["params"]["params.yaml"]["data"]["train"]["mlp"]["epochs"] == MLP_CHANGE["epochs"]
     assert data["metrics"]["metrics/mlp.json"]["data"] == team["changed"]["metrics"]
 
