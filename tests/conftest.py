@@ -207,6 +207,20 @@ def tiny_built(tmp_path_factory, raw_mnist):
     return Project(folder / "project"), subprocess.CompletedProcess(first["args"], 0, first["stdout"], first["stderr"])
 
 
+# Which worker makes which of the session's builds before its first test, so that neither waits on
+# the other's lock: about as long on each side (tiny build + team, quick models + the two-rank launch).
+FIRST_BUILDS = {"gw0": ("tiny_built", "team"), "gw1": ("reader_project", "two_ranks")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def builds_first(request):
+    """Under pytest-xdist, this worker's share of FIRST_BUILDS, of those the selected tests use."""
+    used = {name for item in request.session.items for name in item.fixturenames}
+    for name in FIRST_BUILDS.get(os.environ.get("PYTEST_XDIST_WORKER"), ()):
+        if name in used:
+            request.getfixturevalue(name)
+
+
 @pytest.fixture
 def tiny(tiny_built, tmp_path) -> Project:
     built, _ = tiny_built
@@ -223,6 +237,91 @@ def tiny(tiny_built, tmp_path) -> Project:
 
     shutil.copytree(built.path, copy.path, symlinks=True, copy_function=link_cache_copy_rest)
     return copy
+
+
+# --- The team of tests/test_team.py: machine A (a copy of the tiny build), its DVC remote and a bare git origin ---
+
+MLP_CHANGE = {"epochs": 2, "lr": 0.1}  # an mlp-only change A makes; never the tiny build's values
+
+
+def git(project: Project, *args):
+    return project.run("git", *args)
+
+
+def commit_all(project: Project, message: str) -> None:
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", message)
+
+
+def set_mlp(project: Project, values: dict) -> None:
+    params = project.params()
+    params["train"]["mlp"].update(values)
+    project.set_params(params)
+
+
+def back_to_head(project: Project) -> None:
+    """Workspace, outputs included, as the last commit has them."""
+    git(project, "reset", "-q", "--hard")
+    project.dvc("checkout", "--force")
+
+
+@pytest.fixture(scope="session")
+def team(tiny_built, tmp_path_factory):
+    """A: the tiny build with a default local remote, committed and pushed to a bare `origin`;
+    it then changed train.mlp.* and ran `dvc repro` (the result kept in `changed`), went back to
+    main, ran the same change as the experiment `mlp-e2` (its output in `exp_run`), and pushed
+    everything: the cache with its run cache to the remote, the experiment to `origin`. Built once
+    for every worker; of A, the tests only read, or add tags."""
+    root = shared_folder(tmp_path_factory) / "team"
+    a, origin, remote = Project(root / "a"), root / "origin.git", root / "remote"
+    with built_once(root) as building:
+        if building:
+            record = build_team(tiny_built[0], a, origin, remote)
+            (root / "team.json").write_text(json.dumps(record))
+    return {"a": a, "origin": origin, "remote": remote, **json.loads((root / "team.json").read_text())}
+
+
+def build_team(built: Project, a: Project, origin, remote) -> dict:
+    shutil.copytree(built.path, a.path, symlinks=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    a.dvc("remote", "add", "-d", "storage", str(remote))
+    commit_all(a, "tiny build, with its remote")
+    git(a, "remote", "add", "origin", str(origin))
+    git(a, "push", "-q", "origin", "main")
+    main = {m: a.md5(f"models/{m}.pth") for m in ("mlp", "cnn")}
+
+    set_mlp(a, MLP_CHANGE)
+    changed_run = a.repro()
+    changed = {"ran": ran(changed_run), "md5": a.md5("models/mlp.pth"), "metrics": a.read_json("metrics/mlp.json"),
+               "diff": json.loads(a.dvc("metrics", "diff", "main", "--json").stdout),
+               "diff_text": a.dvc("metrics", "diff", "main").stdout,
+               "plots": json.loads(a.dvc("plots", "diff", "main", "--json").stdout)}
+    a.dvc("push", "--run-cache")  # the run's outputs (what the workspace holds) and its run-cache entries
+    back_to_head(a)
+
+    exp_run = a.dvc("exp", "run", "-n", "mlp-e2", *[arg for k, v in MLP_CHANGE.items() for arg in ("-S", f"train.mlp.{k}={v}")])
+    exp_show = json.loads(a.dvc("exp", "show", "--json").stdout)
+    back_to_head(a)
+    a.dvc("push", "--run-cache")
+    a.dvc("exp", "push", "origin", "mlp-e2")
+    return {"main": main, "changed": changed, "exp_run": exp_run.stdout, "exp_show": exp_show}
+
+
+# --- Two ranks of torchrun, for tests/test_distributed.py ---
+
+@pytest.fixture(scope="session")
+def two_ranks(tmp_path_factory):
+    """What each of two ranks trained and saw, from one torchrun launch of tests/test_distributed.py's
+    `worker`."""
+    import torch
+
+    from src import distributed
+
+    out = shared_folder(tmp_path_factory) / "ranks"
+    with built_once(out) as launching:
+        if launching:
+            distributed.launch(2, "-m", "tests.test_distributed", str(out))
+    return [torch.load(out / f"rank{rank}.pt", weights_only=False) for rank in range(2)]
 
 
 # --- A quickly trained model laid out as a project: for the reader, the CLI, the API and the page ---

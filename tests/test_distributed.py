@@ -17,7 +17,7 @@ import torch
 from src import distributed, training
 from src.models import build_model
 from src.training import fit
-from tests.conftest import built_once, shared_folder, toy_problem
+from tests.conftest import toy_problem
 
 CFG = {"epochs": 2, "batch_size": 32, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
        "schedule": "onecycle", "warmup": 0.2, "label_smoothing": 0.1, "shift": 0,
@@ -47,17 +47,6 @@ def recording_affine(calls: list):
         return original(x, max_degrees, max_scale, generator, fill)
 
     return recording
-
-
-@pytest.fixture(scope="session")
-def two_ranks(tmp_path_factory):
-    """What each of two ranks trained and saw, from one torchrun launch of `worker` (for every
-    pytest-xdist worker)."""
-    out = shared_folder(tmp_path_factory) / "ranks"
-    with built_once(out) as launching:
-        if launching:
-            distributed.launch(2, "-m", "tests.test_distributed", str(out))
-    return [torch.load(out / f"rank{rank}.pt", weights_only=False) for rank in range(2)]
 
 
 def test_two_processes_match_one_with_the_same_global_batch(two_ranks):

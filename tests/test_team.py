@@ -2,12 +2,11 @@
 remote shared through `dvc push`/`dvc pull` and its run cache, experiments passed between clones
 through a bare git `origin`, queued sweeps, `dvc artifacts get`, and interrupted or colliding runs.
 
-One module-scoped setup does the only training most of these tests need: machine A (a copy of the
-tiny build) with a local-directory remote, pushed to a bare `origin`, that also trained one
-mlp-only change. The other machines are `git clone`s of `origin`.
+One setup (conftest's `team`, made once a session) does the only training most of these tests
+need: machine A (a copy of the tiny build) with a local-directory remote, pushed to a bare
+`origin`, that also trained one mlp-only change. The other machines are `git clone`s of `origin`.
 """
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,82 +14,17 @@ import time
 
 import numpy
 import psutil
-import pytest
 import yaml
 
-from tests.conftest import Project, built_once, ran, shared_folder
+from tests.conftest import MLP_CHANGE, Project, commit_all, git, ran, set_mlp
 
-MLP_CHANGE = {"epochs": 2, "lr": 0.1}  # an mlp-only change A makes; never the tiny build's values
 TRAINING_SECONDS_MAX = 120  # a stalled stage fails the test rather than hanging it
-
-
-def git(project: Project, *args):
-    return project.run("git", *args)
-
-
-def commit_all(project: Project, message: str) -> None:
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", message)
-
-
-def set_mlp(project: Project, values: dict) -> None:
-    params = project.params()
-    params["train"]["mlp"].update(values)
-    project.set_params(params)
-
-
-def back_to_head(project: Project) -> None:
-    """Workspace, outputs included, as the last commit has them."""
-    git(project, "reset", "-q", "--hard")
-    project.dvc("checkout", "--force")
 
 
 def clone(origin, path) -> Project:
     project = Project(path)
     subprocess.run(["git", "clone", "-q", str(origin), str(path)], check=True, capture_output=True)
     return project
-
-
-@pytest.fixture(scope="session")
-def team(tiny_built, tmp_path_factory):
-    """A: the tiny build with a default local remote, committed and pushed to a bare `origin`;
-    it then changed train.mlp.* and ran `dvc repro` (the result kept in `changed`), went back to
-    main, ran the same change as the experiment `mlp-e2` (its output in `exp_run`), and pushed
-    everything: the cache with its run cache to the remote, the experiment to `origin`. Built once
-    for every worker; of A, the tests only read, or add tags."""
-    root = shared_folder(tmp_path_factory) / "team"
-    a, origin, remote = Project(root / "a"), root / "origin.git", root / "remote"
-    with built_once(root) as building:
-        if building:
-            record = build_team(tiny_built[0], a, origin, remote)
-            (root / "team.json").write_text(json.dumps(record))
-    return {"a": a, "origin": origin, "remote": remote, **json.loads((root / "team.json").read_text())}
-
-
-def build_team(built: Project, a: Project, origin, remote) -> dict:
-    shutil.copytree(built.path, a.path, symlinks=True)
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
-    a.dvc("remote", "add", "-d", "storage", str(remote))
-    commit_all(a, "tiny build, with its remote")
-    git(a, "remote", "add", "origin", str(origin))
-    git(a, "push", "-q", "origin", "main")
-    main = {m: a.md5(f"models/{m}.pth") for m in ("mlp", "cnn")}
-
-    set_mlp(a, MLP_CHANGE)
-    changed_run = a.repro()
-    changed = {"ran": ran(changed_run), "md5": a.md5("models/mlp.pth"), "metrics": a.read_json("metrics/mlp.json"),
-               "diff": json.loads(a.dvc("metrics", "diff", "main", "--json").stdout),
-               "diff_text": a.dvc("metrics", "diff", "main").stdout,
-               "plots": json.loads(a.dvc("plots", "diff", "main", "--json").stdout)}
-    a.dvc("push", "--run-cache")  # the run's outputs (what the workspace holds) and its run-cache entries
-    back_to_head(a)
-
-    exp_run = a.dvc("exp", "run", "-n", "mlp-e2", *[arg for k, v in MLP_CHANGE.items() for arg in ("-S", f"train.mlp.{k}={v}")])
-    exp_show = json.loads(a.dvc("exp", "show", "--json").stdout)
-    back_to_head(a)
-    a.dvc("push", "--run-cache")
-    a.dvc("exp", "push", "origin", "mlp-e2")
-    return {"main": main, "changed": changed, "exp_run": exp_run.stdout, "exp_show": exp_show}
 
 
 def test_metrics_diff_after_an_mlp_change_shows_only_mlp_results(team):
