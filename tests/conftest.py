@@ -370,7 +370,7 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
 
 
 QUICK_NUMBERS = {"net": {"widths": [16, 32, 64], "hidden": 128, "sequence": "conv"},
-                 "train": {"steps": 1500, "val_numbers": 1000, "precision": "fp32"}}
+                 "train": {"steps": 700, "val_numbers": 1000, "precision": "fp32"}}
 QUICK_NUMBERS_VAL = 5000  # the last training images: the quick line model's validation digits
 
 
