@@ -120,11 +120,16 @@ NUMBERS_SCHEMA = {
                  "gallery_size": _int(0, 100)},
 }
 
+# The other-writers benchmark (src/writer_sets.py, src/evaluate_writers.py).
+WRITERS_SCHEMA = {"seed": _int(0), "writers": _int(1), "single": _int(1), "per_set": _int(1),
+                  "gallery_size": _int(0, 100)}
+
 SCHEMA = {
     "data": {"val_size": _int(0, 30000), "seed": _int(0)},
     "train": {"seed": _int(0), "device": _choice("auto", "cpu", "cuda"), "subset": _int(0), "nproc": _int(1)},
     "evaluate": {"batch_size": _int(1), "gallery_size": _int(0, 100), "tta": _bool},
     "numbers": NUMBERS_SCHEMA,
+    "writers": WRITERS_SCHEMA,
 }
 
 

@@ -72,9 +72,9 @@ def toy_problem(n=512):
 
 # --- End-to-end projects: a copy of this project in a temporary git repository ---
 
-PROJECT_FILES = ["dvc.yaml", "params.yaml", "src", "tools", "presets", ".dvc/config", ".dvcignore", ".gitignore"]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "src", "digit_reader", "tools", "presets", ".dvc/config", ".dvcignore", ".gitignore"]
 STAGES = ["download", "preprocess", "train@mlp", "train@cnn", "evaluate@mlp", "evaluate@cnn", "export@mlp", "export@cnn",
-          "train_numbers", "evaluate_numbers", "export_numbers"]
+          "train_numbers", "evaluate_numbers", "export_numbers", "evaluate_writers"]
 TINY = {
     "data": {"val_size": 500},
     "train": {"subset": 2000,
@@ -85,6 +85,7 @@ TINY = {
     "numbers": {"net": {"widths": [4, 8, 8], "hidden": 8, "sequence": "conv"},
                 "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "val_numbers": 24},
                 "evaluate": {"per_kind": 8, "per_length": 2, "gallery_size": 4}},
+    "writers": {"writers": 5, "single": 20, "per_set": 3, "gallery_size": 4},
 }
 
 

@@ -1,0 +1,89 @@
+"""Stage `evaluate_writers`: the whole reader on digits by writers MNIST never had.
+
+    python -m src.evaluate_writers
+
+The reader (digit_reader: the classifier models/cnn.onnx and the line model models/numbers.onnx,
+as `make serve` runs them) reads the fixed sets of src/writer_sets.py, written by the test split's
+writers (src/writers.py). Beside it, the classifier alone reads each piece of ink as one digit:
+the floor that the reader must never fall below on numbers whose digits stand apart.
+
+Writes, under metrics/:
+- writers.json (`dvc metrics diff`): per set, the exact accuracy, the share flagged uncertain, the
+  share read wrong without a flag, and the classifier-alone exact accuracy (`pieces`);
+- writers/styles.json: single-digit accuracy per digit and design (a closed 4, a crossbar 7, ...);
+- writers/misread.png: the most confidently misread items.
+"""
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from digit_reader.reader import Reader
+from src.config import load_params
+from src.fileio import write_json
+from src.gallery import save_gallery
+from src.writer_sets import SETS, writer_index, writer_set
+from src.writers import DESIGNS, writer_of
+
+log = logging.getLogger("evaluate_writers")
+OUT = Path("metrics/writers")
+SPLIT = "test"
+
+
+def sets_of(cfg: dict, split: str) -> dict:
+    return {name: writer_set(name, split, cfg["single"] if name == "single" else cfg["per_set"], cfg["writers"],
+                             cfg["seed"]) for name in SETS}
+
+
+def score(readings: list[dict], pieces: list[str], truths: list[str]) -> dict:
+    right = np.array([r["digits"] == t for r, t in zip(readings, truths)])
+    flagged = np.array([r["uncertain"] for r in readings])
+    return {"exact": round(float(right.mean()), 6), "flagged": round(float(flagged.mean()), 6),
+            "wrong_unflagged": round(float((~right & ~flagged).mean()), 6),
+            "pieces": round(float(np.mean([p == t for p, t in zip(pieces, truths)])), 6)}
+
+
+def read_sets(sets: dict, reader: Reader, pieces: Reader) -> dict:
+    """{set: (readings, pieces' digits)}."""
+    return {name: ([reader.read_image(image) for image, _ in items],
+                   [pieces.read_image(image)["digits"] for image, _ in items]) for name, items in sets.items()}
+
+
+def style_accuracy(items: list[tuple], readings: list[dict], cfg: dict, split: str) -> dict:
+    """Single-digit accuracy per "digit design" (e.g. "4 closed"), from each item's writer."""
+    right = defaultdict(list)
+    for i, ((_, truth), reading) in enumerate(zip(items, readings)):
+        design = writer_of(split, writer_index("single", i, cfg["writers"])).designs[int(truth)]
+        right[f"{truth} {DESIGNS[int(truth)][design][0]}"].append(reading["digits"] == truth)
+    return {style: {"exact": round(float(np.mean(r)), 6), "count": len(r)} for style, r in sorted(right.items())}
+
+
+def misread_gallery(sets: dict, read: dict, path: Path, size: int) -> None:
+    wrong = [(reading["confidence"] or 0.0, name, image, truth, reading)
+             for name, items in sets.items() for (image, truth), reading in zip(items, read[name][0])
+             if reading["digits"] != truth]
+    wrong = sorted(wrong, key=lambda w: -w[0])[:size]
+    captions = [f"{name}: {truth} read {r['digits'] or '-'} ({c:.0%}{', flagged' if r['uncertain'] else ''})"
+                for c, name, _, truth, r in wrong]
+    save_gallery([255 - np.asarray(image) for _, _, image, _, _ in wrong], captions,
+                 f"{len(wrong)} most confidently misread items of other writers", path, cols=3, cell=(3.4, 1.3))
+
+
+def main() -> None:
+    cfg = load_params()["writers"]
+    sets = sets_of(cfg, SPLIT)
+    read = read_sets(sets, Reader("cnn"), Reader("cnn", numbers=False))
+    metrics = {name: score(readings, pieces, [t for _, t in sets[name]]) for name, (readings, pieces) in read.items()}
+    misread_gallery(sets, read, OUT / "misread.png", cfg["gallery_size"])
+    write_json(OUT / "styles.json", style_accuracy(sets["single"], read["single"][0], cfg, SPLIT))
+    write_json(Path("metrics/writers.json"), metrics)
+    for name, m in metrics.items():
+        log.info("%-15s exact %.3f (classifier alone %.3f), flagged %.3f, wrong unflagged %.3f", name, m["exact"],
+                 m["pieces"], m["flagged"], m["wrong_unflagged"])
+
+
+if __name__ == "__main__":
+    from src.cli import run_stage
+
+    run_stage(main)

@@ -1,0 +1,40 @@
+"""The other-writers benchmark: fixed sets of digits and numbers by the writers of one split.
+
+Each set holds `count` images, each with its true digits and its own seed, so that a larger
+`count` keeps a set's first items; `writer_index` says which of the split's writers
+(src/writers.py) wrote each. The sets, as issue 26 defines them:
+
+- single: one digit, the ten in turn;
+- spaced / touching: 4-digit numbers whose digits stand apart / whose strokes meet;
+- paper_spaced / paper_touching: the same, photographed (uneven light, tilt, blur, noise, JPEG);
+- pair_thick: two touching digits alone, written with a marker.
+"""
+import numpy as np
+
+from src.writers import photographed, write, writer_of
+
+SETS = {  # name: (digits, gap, pen, photographed)
+    "single": (1, "spaced", None, False),
+    "spaced": (4, "spaced", None, False),
+    "touching": (4, "touching", None, False),
+    "paper_spaced": (4, "spaced", None, True),
+    "paper_touching": (4, "touching", None, True),
+    "pair_thick": (2, "touching", "marker", False),
+}
+
+
+def writer_index(name: str, i: int, writers: int) -> int:
+    """The writer of item i: single digits come ten by ten (0-9) from one writer, numbers one each."""
+    return (i // 10 if SETS[name][0] == 1 else i) % writers
+
+
+def writer_set(name: str, split: str, count: int, writers: int, seed: int) -> list[tuple]:
+    """[(PIL image, digits)] of set `name`, by the writers of `split`."""
+    length, gap, pen, photo = SETS[name]
+    out = []
+    for i in range(count):
+        rng = np.random.default_rng([seed, list(SETS).index(name), i])
+        digits = str(i % 10) if length == 1 else "".join(map(str, rng.integers(0, 10, length)))
+        image = write(writer_of(split, writer_index(name, i, writers), pen=pen), digits, gap, rng)
+        out.append((photographed(image, rng) if photo else image, digits))
+    return out

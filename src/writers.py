@@ -1,0 +1,276 @@
+"""Digits by writers MNIST never had: procedural hands, drawn by a simulated pen.
+
+MNIST's few hundred writers rarely used some shapes that many people use: a 1 with a flag and a
+foot, a 7 with a crossbar, a closed 4, a 9 with a straight tail, a flat-topped 3. No other
+handwritten-digit set can be installed here, so this module makes writers instead:
+
+- `DESIGNS`: each digit's shapes, as pen strokes through control points in a box one unit high
+  (x to the right, y down). A stroke is a list of pieces, each a smooth curve through its points;
+  pieces meet at sharp corners.
+- `Writer`: one person's hand, drawn from a seed: which design of each digit they use, their slant,
+  width, habitual distortion of each shape, pen (a thin pen to a thick marker), pressure, tremor,
+  ink and size. Every digit they write is that shape again, with a little new wobble.
+- `write`: a line of digits by one writer, spaced or touching, as dark ink on light paper (a
+  PIL image); `photographed` makes the page look like a phone photo of it.
+
+Writers are split by seed (`SPLITS`): a writer of the training split never appears in the
+validation or the test split, so a model trained on some writers is measured on others.
+"""
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+# Each design: (name, weight among the digit's designs, strokes). A stroke: pieces; a piece:
+# points it passes through, with ("closed", points) for a loop that ends where it began.
+DESIGNS = {
+    0: [("oval", 3, [[[(0.30, 0.00), (0.07, 0.25), (0.07, 0.75), (0.30, 1.00), (0.53, 0.75), (0.53, 0.25), (0.32, 0.00)]]]),
+        ("round", 1, [[("closed", [(0.32, 0.0), (0.05, 0.3), (0.12, 0.88), (0.42, 0.97), (0.62, 0.55), (0.52, 0.12)])]]),
+        ("slashed", 1, [[[(0.30, 0.00), (0.07, 0.25), (0.07, 0.75), (0.30, 1.00), (0.53, 0.75), (0.53, 0.25), (0.32, 0.00)]],
+                        [[(0.55, 0.05), (0.05, 0.95)]]])],
+    1: [("stick", 3, [[[(0.30, 0.00), (0.27, 1.00)]]]),
+        ("flag", 3, [[[(0.06, 0.28), (0.30, 0.00)], [(0.30, 0.00), (0.27, 1.00)]]]),
+        ("flag and foot", 2, [[[(0.06, 0.28), (0.30, 0.00)], [(0.30, 0.00), (0.27, 1.00)]],
+                              [[(0.05, 1.00), (0.50, 1.00)]]])],
+    2: [("curl", 3, [[[(0.05, 0.25), (0.28, 0.00), (0.53, 0.22), (0.40, 0.55), (0.04, 1.00)], [(0.04, 1.00), (0.60, 0.98)]]]),
+        ("looped", 2, [[[(0.05, 0.25), (0.28, 0.00), (0.53, 0.22), (0.38, 0.58), (0.10, 0.93)],
+                        [(0.10, 0.93), (0.22, 0.82), (0.18, 0.98), (0.38, 1.00), (0.62, 0.97)]]]),
+        ("z", 1, [[[(0.05, 0.10), (0.30, 0.00), (0.55, 0.12)], [(0.55, 0.12), (0.05, 1.00)], [(0.05, 1.00), (0.60, 1.00)]]])],
+    3: [("round", 3, [[[(0.05, 0.15), (0.30, 0.00), (0.52, 0.20), (0.28, 0.47)],
+                       [(0.28, 0.47), (0.55, 0.70), (0.30, 1.00), (0.03, 0.86)]]]),
+        ("flat top", 2, [[[(0.05, 0.00), (0.56, 0.00)], [(0.56, 0.00), (0.24, 0.42)],
+                          [(0.24, 0.42), (0.56, 0.64), (0.32, 1.00), (0.03, 0.85)]]])],
+    4: [("open", 3, [[[(0.40, 0.00), (0.04, 0.66)], [(0.04, 0.66), (0.62, 0.66)]], [[(0.46, 0.28), (0.46, 1.00)]]]),
+        ("closed", 3, [[[(0.46, 1.00), (0.46, 0.00)], [(0.46, 0.00), (0.03, 0.64)], [(0.03, 0.64), (0.64, 0.64)]]]),
+        ("square", 1, [[[(0.08, 0.00), (0.06, 0.58)], [(0.06, 0.58), (0.62, 0.58)]], [[(0.48, 0.05), (0.48, 1.00)]]])],
+    5: [("flag after", 3, [[[(0.13, 0.00), (0.09, 0.45)], [(0.09, 0.45), (0.36, 0.38), (0.56, 0.66), (0.30, 1.00), (0.03, 0.88)]],
+                           [[(0.13, 0.00), (0.56, 0.00)]]]),
+        ("one stroke", 2, [[[(0.58, 0.00), (0.13, 0.00)], [(0.13, 0.00), (0.09, 0.45)],
+                            [(0.09, 0.45), (0.36, 0.38), (0.56, 0.66), (0.30, 1.00), (0.03, 0.88)]]])],
+    6: [("curved", 3, [[[(0.50, 0.04), (0.24, 0.12), (0.07, 0.52), (0.16, 0.92), (0.36, 1.00), (0.54, 0.80),
+                         (0.44, 0.56), (0.24, 0.55), (0.08, 0.72)]]]),
+        ("straight", 2, [[[(0.48, 0.00), (0.10, 0.66)], [(0.10, 0.66), (0.22, 0.98), (0.45, 0.95), (0.52, 0.72),
+                                                         (0.34, 0.55), (0.10, 0.66)]]])],
+    7: [("plain", 3, [[[(0.03, 0.00), (0.58, 0.00)], [(0.58, 0.00), (0.22, 1.00)]]]),
+        ("crossbar", 3, [[[(0.03, 0.00), (0.58, 0.00)], [(0.58, 0.00), (0.22, 1.00)]], [[(0.20, 0.50), (0.60, 0.50)]]]),
+        ("serif", 1, [[[(0.03, 0.18), (0.03, 0.00)], [(0.03, 0.00), (0.58, 0.00)], [(0.58, 0.00), (0.40, 0.45), (0.30, 1.00)]]])],
+    8: [("one stroke", 3, [[[(0.50, 0.10), (0.30, 0.00), (0.08, 0.20), (0.30, 0.46), (0.56, 0.74), (0.30, 1.00),
+                             (0.04, 0.74), (0.30, 0.46), (0.52, 0.20), (0.44, 0.05)]]]),
+        ("two loops", 2, [[("closed", [(0.30, 0.00), (0.10, 0.23), (0.30, 0.46), (0.50, 0.23)])],
+                          [("closed", [(0.30, 0.46), (0.04, 0.73), (0.30, 1.00), (0.56, 0.73)])]])],
+    9: [("curved tail", 3, [[[(0.52, 0.22), (0.30, 0.00), (0.07, 0.20), (0.26, 0.45), (0.52, 0.30)],
+                             [(0.52, 0.30), (0.50, 0.70), (0.32, 1.00), (0.10, 0.92)]]]),
+        ("straight tail", 3, [[[(0.52, 0.22), (0.30, 0.00), (0.07, 0.20), (0.26, 0.45), (0.52, 0.30)]],
+                              [[(0.53, 0.04), (0.50, 1.00)]]])],
+}
+
+SPLITS = ("train", "val", "test")   # each split's writers come from their own seeds: no writer is in two
+
+
+# --- one writer's hand ---------------------------------------------------------------------------
+
+@dataclass
+class Writer:
+    designs: dict          # digit -> index into DESIGNS[digit]
+    habit: dict            # digit -> this writer's fixed offsets of each control point (a list per stroke, per piece)
+    slant: float           # x shift per unit of height above the baseline (positive: leaning right)
+    width: float           # horizontal stretch of every design
+    height: float          # the digits' height on the page, in pixels
+    pen: float             # the pen's radius, as a fraction of the height
+    pressure: float        # how much the pen's width varies along a stroke (0: not at all)
+    tremor: float          # the hand's shake, as a fraction of the height
+    ink: float             # how dark the ink is on white paper (1: black)
+    wobble: float          # how much each digit differs from the writer's usual shape
+    seed: int
+
+
+PENS = {"thin pen": (0.018, 0.035), "pen": (0.035, 0.06), "marker": (0.07, 0.11)}   # radius / height
+SIZES = {"small": (13.0, 22.0), "normal": (36.0, 90.0)}                          # digit height, pixels
+
+
+def writer_of(split: str, index: int, pen: str | None = None, size: str | None = None) -> Writer:
+    """The `index`-th writer of a split; the same split and index always give the same writer.
+    `pen` (PENS) and `size` (SIZES) are drawn at random unless given."""
+    seed = int(np.random.SeedSequence([SPLITS.index(split), index]).generate_state(1)[0])
+    rng = np.random.default_rng(seed)
+    designs = {d: int(rng.choice(len(options), p=weights(options))) for d, options in DESIGNS.items()}
+    spread = rng.uniform(0.008, 0.035)
+    habit = {d: jitter(DESIGNS[d][designs[d]][2], spread, rng) for d in DESIGNS}
+    # drawn even when given, so that a writer's hand is the same whatever pen they are handed
+    drawn_pen, drawn_size = str(rng.choice(list(PENS), p=[0.3, 0.5, 0.2])), str(rng.choice(list(SIZES), p=[0.2, 0.8]))
+    pen, size = pen or drawn_pen, size or drawn_size
+    return Writer(designs, habit, slant=rng.uniform(-0.25, 0.4), width=rng.uniform(0.75, 1.3),
+                  height=rng.uniform(*SIZES[size]), pen=rng.uniform(*PENS[pen]), pressure=rng.uniform(0, 0.35),
+                  tremor=rng.uniform(0, 0.012), ink=rng.uniform(0.55, 1.0), wobble=rng.uniform(0.004, 0.015),
+                  seed=seed)
+
+
+def weights(options) -> np.ndarray:
+    w = np.array([weight for _, weight, _ in options], float)
+    return w / w.sum()
+
+
+def jitter(strokes, sigma: float, rng) -> list:
+    """Offsets for every control point of `strokes`, normal with `sigma`; a closed piece's offsets too."""
+    return [[rng.normal(0, sigma, (len(points_of(piece)), 2)) for piece in stroke] for stroke in strokes]
+
+
+def points_of(piece) -> list:
+    return piece[1] if piece[0] == "closed" else piece
+
+
+# --- a digit's strokes as dense paths --------------------------------------------------------------
+
+def catmull_rom(points: np.ndarray, closed: bool, per_segment: int = 16) -> np.ndarray:
+    """A smooth curve through `points` (K x 2): uniform Catmull-Rom, the ends extended straight."""
+    if len(points) == 2 and not closed:
+        return np.linspace(points[0], points[1], per_segment + 1)
+    if closed:
+        padded = np.concatenate([points[-1:], points, points[:2]])
+        segments = len(points)
+    else:
+        padded = np.concatenate([2 * points[:1] - points[1:2], points, 2 * points[-1:] - points[-2:-1]])
+        segments = len(points) - 1
+    t = np.linspace(0, 1, per_segment, endpoint=False)[:, None]
+    out = []
+    for i in range(segments):
+        p0, p1, p2, p3 = padded[i:i + 4]
+        out.append(0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
+                          + (3 * p1 - p0 - 3 * p2 + p3) * t ** 3))
+    out.append(padded[segments + 1 if not closed else 1][None])
+    return np.concatenate(out)
+
+
+def digit_paths(writer: Writer, digit: int, rng) -> list[np.ndarray]:
+    """The writer's `digit` this time: one dense path (P x 2, in heights, y down) per stroke."""
+    strokes = DESIGNS[digit][writer.designs[digit]][2]
+    paths = []
+    for stroke, habit in zip(strokes, writer.habit[digit]):
+        pieces = []
+        for piece, offsets in zip(stroke, habit):
+            points = np.asarray(points_of(piece), float) + offsets + rng.normal(0, writer.wobble, offsets.shape)
+            pieces.append(catmull_rom(points, closed=piece[0] == "closed"))
+        # pieces that met at a corner meet again after the jitter: each starts where the last ended
+        for a, b in zip(pieces, pieces[1:]):
+            b += np.linspace(a[-1] - b[0], 0, len(b))
+        paths.append(np.concatenate(pieces))
+    return paths
+
+
+def shaped(paths: list[np.ndarray], writer: Writer, rng) -> list[np.ndarray]:
+    """The writer's width and slant, a small rotation and size change of this one digit, and the
+    hand's tremor: smooth shakes across the path, a few per digit height, not noise per point."""
+    angle = np.deg2rad(rng.uniform(-4, 4))
+    size = rng.uniform(0.94, 1.06)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    out = []
+    for path in paths:
+        p = path * [writer.width, 1.0]
+        p[:, 0] += writer.slant * (1 - p[:, 1])
+        p = (p - 0.5) @ rotation.T * size + 0.5
+        if writer.tremor:
+            along = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+            shake = sum(np.sin(2 * np.pi * along / rng.uniform(0.12, 0.4) + rng.uniform(0, 2 * np.pi))[:, None]
+                        * rng.normal(0, 1, 2) for _ in range(2))
+            p = p + writer.tremor * shake
+        out.append(p)
+    return out
+
+
+# --- the pen on paper ---------------------------------------------------------------------------
+
+SUPERSAMPLE = 4   # the pen draws at this many times the page's resolution, then the page is reduced
+
+
+def ink_page(digit_paths_px: list[list[np.ndarray]], radius: float, writer: Writer, rng,
+             size: tuple[int, int]) -> np.ndarray:
+    """Ink coverage (float32, 0..1, H x W) of the given paths (in page pixels), drawn with dabs of
+    a round pen of `radius` pixels whose width follows the writer's pressure and tapers at the ends."""
+    width, height = size
+    canvas = Image.new("L", (width * SUPERSAMPLE, height * SUPERSAMPLE), 0)
+    draw = ImageDraw.Draw(canvas)
+    for paths in digit_paths_px:
+        for path in paths:
+            p = path * SUPERSAMPLE
+            steps = np.linalg.norm(np.diff(p, axis=0), axis=1)
+            along = np.concatenate([[0], np.cumsum(steps)])
+            r = radius * SUPERSAMPLE
+            spacing = max(0.5, 0.3 * r)
+            at = np.arange(0, along[-1] + spacing, spacing)
+            xs, ys = np.interp(at, along, p[:, 0]), np.interp(at, along, p[:, 1])
+            fraction = at / max(along[-1], 1e-6)
+            pressure = 1 + writer.pressure * np.sin(2 * np.pi * fraction * rng.uniform(0.5, 1.5) + rng.uniform(0, 6.3))
+            taper = np.clip(np.minimum(fraction, 1 - fraction) / 0.08, 0.6, 1.0) if writer.pen < 0.07 else 1.0
+            radii = np.maximum(r * pressure * taper, 0.6 * SUPERSAMPLE)
+            for x, y, rr in zip(xs, ys, radii):
+                draw.ellipse((x - rr, y - rr, x + rr, y + rr), fill=255)
+    return np.asarray(canvas.reduce(SUPERSAMPLE), np.float32) / 255
+
+
+# --- lines of digits ------------------------------------------------------------------------------
+
+# How far apart neighbours are, in digit heights: "spaced", between their ink boxes; "touching",
+# between their strokes' edges, negative where the strokes overlap, so that the ink always meets.
+GAPS = {"spaced": (0.12, 0.45), "touching": (-0.1, -0.03)}
+
+
+def write(writer: Writer, digits: str, spacing: str, rng) -> Image.Image:
+    """`digits` in the writer's hand, left to right, their neighbours `spacing` (GAPS) apart,
+    dark ink on light paper."""
+    h = writer.height
+    radius = max(writer.pen * h, 0.6)
+    placed = []
+    for d in digits:
+        paths = [p * h for p in shaped(digit_paths(writer, int(d), rng), writer, rng)]
+        paths = [p + [0, rng.normal(0, 0.03) * h] for p in paths]
+        if placed:
+            paths = beside(placed[-1], paths, rng.uniform(*GAPS[spacing]) * h, radius, spacing == "touching")
+        placed.append(paths)
+    every = np.concatenate([p for paths in placed for p in paths])
+    margin = max(0.5 * h, 8.0)
+    origin = every.min(0) - radius - margin
+    size = np.ceil(every.max(0) + radius + margin - origin).astype(int)
+    placed = [[p - origin for p in paths] for paths in placed]
+    coverage = ink_page(placed, radius, writer, rng, (int(size[0]), int(size[1])))
+    paper = rng.uniform(0.88, 1.0)
+    page = paper * (1 - writer.ink * coverage)
+    return Image.fromarray(np.round(page * 255).astype(np.uint8))
+
+
+def beside(left: list[np.ndarray], right: list[np.ndarray], gap: float, radius: float, strokes: bool) -> list:
+    """`right`'s paths moved along x to stand `gap` pixels after `left`'s: after its ink box, or
+    (strokes) after its nearest stroke, the pens' widths counted; a few steps, since moving
+    sideways closes the nearest distance by at most the move."""
+    a, b = np.concatenate(left), np.concatenate(right)
+    shift = a[:, 0].max() - b[:, 0].min() + 2 * radius + (0 if strokes else gap)
+    for _ in range(8 if strokes else 0):
+        moved = b + [shift, 0]
+        nearest = np.sqrt(((a[:, None] - moved[None]) ** 2).sum(-1)).min() - 2 * radius
+        if abs(nearest - gap) < 0.25:
+            break
+        shift -= nearest - gap
+    return [p + [shift, 0] for p in right]
+
+
+def photographed(image: Image.Image, rng) -> Image.Image:
+    """A page as a phone photo of it: a wider view, uneven light, a slight tilt, out of focus,
+    sensor noise, and JPEG compression."""
+    pad = rng.integers(10, 60, 4)
+    page = np.pad(np.asarray(image, np.float32) / 255, ((pad[0], pad[1]), (pad[2], pad[3])), mode="edge")
+    height, width = page.shape
+    direction = rng.uniform(0, 2 * np.pi)
+    ys, xs = np.mgrid[0:height, 0:width]
+    ramp = (np.cos(direction) * xs / width + np.sin(direction) * ys / height)
+    ramp = (ramp - ramp.min()) / max(np.ptp(ramp), 1e-6)
+    light = rng.uniform(0.55, 0.8) + rng.uniform(0.1, 0.4) * ramp
+    photo = Image.fromarray(np.round(np.clip(page * light, 0, 1) * 255).astype(np.uint8))
+    photo = photo.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BICUBIC, expand=True,
+                         fillcolor=int(np.median(np.asarray(photo))))
+    photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
+    noisy = np.asarray(photo, np.float32) + rng.normal(0, rng.uniform(3, 10), (photo.height, photo.width))
+    photo = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    jpeg = io.BytesIO()
+    photo.save(jpeg, "JPEG", quality=int(rng.integers(35, 80)))
+    return Image.open(io.BytesIO(jpeg.getvalue())).convert("L")

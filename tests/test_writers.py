@@ -1,0 +1,84 @@
+"""The other writers (src/writers.py, src/writer_sets.py) and the stage that reads them
+(src/evaluate_writers.py): writers split by seed, the styles MNIST lacks all present, spaced
+digits standing apart and touching ones touching, and the stage's metrics in the tiny build."""
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from digit_reader.image import digits_in
+from src.writer_sets import SETS, writer_index, writer_set
+from src.writers import DESIGNS, SPLITS, catmull_rom, write, writer_of
+
+
+def test_a_curve_passes_through_its_points():
+    points = np.array([[0.0, 0.0], [0.3, 0.5], [0.1, 1.0], [0.6, 0.8]])
+    for closed in (False, True):
+        curve = catmull_rom(points, closed, per_segment=8)
+        for p in points:
+            assert np.linalg.norm(curve - p, axis=1).min() < 1e-9
+        assert np.allclose(curve[-1], points[0] if closed else points[-1])
+    assert np.allclose(catmull_rom(points[:2], False, 4), [[0, 0], [0.075, 0.125], [0.15, 0.25], [0.225, 0.375], [0.3, 0.5]])
+
+
+def test_writers_are_the_same_for_the_same_seed_and_never_shared_between_splits():
+    same = [np.asarray(write(writer_of("test", 7), "0123456789", "spaced", np.random.default_rng(0))) for _ in range(2)]
+    assert np.array_equal(*same)
+    seeds = {split: {writer_of(split, i).seed for i in range(300)} for split in SPLITS}
+    assert all(len(s) == 300 for s in seeds.values())
+    assert not (seeds["train"] & seeds["val"] or seeds["train"] & seeds["test"] or seeds["val"] & seeds["test"])
+    # handed a marker, a writer keeps their shapes
+    marker = writer_of("test", 7, pen="marker")
+    assert marker.designs == writer_of("test", 7).designs and marker.slant == writer_of("test", 7).slant
+
+
+def test_a_set_is_the_same_pixels_every_time_and_a_larger_one_keeps_its_first_items():
+    small, large = writer_set("paper_touching", "val", 2, 5, 0), writer_set("paper_touching", "val", 3, 5, 0)
+    assert [t for _, t in small] == [t for _, t in large[:2]]
+    for (a, _), (b, _) in zip(small, large):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_the_test_sets_hold_every_design_of_every_digit():
+    """The styles MNIST lacks (a 1 with a flag and a foot, a crossbar 7, a closed 4, a straight-tailed
+    9, a flat-topped 3, ...) are each written by several of the test writers of params.yaml."""
+    used = {(d, writer_of("test", writer_index("single", i, 100)).designs[d]) for i in range(1000) for d in [i % 10]}
+    assert used == {(d, k) for d, designs in DESIGNS.items() for k in range(len(designs))}
+
+
+def test_spaced_digits_stand_apart_and_touching_ones_touch():
+    rng = np.random.default_rng(0)
+    apart = touching = 0
+    for i in range(40):
+        writer = writer_of("val", i)
+        # the reader's own segmentation finds each spaced digit on its own
+        apart += len(digits_in(write(writer, "4179", "spaced", rng))) == 4
+        # ... and touching ones as one piece of ink
+        touching += len(digits_in(write(writer, "4179", "touching", rng))) == 1
+    assert apart >= 38 and touching >= 38, (apart, touching)
+
+
+@pytest.mark.parametrize("pen", ["thin pen", "marker"])
+def test_a_pen_draws_strokes_of_its_width(pen):
+    """The stroke's width over the digit's height: twice the ink's distance to the paper, at its middle."""
+    widths = []
+    for i in range(10):
+        writer = writer_of("val", i, pen=pen, size="normal")
+        ink = np.asarray(write(writer, "1", "spaced", np.random.default_rng(i))) < 128
+        widths.append(2 * np.percentile(ndimage.distance_transform_edt(ink)[ink], 95) / writer.height)
+    low, high = {"thin pen": (0.025, 0.08), "marker": (0.13, 0.24)}[pen]
+    assert low < np.median(widths) < high, widths
+
+
+@pytest.mark.e2e
+def test_the_stage_scores_every_set_in_the_tiny_build(tiny_built):
+    project, _ = tiny_built
+    metrics = project.read_json("metrics/writers.json")
+    assert set(metrics) == set(SETS)
+    for scores in metrics.values():
+        assert set(scores) == {"exact", "flagged", "wrong_unflagged", "pieces"}
+        assert all(0 <= v <= 1 for v in scores.values())
+        assert scores["wrong_unflagged"] <= 1 - scores["exact"]
+    styles = project.read_json("metrics/writers/styles.json")
+    assert sum(s["count"] for s in styles.values()) == project.params()["writers"]["single"]
+    assert (project.path / "metrics/writers/misread.png").stat().st_size > 0
+    assert "metrics/writers.json" in project.dvc("metrics", "show", "--json").stdout
