@@ -45,7 +45,6 @@ since each is wrong far more often than the others
 - the digits the line model splits out of a piece of ink, unless every zoom reads the same digits:
   a split that changes with the line's scale rests on the estimate of that scale.
 """
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,7 +52,7 @@ import numpy as np
 
 from digit_reader.image import digits_of, find_ink
 from digit_reader.line import Line, maker_of
-from digit_reader.runtimes import REBUILD, ModelError, first_line, onnx_session, require
+from digit_reader.runtimes import REBUILD, ModelError, first_line, load_torch_weights, onnx_session
 from src.ctc import Reading, greedy_decode
 from src.fileio import md5_of
 
@@ -88,27 +87,13 @@ class LineModel:
     def _load_torch(self, root: Path, threads):
         import torch
 
-        from src.config import ParamsError, load_params
         from src.number_model import load_line_model
 
-        weights, stats_file = root / "models" / "numbers.pth", root / "data" / "processed" / "stats.json"
-        require(weights, stats_file)
-        try:
-            net = load_params(root / "params.yaml")["numbers"]["net"]
-            stats = json.loads(stats_file.read_text())
-            self.mean, self.std = float(stats["mean"]), float(stats["std"])
-        except (ParamsError, ValueError, KeyError, TypeError) as error:
-            raise ModelError(f"{root / 'params.yaml'} or {stats_file}: {first_line(error)}; {REBUILD}") from None
-        try:
-            self.model = load_line_model(net, weights)
-        except Exception as error:  # a corrupt file or another architecture's weights
-            raise ModelError(f"{weights} does not fit numbers.net in params.yaml ({net}): {first_line(error)}; "
-                             f"{REBUILD}") from None
-        if threads:
-            torch.set_num_threads(threads)
+        loaded = load_torch_weights(root, "numbers.pth", "numbers.net", lambda params: {"net": params["numbers"]["net"]},
+                                    lambda cfg, weights: load_line_model(cfg["net"], weights), threads)
+        self.model, self.mean, self.std, self.md5 = loaded.net, loaded.mean, loaded.std, loaded.md5
         self.temperature, self.threshold = float(self.model.temperature), float(self.model.threshold)
         self._torch = torch
-        self.md5 = md5_of(weights)
 
     def _load_onnx(self, path: Path, threads):
         self.session = onnx_session(path, threads)

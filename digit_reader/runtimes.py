@@ -11,6 +11,8 @@ file it runs, as dvc.lock records it: which model answered), `threads` (as the r
 them; onnxruntime's 0 is one per core) and `logits(pixels)`: float32
 N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits.
 """
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,40 +45,64 @@ def first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+@dataclass
+class TorchWeights:
+    net: object          # the torch module, in eval mode
+    mean: float          # the training split's pixel statistics (data/processed/stats.json)
+    std: float
+    md5: str             # of the weights file, as dvc.lock records it
+
+
+def load_torch_weights(root: Path, file: str, section: str, settings, build, threads: int | None) -> TorchWeights:
+    """What the torch runtime of the classifier and of the line model share: root/models/<file>,
+    built by `build(settings(params), weights)` from params.yaml's `section` and normalised with
+    data/processed/stats.json; ModelMissing if a file is not there, ModelError, one line, if
+    anything does not fit. Sets torch's threads when given."""
+    import torch
+
+    from src.config import ParamsError, load_params
+
+    weights, stats_file = root / "models" / file, root / "data" / "processed" / "stats.json"
+    require(weights, stats_file)
+    try:
+        cfg = settings(load_params(root / "params.yaml"))
+    except ParamsError as error:
+        raise ModelError(str(error)) from None
+    try:
+        stats = json.loads(stats_file.read_text())
+        mean, std = float(stats["mean"]), float(stats["std"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelError(f"{stats_file}: no valid mean and std ({error}): {REBUILD}") from None
+    try:
+        net = build(cfg, weights)
+    except Exception as error:  # a corrupt file or another architecture's weights
+        described = ", ".join(f"{key} {value}" for key, value in cfg.items())
+        raise ModelError(f"{weights} does not fit {section} in params.yaml ({described}): {first_line(error)}; "
+                         f"{REBUILD}") from None
+    if threads:
+        torch.set_num_threads(threads)
+    return TorchWeights(net.eval(), mean, std, md5_of(weights))
+
+
 class TorchModel:
     runtime = "torch"
 
     def __init__(self, name: str, root: Path, threads: int | None = None):
-        import json
-
         import torch
 
-        from src.config import ParamsError, load_params, model_params
-        from src.models import build_model
+        from src.config import model_params
+        from src.models import build_model, load_weights
+
+        def settings(params):
+            cfg = model_params(params, name)
+            return {"arch": cfg["arch"], "net": cfg["net"]}
 
         self.name = name
-        weights, stats_file = root / "models" / f"{name}.pth", root / "data" / "processed" / "stats.json"
-        require(weights, stats_file)
-        try:
-            cfg = model_params(load_params(root / "params.yaml"), name)
-        except ParamsError as error:
-            raise ModelError(str(error)) from None
-        try:
-            stats = json.loads(stats_file.read_text())
-            self.mean, self.std = float(stats["mean"]), float(stats["std"])
-        except (ValueError, KeyError, TypeError) as error:
-            raise ModelError(f"{stats_file}: no valid mean and std ({error}): {REBUILD}") from None
-        self.net = build_model(cfg["arch"], cfg["net"])
-        try:
-            self.net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        except Exception as error:  # a corrupt file or another architecture's weights
-            raise ModelError(f"{weights} does not fit train.{name} in params.yaml (arch {cfg['arch']}, "
-                             f"net {cfg['net']}): {first_line(error)}; {REBUILD}") from None
-        self.net.eval()
+        loaded = load_torch_weights(root, f"{name}.pth", f"train.{name}", settings,
+                                    lambda cfg, weights: load_weights(build_model(cfg["arch"], cfg["net"]), weights),
+                                    threads)
+        self.net, self.mean, self.std, self.md5 = loaded.net, loaded.mean, loaded.std, loaded.md5
         self.arch = type(self.net).__name__
-        self.md5 = md5_of(weights)
-        if threads:
-            torch.set_num_threads(threads)
         self.threads = torch.get_num_threads()
         self._torch = torch
 

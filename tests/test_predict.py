@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from digit_reader import predict
@@ -117,6 +118,26 @@ def test_weights_that_do_not_fit_params_are_one_line(tmp_path, reader_project):
     shutil.copy(tmp_path / "project/models/mlp.pth", tmp_path / "project/models/cnn.pth")
     with pytest.raises(Exception, match=r"models/cnn.pth does not fit train.cnn in params.yaml .*make repro"):
         Reader("cnn", tmp_path / "project", runtime="torch")
+
+
+def test_the_line_models_torch_files_that_do_not_fit_are_one_line_as_the_classifiers(tmp_path, reader_project):
+    """The same loading (digit_reader/runtimes.py's load_torch_weights), the same messages."""
+    import shutil
+
+    from digit_reader.numbers import LineModel
+    from digit_reader.runtimes import ModelError, TorchModel
+
+    root = tmp_path / "project"
+    shutil.copytree(reader_project, root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["numbers"]["net"]["widths"][-1] += 8
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ModelError, match=r"^\S*models/numbers.pth does not fit numbers.net in params.yaml \(net .*make repro"):
+        LineModel(root, runtime="torch")
+    (root / "data/processed/stats.json").write_text("{}")
+    for load in (lambda: LineModel(root, runtime="torch"), lambda: TorchModel("cnn", root)):
+        with pytest.raises(ModelError, match=r"stats.json: no valid mean and std .*make repro"):
+            load()
 
 
 def test_a_digit_the_model_hesitates_on_is_flagged_uncertain():
