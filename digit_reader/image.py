@@ -313,6 +313,25 @@ def dilate_disk(values: np.ndarray, radius: int) -> np.ndarray:
     return result
 
 
+def scaled_ink(crop: np.ndarray, stroke: float, scale: float, longer_side: int | None = None):
+    """The steps a digit (normalise_digit) and a line (line.py) share: `crop`'s strokes thickened
+    to about MNIST's width at `scale`, cut to the ink's box, resized with anti-aliasing (Lanczos)
+    by `scale` or, given `longer_side`, so that the box's longer side is that many pixels, and its
+    strokes saturated (MNIST's are; a thin stroke averages to grey). Returns (the resized ink,
+    its columns per crop column, the crop column of the ink's left edge)."""
+    crop, radius = thicken(crop, stroke, scale)
+    rows, cols = np.nonzero(crop > INK_LEVEL)
+    crop = crop[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    h, w = crop.shape
+    if longer_side:
+        scale = longer_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = np.clip(np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS)), 0, 1)
+    if small.max() > 0:
+        small = small / small.max()
+    return small, size[0] / w, cols.min() - radius   # the thickening padded the crop by radius
+
+
 def normalise_digit(ink: np.ndarray, box: tuple[slice, slice], mask: np.ndarray) -> np.ndarray:
     """One digit -> 28x28 float32, as MNIST made its digits. `box` is the digit's slice of `ink`
     and `mask` its pixels within that box.
@@ -334,20 +353,9 @@ def normalise_digit(ink: np.ndarray, box: tuple[slice, slice], mask: np.ndarray)
     own = np.zeros(crop.shape, bool)
     own[box[0].start - ys.start:box[0].stop - ys.start, box[1].start - xs.start:box[1].stop - xs.start] = mask
     crop = crop * ndimage.binary_dilation(own, iterations=pad)
-    crop, _ = thicken(crop, stroke_width(own), BOX / max(mask.shape))
-    # crop to the (possibly thickened) ink's box, then scale its longer side to BOX pixels
-    rows, cols = np.nonzero(crop > INK_LEVEL)
-    crop = crop[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    h, w = crop.shape
-    scale = BOX / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS))
-    small = np.clip(small, 0, 1)
-    peak = small.max()
-    if peak > 0:
-        small = small / peak  # MNIST's strokes are saturated; a thin stroke averages to grey
+    small, _, _ = scaled_ink(crop, stroke_width(own), BOX / max(mask.shape), longer_side=BOX)
     field = np.zeros((FIELD, FIELD), dtype=np.float32)
-    cy, cx = ndimage.center_of_mass(small) if small.sum() > 0 else ((h - 1) / 2, (w - 1) / 2)
+    cy, cx = ndimage.center_of_mass(small) if small.sum() > 0 else ((small.shape[0] - 1) / 2, (small.shape[1] - 1) / 2)
     top = int(np.clip(round(CENTRE - cy), 0, FIELD - small.shape[0]))
     left = int(np.clip(round(CENTRE - cx), 0, FIELD - small.shape[1]))
     field[top:top + small.shape[0], left:left + small.shape[1]] = small

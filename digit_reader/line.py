@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from digit_reader.image import BOX, CENTRE, FIELD, INK_LEVEL, Ink, find_ink, stroke_width, thicken
+from digit_reader.image import BOX, CENTRE, FIELD, Ink, find_ink, scaled_ink, stroke_width
 from src.ctc import STRIDE as WIDTH_STEP  # the line model's columns per output: a line's width is a multiple
 
 MARGIN = 4           # blank columns before the ink, as src/number_images.py's MARGIN (a test checks)
@@ -91,21 +91,14 @@ def maker_of(found: Ink) -> Callable[[float], Line] | None:
 def _scaled(crop: np.ndarray, stroke: float, scale: float):
     """The line's pixels at `scale`: (28 x W pixels, columns used, line columns per crop column,
     the crop column of the ink's left edge)."""
-    crop, radius = thicken(crop, stroke, scale)
-    # crop to the (possibly thickened) ink's box, then scale it
-    r, c = np.nonzero(crop > INK_LEVEL)
-    crop = crop[r.min():r.max() + 1, c.min():c.max() + 1]
-    h, w = crop.shape
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = np.clip(np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS)), 0, 1)
-    if small.max() > 0:
-        small = small / small.max()  # MNIST's strokes are saturated; a thin stroke averages to grey
-    used = size[0] + 2 * MARGIN
+    small, width_scale, ink_left = scaled_ink(crop, stroke, scale)
+    height, width = small.shape
+    used = width + 2 * MARGIN
     pixels = np.zeros((FIELD, WIDTH_STEP * -(-used // WIDTH_STEP)), np.float32)
     top = int(round(CENTRE - ndimage.center_of_mass(small)[0])) if small.sum() > 0 else 0
-    rows = slice(max(0, -top), min(size[1], FIELD - top))   # a line taller than the field loses its ends
-    pixels[top + rows.start:top + rows.stop, MARGIN:MARGIN + size[0]] = small[rows]
-    return pixels, used, size[0] / w, c.min() - radius   # the thickening padded the crop by radius
+    rows = slice(max(0, -top), min(height, FIELD - top))   # a line taller than the field loses its ends
+    pixels[top + rows.start:top + rows.stop, MARGIN:MARGIN + width] = small[rows]
+    return pixels, used, width_scale, ink_left
 
 
 def piece_digit_height(mask: np.ndarray) -> int:
