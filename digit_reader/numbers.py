@@ -5,9 +5,12 @@ connected components of ink (digit_reader/image.py) cannot split. The per-digit 
 a digit that stands alone a little better. So both read the image, and the count of digits that
 the line model reads, against the count of pieces of ink, decides:
 
-- as many digits as pieces (two or more): each piece is a digit cleanly apart, and its
-  probabilities are the mean of the classifier's and of the line model's for that digit (the
-  two make different mistakes);
+- as many digits as pieces (two or more): each piece is a digit cleanly apart. If the line model
+  is sure (confidence over its calibrated threshold), a piece's probabilities are the mean of the
+  classifier's and of the line model's for that digit (the two make different mistakes); if it is
+  unsure, the classifier's alone: an unsure line model misreads the shapes MNIST's writers rarely
+  used (a 6 as 8, a 7 as 2) that the classifier reads right, and outweighed it in the mean
+  (benchmarks/notes/reader.md#2026-12-02-other-writers-the-benchmark-and-the-first-rules);
 - fewer digits than pieces, the line model sure of them (confidence over its calibrated
   threshold): a digit broken in two by a gap in its stroke (a 4 or an 8 drawn in two strokes that
   miss), which segmentation cannot join as it joins pieces stacked one above the other. The line
@@ -41,7 +44,9 @@ under the threshold chosen on validation numbers (src/number_calibration.py). Th
 made on composed lines, where the scale is known; on a user's image, two more readings are flagged,
 since each is wrong far more often than the others
 (benchmarks/notes/reader.md#how-far-uncertain-can-be-trusted):
-- every digit of a number that the line model, unsure, reads otherwise: the models dispute it;
+- every digit of a number that the line model reads otherwise, sure or not: the models dispute
+  it (a sure line model overruled by the lone-piece rule is most often right: two touching
+  digits alone);
 - the digits the line model splits out of a piece of ink, unless every zoom reads the same digits:
   a split that changes with the line's scale rests on the estimate of that scale.
 """
@@ -153,9 +158,9 @@ class Zooms:
 def combine(digits, digit_probs: np.ndarray, reading: Reading, threshold: float) -> list[Part]:
     """The parts of a number, left to right, from the segmented `digits` (image.py's Digit, each
     with its classifier probabilities) and the line model's `reading` of the same ink; all of
-    them line_uncertain if the line model, unsure, reads other digits than they do."""
+    them line_uncertain if the line model reads other digits than they do."""
     parts = choose(digits, digit_probs, reading, threshold)
-    if reading.confidence < threshold and "".join(str(int(p.probs.argmax())) for p in parts) != reading.digits:
+    if "".join(str(int(p.probs.argmax())) for p in parts) != reading.digits:
         return [replace(p, line_uncertain=True) for p in parts]
     return parts
 
@@ -164,10 +169,10 @@ def choose(digits, digit_probs: np.ndarray, reading: Reading, threshold: float) 
     """combine()'s parts, before the dispute between the two models is flagged."""
     boxes = [tuple(d.box) for d in digits]
     total = len(reading.digits)
-    if total == len(digits) > 1:
+    unsure = reading.confidence < threshold
+    if total == len(digits) > 1 and not unsure:
         return [Part((probs + np.asarray(line_probs)) / 2, box, False, "both")
                 for probs, line_probs, box in zip(digit_probs, reading.probs, boxes)]
-    unsure = reading.confidence < threshold
     if 0 < total < len(digits) and not unsure:
         return [Part(np.asarray(probs), box, False, "line")
                 for probs, box in zip(reading.probs, merge_closest(boxes, total))]
