@@ -17,8 +17,10 @@ the line model reads, against the count of pieces of ink, decides:
   model's digits are the answer; their boxes merge the neighbouring pieces closest together;
 - fewer digits than pieces and the line model unsure, or one piece of ink too narrow for the
   digits read (a lone piece must be ALONE_MIN times as wide as tall for two digits, ALONE_ASPECT
-  times the count for more: one wide MNIST digit, a flat 2 or 5, is sometimes read as two): the
-  classifier, piece by piece;
+  times the count for more, and the line model sure of two: one wide MNIST digit, a flat 2 or 5,
+  is sometimes read as two, where two touching digits alone, a "58" in marker, are most often
+  what it reads; benchmarks/notes/reader.md#two-touching-digits-alone): the classifier, piece by
+  piece;
 - more digits than pieces: if the line model is unsure, the classifier's reading is scored by
   the line model itself (the probability of those digits over all alignments, as the confidence
   is). If it is at least RIVAL times as probable as the line model's own reading, the
@@ -61,7 +63,7 @@ from digit_reader.runtimes import REBUILD, ModelError, first_line, load_torch_we
 from src.ctc import Reading, greedy_decode
 from src.fileio import md5_of
 
-ALONE_MIN = 1.8      # a lone piece read as two digits must be this many times as wide as tall: one MNIST digit rarely is
+ALONE_MIN = 0.7      # a lone piece read as two digits must be this many times as wide as tall (two touching digits alone are 0.86-1.33)
 ALONE_ASPECT = 0.3   # ... and as n > 2 digits, n times this (four heavily overlapping digits can be 1.3 times)
 RIVAL = 0.01         # the classifier's reading stands if the line model finds it this fraction as probable as its own
 ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at which an unsure line is read

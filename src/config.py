@@ -109,6 +109,7 @@ NUMBERS_SCHEMA = {
         "augment": {"scale": _float(0, 1, open_max=True), "rotate": _float(0, 45), "slant": _float(0, 45),
                     "baseline": _float(0, 4), "elastic": _float(0, 4), "thickness": _float(0, 1),
                     "blur": _float(0, 1), "join": _float(0, 1)},
+        "writer_lines": _float(0, 4),
     },
     "net": {"widths": _widths(3), "hidden": _int(1), "sequence": _choice("lstm", "conv")},
     "train": {"seed": _int(0), "steps": _int(1), "batch_size": _int(1), "optimizer": _choice("sgd", "adam", "adamw"),
@@ -124,12 +125,16 @@ NUMBERS_SCHEMA = {
 WRITERS_SCHEMA = {"seed": _int(0), "writers": _int(1), "single": _int(1), "per_set": _int(1),
                   "gallery_size": _int(0, 100)}
 
+# Lines by the training split's other writers, for the line model (src/writer_lines.py).
+WRITER_LINES_SCHEMA = {"seed": _int(0), "count": _int(1), "touching": _float(0, 1), "photographed": _float(0, 1)}
+
 SCHEMA = {
     "data": {"val_size": _int(0, 30000), "seed": _int(0)},
     "train": {"seed": _int(0), "device": _choice("auto", "cpu", "cuda"), "subset": _int(0), "nproc": _int(1)},
     "evaluate": {"batch_size": _int(1), "gallery_size": _int(0, 100), "tta": _bool},
     "numbers": NUMBERS_SCHEMA,
     "writers": WRITERS_SCHEMA,
+    "writer_lines": WRITER_LINES_SCHEMA,
 }
 
 

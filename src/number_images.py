@@ -144,17 +144,45 @@ def kind_sets(images, labels, cfg) -> dict:
             for i, kind in enumerate(KINDS)}
 
 
-def training_numbers(images, labels, batch_size: int, cfg: dict, generator: torch.Generator) -> Numbers:
+def training_numbers(images, labels, batch_size: int, cfg: dict, generator: torch.Generator,
+                     writer_lines: "LinePool | None" = None) -> Numbers:
     """A fresh batch for one training step: numbers of one length, drawn uniformly from
     cfg['lengths'], so that a batch is hardly padded; as many of them as make batch_size
     numbers of the mean length (fewer long numbers, more short ones: every step costs about the
-    same). Each spacing is uniform in cfg['spacing'], every digit augmented as cfg['augment'] says."""
+    same). Each spacing is uniform in cfg['spacing'], every digit augmented as cfg['augment'] says.
+    With `writer_lines` and cfg['writer_lines'] > 0, that fraction of the count again is added:
+    lines by other writers, drawn from the pool."""
     low, high = cfg["lengths"]
     length = int(uniform_int(torch.tensor([low]), torch.tensor([high]), generator))
     count = max(1, round(batch_size * (low + high) / 2 / length))
     pairs = count * (length - 1)
     spacings = uniform_int(torch.full((pairs,), cfg["spacing"][0]), torch.full((pairs,), cfg["spacing"][1]), generator)
-    return write_numbers(images, labels, [length] * count, spacings, generator, cfg["augment"])
+    numbers = write_numbers(images, labels, [length] * count, spacings, generator, cfg["augment"])
+    if writer_lines is None or not cfg["writer_lines"]:
+        return numbers
+    return concatenate([numbers, writer_lines.draw(max(1, round(cfg["writer_lines"] * count)), generator)])
+
+
+# --- lines by other writers (the stage writer_lines) ------------------------------------------
+
+@dataclass
+class LinePool:
+    """Lines made by the reader from other writers' numbers (src/writer_lines.py), side by side."""
+    pixels: torch.Tensor    # uint8 28 x (all lines' columns), white ink on black
+    starts: torch.Tensor    # N + 1: line i is columns starts[i]:starts[i + 1]
+    labels: list[str]
+
+    def __len__(self):
+        return len(self.labels)
+
+    def draw(self, count: int, generator: torch.Generator) -> Numbers:
+        """`count` lines at random, right-padded to a common width (a multiple of WIDTH_STEP)."""
+        chosen = torch.randint(0, len(self), (count,), generator=generator).tolist()
+        widths = [int(self.starts[i + 1] - self.starts[i]) for i in chosen]
+        width = WIDTH_STEP * math.ceil(max(widths) / WIDTH_STEP)
+        images = torch.stack([F.pad(self.pixels[:, self.starts[i]:self.starts[i + 1]], (0, width - w))
+                              for i, w in zip(chosen, widths)])
+        return Numbers(images, [self.labels[i] for i in chosen], torch.tensor(widths), [[] for _ in chosen])
 
 
 # --- augmentation: other people's handwriting -------------------------------------------------
@@ -257,3 +285,9 @@ def blur(x: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     an out-of-focus photo."""
     a = amount.view(-1, 1, 1, 1)
     return x + a * (neighbourhood(x, torch.add) / 9 - x)
+
+
+def load_line_pool(path) -> LinePool:
+    """The stage writer_lines' file (`weights_only`: tensors and strings, no code)."""
+    return LinePool(**torch.load(path, weights_only=True))
+

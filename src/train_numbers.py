@@ -3,7 +3,9 @@
     python -m src.train_numbers
 
 Every step draws a fresh batch of numbers (src/number_images.py: 1 to 8 digits, touching,
-overlapping or apart, each digit augmented), so the model never sees the same line twice. Sized
+overlapping or apart, each digit augmented), so the model never sees the same MNIST line twice,
+and adds lines by other writers from the stage writer_lines (`numbers.images.writer_lines` of the
+batch's count): MNIST's writers alone teach it MNIST's handwriting only. Sized
 in steps, not seconds: the same params give the same weights on any CPU. Every `eval_every`
 steps it reads the validation numbers (from the validation split, never the test split).
 
@@ -23,13 +25,14 @@ from dvclive import Live
 from src.config import load_params
 from src.data import load_split, load_stats
 from src.number_calibration import calibrate
-from src.number_images import KINDS, fixed_numbers, training_numbers
+from src.number_images import KINDS, fixed_numbers, load_line_pool, training_numbers
 from src.number_model import (WEIGHTS, as_input, build_line_model, count_parameters, ctc_loss, greedy_decode, line_logits,
                               save_line_model, score)
 from src.training import lr_factor, make_optimizer, precision_name, resolve_device, seed_everything, uses_bf16
 
 log = logging.getLogger("train_numbers")
 LIVE_DIR = Path("metrics/numbers/train")
+WRITER_LINES = Path("data/writers/lines.pt")   # the stage writer_lines' output
 CLIP_NORM = 5.0  # CTC's gradients spike on the first steps; clipping keeps one batch from undoing the rest
 VAL_SEED = 1     # the validation numbers' own seed (the test numbers use numbers.evaluate.seed)
 
@@ -44,8 +47,9 @@ def validation_numbers(images, labels, count: int, lengths: list[int], seed: int
 
 
 def fit_line_model(model, train_x, train_y, val, cfg: dict, images_cfg: dict, mean: float, std: float,
-                   device: torch.device, on_eval=None) -> float:
-    """Train `model` in place for cfg['steps'] steps of fresh numbers from (train_x, train_y);
+                   device: torch.device, on_eval=None, writer_lines=None) -> float:
+    """Train `model` in place for cfg['steps'] steps of fresh numbers from (train_x, train_y), and
+    lines by other writers from the pool `writer_lines` (images_cfg['writer_lines'] of each batch);
     every cfg['eval_every'] steps (and at the end) call on_eval(step, train_loss, val_logits, scores)
     with its reading of the validation numbers `val`. Returns the training seconds."""
     autocast = uses_bf16(cfg["precision"], device)
@@ -55,7 +59,7 @@ def fit_line_model(model, train_x, train_y, val, cfg: dict, images_cfg: dict, me
     started, loss_sum, seen = time.perf_counter(), 0.0, 0
     for step in range(cfg["steps"]):
         model.train()
-        batch = training_numbers(train_x, train_y, cfg["batch_size"], images_cfg, generator)
+        batch = training_numbers(train_x, train_y, cfg["batch_size"], images_cfg, generator, writer_lines)
         with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
             logits = model(as_input(batch.images, mean, std))
         loss = ctc_loss(logits, batch.labels, batch.widths)
@@ -84,6 +88,7 @@ def main() -> None:
     mean, std = load_stats()
     train_x, train_y = load_split("train")
     val = validation_numbers(*load_split("val"), cfg["val_numbers"], images_cfg["lengths"])
+    writer_lines = load_line_pool(WRITER_LINES)
     model = build_line_model(net).to(memory_format=torch.channels_last)
     log.info("line model: %s, %d parameters; %d steps of %d numbers", net, count_parameters(model), cfg["steps"],
              cfg["batch_size"])
@@ -98,7 +103,8 @@ def main() -> None:
             log.info("step %d: train loss %.4f | val exact %.4f cer %.4f | %.1fs (%.3f s/step)", step + 1,
                      train_loss, scores["exact"], scores["cer"], elapsed, elapsed / (step + 1))
 
-        train_time = fit_line_model(model, train_x, train_y, val, cfg, images_cfg, mean, std, device, log_eval)
+        train_time = fit_line_model(model, train_x, train_y, val, cfg, images_cfg, mean, std, device, log_eval,
+                                    writer_lines)
         autocast = uses_bf16(cfg["precision"], device)
         record = calibrate(model, line_logits(model, val, mean, std, autocast=autocast), val, cfg["unflagged_accuracy"])
         log.info("calibrated on %d validation numbers: %s", len(val), record)

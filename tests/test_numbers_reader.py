@@ -216,21 +216,21 @@ def test_a_number_the_line_model_reads_otherwise_is_uncertain():
         assert not any(p.line_uncertain for p in combine(digits, probs, agreed, threshold=0.5))
     # too narrow to split: the classifier's "4" stands, but flagged whether the line model that
     # reads two digits is sure or not (two touching digits alone are most often what it reads)
-    one_wide_digit = [piece(0, int(1.7 * 20))]
+    narrow = [piece(0, int(0.6 * 20))]
     for line_model_reads in (reading("44", 0.4), reading("44", 0.9)):
-        disputed = combine(one_wide_digit, probs[:1], line_model_reads, threshold=0.5)
+        disputed = combine(narrow, probs[:1], line_model_reads, threshold=0.5)
         assert read(disputed) == "4" and all(p.line_uncertain for p in disputed)
-    assert not any(p.line_uncertain for p in combine(one_wide_digit, probs[:1], reading("4", 0.9), threshold=0.5))
+    assert not any(p.line_uncertain for p in combine(narrow, probs[:1], reading("4", 0.9), threshold=0.5))
 
 
 def test_a_lone_piece_is_split_only_if_wide_enough_for_its_digits():
     probs = np.array([np.eye(10)[2]])
-    one_wide_digit = [piece(0, int(1.7 * 20))]
-    assert read(combine(one_wide_digit, probs, reading("22", 0.999), threshold=0.5)) == "2"
-    two_wide = [piece(0, 2 * 20)]   # wide enough for two: split if the line model is sure
+    narrow = [piece(0, int(0.6 * 20))]
+    assert read(combine(narrow, probs, reading("22", 0.999), threshold=0.5)) == "2"
+    two_wide = [piece(0, int(0.8 * 20))]   # wide enough for two (a "58" in marker): split if the line model is sure
     assert read(combine(two_wide, probs, reading("22", 0.9), threshold=0.5)) == "22"
     assert read(combine(two_wide, probs, reading("22", 0.4), threshold=0.5)) == "2"
-    assert read(combine(one_wide_digit, probs, reading("2026", 0.2), threshold=0.5)) == "2026"
+    assert read(combine([piece(0, int(1.7 * 20))], probs, reading("2026", 0.2), threshold=0.5)) == "2026"
     continuous = [piece(0, 4 * 20)]   # "2026" in one line: four digits' width
     assert read(combine(continuous, probs, reading("2026", 0.2), threshold=0.5)) == "2026"
     assert read(combine([piece(0, int(1.1 * 20))], probs, reading("2026", 0.99), threshold=0.5)) == "2"
@@ -253,9 +253,12 @@ class Unread:
         raise AssertionError("the line model ran on an image of one digit")
 
 
-def test_an_image_of_one_digit_does_not_run_the_line_model(mnist_test_digits):
+def test_an_image_of_one_narrow_digit_does_not_run_the_line_model(mnist_test_digits):
+    """A piece under ALONE_MIN times as wide as tall cannot be two digits: a 1, most 7s and 9s."""
     from digit_reader.numbers import read_parts
 
-    image = number_on_paper(mnist_test_digits[0][0])
-    parts = read_parts(image, lambda digits: np.tile(np.eye(10)[7], (len(digits), 1)), Unread())
-    assert [int(p.probs.argmax()) for p in parts] == [7] and parts[0].source == "digit"
+    images, labels = mnist_test_digits
+    one = images[list(labels).index(1)]
+    image = number_on_paper(one)
+    parts = read_parts(image, lambda digits: np.tile(np.eye(10)[1], (len(digits), 1)), Unread())
+    assert [int(p.probs.argmax()) for p in parts] == [1] and parts[0].source == "digit"

@@ -70,7 +70,7 @@ def test_a_pen_draws_strokes_of_its_width(pen):
 
 
 @pytest.mark.e2e
-def test_the_stage_scores_every_set_in_the_tiny_build(tiny_built):
+def test_the_writer_stages_make_their_lines_and_score_every_set_in_the_tiny_build(tiny_built):
     project, _ = tiny_built
     metrics = project.read_json("metrics/writers.json")
     assert set(metrics) == set(SETS)
@@ -82,3 +82,47 @@ def test_the_stage_scores_every_set_in_the_tiny_build(tiny_built):
     assert sum(s["count"] for s in styles.values()) == project.params()["writers"]["single"]
     assert (project.path / "metrics/writers/misread.png").stat().st_size > 0
     assert "metrics/writers.json" in project.dvc("metrics", "show", "--json").stdout
+    from src.number_images import load_line_pool
+
+    pool = load_line_pool(project.path / "data/writers/lines.pt")   # the stage writer_lines' file
+    assert 0.9 * project.params()["writer_lines"]["count"] <= len(pool) <= project.params()["writer_lines"]["count"]
+    assert all(label.isdigit() for label in pool.labels) and pool.starts[-1] == pool.pixels.shape[1]
+
+
+# --- lines by the training split's writers, for the line model (src/writer_lines.py) ---
+
+LINES_CFG = {"seed": 0, "count": 6, "touching": 0.5, "photographed": 0.3}
+
+
+def test_a_writer_line_is_the_readers_line_of_a_training_writers_number():
+    from src.writer_lines import writer_line
+
+    pixels, digits = writer_line(3, LINES_CFG)
+    again, _ = writer_line(3, LINES_CFG)
+    assert pixels.dtype == np.uint8 and pixels.shape[0] == 28 and np.array_equal(pixels, again)
+    assert 1 <= len(digits) <= 8 and digits.isdigit()
+    # as wide as its digits at MNIST's scale, with the reader's margins: 8-28 columns a digit
+    assert 8 * len(digits) <= pixels.shape[1] <= 28 * len(digits) + 16
+
+
+def test_training_batches_take_their_share_of_writer_lines_and_nothing_without_it():
+    import torch
+
+    from src.number_images import LinePool, training_numbers
+
+    rng = np.random.default_rng(0)
+    widths = [12, 40, 33]
+    pool = LinePool(torch.from_numpy(rng.integers(0, 255, (28, sum(widths)), dtype=np.uint8)),
+                    torch.tensor([0, 12, 52, 85]), ["1", "234", "56"])
+    images, labels = torch.randint(0, 255, (50, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (50,))
+    cfg = {"lengths": [2, 2], "spacing": [0, 4], "writer_lines": 0.25,
+           "augment": {key: 0 for key in ("scale", "rotate", "slant", "baseline", "elastic", "thickness", "blur", "join")}}
+    mixed = training_numbers(images, labels, 16, cfg, torch.Generator().manual_seed(0), pool)
+    assert len(mixed) == 16 + 4 and mixed.images.shape[2] % 4 == 0
+    for image, label, width in zip(mixed.images[16:], mixed.labels[16:], mixed.widths[16:]):
+        k = pool.labels.index(label)
+        assert width == widths[k] and torch.equal(image[:, :width], pool.pixels[:, pool.starts[k]:pool.starts[k + 1]])
+        assert not image[:, width:].any()
+    plain = training_numbers(images, labels, 16, {**cfg, "writer_lines": 0}, torch.Generator().manual_seed(0), pool)
+    alone = training_numbers(images, labels, 16, cfg, torch.Generator().manual_seed(0))
+    assert plain.labels == alone.labels == mixed.labels[:16] and torch.equal(plain.images, alone.images)

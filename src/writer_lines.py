@@ -1,0 +1,79 @@
+"""Stage `writer_lines`: numbers by the training split's other writers, made into lines as the reader makes them.
+
+    python -m src.writer_lines
+
+The line model learns to read from MNIST's digits composed into numbers (src/number_images.py).
+Alone, that teaches it MNIST's few hundred writers: it reads numbers by other writers badly
+(metrics/writers.json). This stage writes `count` numbers of 1 to 8 digits by the **training**
+split's writers (src/writers.py; the benchmark reads the test split's), touching or spaced, some
+photographed, and makes each into a line exactly as the reader does (digit_reader/line.py, at a
+zoom of 0.9, 1 or 1.1 of the estimated digit height, as the reader's zooms), so that the line model
+learns from what it will be given. train_numbers mixes them into its batches
+(`numbers.images.writer_lines`).
+
+Each number has its own seed, and the work is shared by one process per core: the same lines
+whichever the CPU. Writes data/writers/lines.pt: the lines' uint8 pixels side by side (28 rows,
+white ink on black), each line's first column, and its digits.
+"""
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from digit_reader.image import find_ink
+from digit_reader.line import maker_of
+from src.config import load_params
+from src.fileio import save_torch
+from src.writers import photographed, write, writer_of
+
+log = logging.getLogger("writer_lines")
+OUT = Path("data/writers/lines.pt")
+LENGTHS = (1, 8)          # digits per number, uniform, as numbers.images.lengths
+ZOOMS = (0.9, 1.0, 1.1)   # the reader's (digit_reader/numbers.py's ZOOMS)
+
+
+def writer_line(i: int, cfg: dict) -> tuple[np.ndarray, str] | None:
+    """Number i: its line (uint8 28 x W) and its digits; None if the reader finds no ink in it."""
+    rng = np.random.default_rng([cfg["seed"], i])
+    digits = "".join(map(str, rng.integers(0, 10, int(rng.integers(LENGTHS[0], LENGTHS[1] + 1)))))
+    image = write(writer_of("train", i), digits, "touching" if rng.random() < cfg["touching"] else "spaced", rng)
+    if rng.random() < cfg["photographed"]:
+        image = photographed(image, rng)
+    found = find_ink(image)
+    make = maker_of(found) if found else None
+    if make is None:
+        return None
+    line = make(float(rng.choice(ZOOMS)))
+    return np.round(line.pixels[:, :line.width] * 255).astype(np.uint8), digits
+
+
+def _chunk(args):
+    start, stop, cfg = args
+    return [writer_line(i, cfg) for i in range(start, stop)]
+
+
+def writer_lines(cfg: dict, workers: int) -> list:
+    chunks = [(start, min(start + 500, cfg["count"]), cfg) for start in range(0, cfg["count"], 500)]
+    with ProcessPoolExecutor(workers) as pool:
+        return [line for chunk in pool.map(_chunk, chunks) for line in chunk]
+
+
+def main() -> None:
+    import torch
+
+    cfg = load_params()["writer_lines"]
+    made = writer_lines(cfg, max(1, min(os.cpu_count() or 1, 4)))
+    kept = [m for m in made if m is not None]
+    widths = [pixels.shape[1] for pixels, _ in kept]
+    save_torch({"pixels": torch.from_numpy(np.concatenate([pixels for pixels, _ in kept], axis=1)),
+                "starts": torch.tensor(np.concatenate([[0], np.cumsum(widths)])),
+                "labels": [digits for _, digits in kept]}, OUT)
+    log.info("%d lines by other writers (%d with no ink found), %d columns", len(kept), len(made) - len(kept), sum(widths))
+
+
+if __name__ == "__main__":
+    from src.cli import run_stage
+
+    run_stage(main)
