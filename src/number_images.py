@@ -160,7 +160,8 @@ def training_numbers(images, labels, batch_size: int, cfg: dict, generator: torc
     numbers = write_numbers(images, labels, [length] * count, spacings, generator, cfg["augment"])
     if writer_lines is None or not cfg["writer_lines"]:
         return numbers
-    return concatenate([numbers, writer_lines.draw(max(1, round(cfg["writer_lines"] * count)), generator)])
+    # of the batch's length, so that a batch stays hardly padded
+    return concatenate([numbers, writer_lines.draw(max(1, round(cfg["writer_lines"] * count)), length, generator)])
 
 
 # --- lines by other writers (the stage writer_lines) ------------------------------------------
@@ -171,13 +172,21 @@ class LinePool:
     pixels: torch.Tensor    # uint8 28 x (all lines' columns), white ink on black
     starts: torch.Tensor    # N + 1: line i is columns starts[i]:starts[i + 1]
     labels: list[str]
+    by_length: dict = field(init=False)   # digits -> the indices of the lines that have that many
+
+    def __post_init__(self):
+        self.by_length = {}
+        for i, label in enumerate(self.labels):
+            self.by_length.setdefault(len(label), []).append(i)
 
     def __len__(self):
         return len(self.labels)
 
-    def draw(self, count: int, generator: torch.Generator) -> Numbers:
-        """`count` lines at random, right-padded to a common width (a multiple of WIDTH_STEP)."""
-        chosen = torch.randint(0, len(self), (count,), generator=generator).tolist()
+    def draw(self, count: int, length: int, generator: torch.Generator) -> Numbers:
+        """`count` lines of `length` digits at random (of any length if the pool has none of
+        that one), right-padded to a common width (a multiple of WIDTH_STEP)."""
+        of_length = self.by_length.get(length) or list(range(len(self)))
+        chosen = [of_length[i] for i in torch.randint(0, len(of_length), (count,), generator=generator).tolist()]
         widths = [int(self.starts[i + 1] - self.starts[i]) for i in chosen]
         width = WIDTH_STEP * math.ceil(max(widths) / WIDTH_STEP)
         images = torch.stack([F.pad(self.pixels[:, self.starts[i]:self.starts[i + 1]], (0, width - w))

@@ -113,16 +113,35 @@ def test_training_batches_take_their_share_of_writer_lines_and_nothing_without_i
     rng = np.random.default_rng(0)
     widths = [12, 40, 33]
     pool = LinePool(torch.from_numpy(rng.integers(0, 255, (28, sum(widths)), dtype=np.uint8)),
-                    torch.tensor([0, 12, 52, 85]), ["1", "234", "56"])
+                    torch.tensor([0, 12, 52, 85]), ["1", "234", "56"])   # one line of each length
     images, labels = torch.randint(0, 255, (50, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (50,))
     cfg = {"lengths": [2, 2], "spacing": [0, 4], "writer_lines": 0.25,
            "augment": {key: 0 for key in ("scale", "rotate", "slant", "baseline", "elastic", "thickness", "blur", "join")}}
     mixed = training_numbers(images, labels, 16, cfg, torch.Generator().manual_seed(0), pool)
     assert len(mixed) == 16 + 4 and mixed.images.shape[2] % 4 == 0
-    for image, label, width in zip(mixed.images[16:], mixed.labels[16:], mixed.widths[16:]):
-        k = pool.labels.index(label)
-        assert width == widths[k] and torch.equal(image[:, :width], pool.pixels[:, pool.starts[k]:pool.starts[k + 1]])
-        assert not image[:, width:].any()
+    # the lines of the batch's length (2 digits), so that the batch stays hardly padded
+    assert mixed.labels[16:] == ["56"] * 4
+    for image, width in zip(mixed.images[16:], mixed.widths[16:]):
+        assert width == 33 and torch.equal(image[:, :width], pool.pixels[:, 52:85]) and not image[:, width:].any()
+    assert pool.draw(3, 5, torch.Generator().manual_seed(0)).labels[0] in pool.labels   # no 5-digit line: any
     plain = training_numbers(images, labels, 16, {**cfg, "writer_lines": 0}, torch.Generator().manual_seed(0), pool)
     alone = training_numbers(images, labels, 16, cfg, torch.Generator().manual_seed(0))
     assert plain.labels == alone.labels == mixed.labels[:16] and torch.equal(plain.images, alone.images)
+
+
+def test_the_validation_benchmark_scores_every_set_with_the_models_it_names(reader_project, tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    from benchmarks import other_writers
+    from src.fileio import md5_of
+
+    out = tmp_path / "writers-val.json"
+    monkeypatch.setattr(sys, "argv", ["other_writers", "--root", str(reader_project), "--writers", "3", "--single", "10",
+                                      "--per-set", "2", "--out", str(out)])
+    other_writers.main()
+    result = json.loads(out.read_text())
+    assert result["split"] == "val" and set(result["sets"]) == set(SETS)
+    assert result["models_md5"]["cnn"] == md5_of(reader_project / "models/cnn.onnx")
+    assert all(0 <= v <= 1 for s in result["sets"].values() for v in s.values())
+    assert "pair_thick" in capsys.readouterr().out
