@@ -55,16 +55,17 @@ def test_touching_numbers_are_read_with_the_line_model(readers, composed):
     assert separated >= max(QUICK_SEPARATED, exact(readers["digits only"], composed["separated"]) - 0.02)
 
 
-def test_single_digits_read_as_well_as_with_the_classifier_alone(readers, mnist_test_digits):
+@pytest.mark.parametrize("count", [200, pytest.param(500, marks=pytest.mark.slow)])
+def test_single_digits_read_as_well_as_with_the_classifier_alone(readers, mnist_test_digits, count):
     """MNIST's test digits, clean and as a user's photo (tests/test_image.py): the line model
-    must cost nothing on a digit that stands alone."""
-    images, labels = mnist_test_digits[0][:500], mnist_test_digits[1][:500]
+    must cost nothing on a digit that stands alone. The first 200 in `make test`, 500 in the slow tier."""
+    images, labels = mnist_test_digits[0][:count], mnist_test_digits[1][:count]
     rng = np.random.default_rng(0)
     clean = [(encode(Image.fromarray(255 - d)), str(y)) for d, y in zip(images, labels)]
     photos = [(encode(users_version(d, rng)), str(y)) for d, y in zip(images, labels)]
     for name, items in (("clean", clean), ("photographed", photos)):
         new, old = exact(readers["with lines"], items), exact(readers["digits only"], items)
-        print(f"500 single MNIST test digits, {name}: {new:.1%} with the line model, {old:.1%} without")
+        print(f"{count} single MNIST test digits, {name}: {new:.1%} with the line model, {old:.1%} without")
         assert new >= old
 
 
