@@ -17,7 +17,6 @@ Writers are split by seed (`SPLITS`): a writer of the training split never appea
 validation or the test split, so a model trained on some writers is measured on others.
 """
 import io
-import math
 from dataclasses import dataclass
 
 import numpy as np
