@@ -25,7 +25,8 @@ from src.download import fetch  # noqa: E402
 from src.fileio import RAW_DIR, md5_of  # noqa: E402
 
 
-TIER_OF_FIXTURE = {"tiny": "e2e", "tiny_built": "e2e", "browser": "browser", "live_server": "server"}
+TIER_OF_FIXTURE = {"tiny": "e2e", "tiny_built": "e2e", "browser": "browser", "live_server": "server",
+                   "python_process": "process", "two_ranks": "process"}
 
 
 def pytest_collection_modifyitems(items):
@@ -34,6 +35,33 @@ def pytest_collection_modifyitems(items):
         for fixture in getattr(item, "fixturenames", ()):
             if fixture in TIER_OF_FIXTURE:
                 item.add_marker(TIER_OF_FIXTURE[fixture])
+
+
+@pytest.fixture(autouse=True)
+def python_starts_only_in_a_tier_that_says_so(request, monkeypatch):
+    """Outside the tiers that start processes, starting Python fails the test: so `make test-fast`
+    stays free of interpreter start-ups (seconds each), and a new test that needs one says so
+    by using `python_process`."""
+    if any(request.node.get_closest_marker(tier) for tier in ("process", "e2e", "server", "browser", "slow")):
+        return
+    start = subprocess.Popen.__init__
+
+    def guarded(self, args, *rest, **options):
+        program = args[0] if isinstance(args, (list, tuple)) else args
+        if str(program) == sys.executable:
+            raise AssertionError("this test starts Python: use the python_process fixture (the `process` tier)")
+        start(self, args, *rest, **options)
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+
+
+@pytest.fixture
+def python_process():
+    """Runs `python ARGS...` in a process of its own, as a user runs a command, and returns the
+    finished process with its text output: for what only a fresh interpreter shows (an exit
+    code, all of stderr, which modules an entry point imports)."""
+    def run(*args, **options) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, **options)
+    return run
 
 
 @pytest.fixture(scope="session")

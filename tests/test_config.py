@@ -1,7 +1,5 @@
 import copy
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -73,11 +71,10 @@ def test_unreadable_yaml_is_one_line(tmp_path):
     assert "\n" not in str(error.value)
 
 
-def test_a_stage_fails_with_one_line_and_writes_nothing(tmp_path):
+def test_a_stage_fails_with_one_line_and_writes_nothing(tmp_path, python_process):
     bad = with_change("train.cnn.epochs", "ten")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
-    result = subprocess.run([sys.executable, "-m", "src.train", "cnn"], cwd=tmp_path, capture_output=True,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = python_process("-m", "src.train", "cnn", cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2
     assert result.stderr.strip() == "error: params.yaml: train.cnn.epochs must be an integer >= 1, got 'ten' (str)"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

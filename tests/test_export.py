@@ -4,7 +4,6 @@ when it would not."""
 import copy
 import json
 import shutil
-import sys
 
 import numpy as np
 import onnx
@@ -130,9 +129,8 @@ def test_any_model_exports_with_its_input_spec_such_as_lines_of_any_width():
     assert onnx_export.to_onnx(model, spec) == data
 
 
-def test_the_stage_needs_no_torch_to_run_its_output(stage_project, mnist_test_digits, tmp_path):
+def test_the_stage_needs_no_torch_to_run_its_output(stage_project, mnist_test_digits, tmp_path, python_process):
     """The file is enough: a Python with numpy and onnxruntime only reads it."""
-    import subprocess
 
     run_stage(export.main, "cnn")
     images, labels = mnist_test_digits
@@ -140,7 +138,6 @@ def test_the_stage_needs_no_torch_to_run_its_output(stage_project, mnist_test_di
     code = ("import sys, numpy, onnxruntime; s = onnxruntime.InferenceSession(sys.argv[1]); "
             "x = numpy.load(sys.argv[2])[:, None].astype(numpy.float32) / 255; "
             "print(s.run(['logits'], {'pixels': x})[0].argmax(1).tolist()); assert 'torch' not in sys.modules")
-    result = subprocess.run([sys.executable, "-c", code, str(stage_project / "models/cnn.onnx"), str(tmp_path / "digits.npy")],
-                            capture_output=True, text=True, cwd=tmp_path)
+    result = python_process("-c", code, stage_project / "models/cnn.onnx", tmp_path / "digits.npy", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert np.mean(np.array(json.loads(result.stdout)) == labels[:1000]) > 0.95

@@ -109,13 +109,10 @@ def test_the_reader_lays_out_lines_as_the_training_numbers_are():
     assert LINE_MARGIN == MARGIN
 
 
-def test_reading_a_number_never_imports_torch_on_the_onnx_runtime():
-    import subprocess
-    import sys
-
+def test_reading_a_number_never_imports_torch_on_the_onnx_runtime(python_process):
     code = ("import sys, digit_reader.numbers, digit_reader.line, src.ctc; "
             "sys.exit('torch' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert python_process("-c", code).returncode == 0
 
 
 def test_a_blank_page_has_no_line():

@@ -3,8 +3,6 @@ model, digit_reader/numbers.py) with the quick models of `reader_project`: throu
 CLI, the HTTP API and the page, on both runtimes."""
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -105,10 +103,9 @@ def touching_files(composed, tmp_path, count=5):
     raise AssertionError("too few touching numbers")
 
 
-def test_the_cli_reads_touching_digits(reader_project, readers, composed, tmp_path):
+def test_the_cli_reads_touching_digits(reader_project, readers, composed, tmp_path, python_process):
     files = touching_files(composed, tmp_path)
-    result = subprocess.run([sys.executable, "-m", "digit_reader.predict", "--root", str(reader_project), "--json",
-                             *(str(f) for f, _ in files)], capture_output=True, text=True)
+    result = python_process("-m", "digit_reader.predict", "--root", reader_project, "--json", *(f for f, _ in files))
     assert result.returncode == 0, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["digits"] for a in answers] == [readers["with lines"].read(f.read_bytes())["digits"] for f, _ in files]
@@ -128,10 +125,11 @@ def test_the_api_reads_touching_digits_and_still_refuses_bad_images(reader_proje
             assert 400 <= answer.status_code < 500, answer.text
 
 
-def test_the_reader_benchmark_scores_both_readers_on_every_kind(reader_project, raw_mnist, tmp_path):
+def test_the_reader_benchmark_scores_both_readers_on_every_kind(reader_project, raw_mnist, tmp_path, python_process):
     out = tmp_path / "reader.json"
-    subprocess.run([sys.executable, "-m", "benchmarks.reader_accuracy", "--root", str(reader_project), "--mnist", str(raw_mnist),
-                    "--digits", "20", "--numbers", "20", "--font-numbers", "1", "--runtime", "onnx", "--out", str(out)], check=True, cwd=ROOT)
+    run = python_process("-m", "benchmarks.reader_accuracy", "--root", reader_project, "--mnist", raw_mnist, "--digits", "20",
+                         "--numbers", "20", "--font-numbers", "1", "--runtime", "onnx", "--out", out, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
     result = json.loads(out.read_text())
     numbers = result["exact"]["4-digit MNIST numbers on paper"]
     assert set(numbers) == set(KINDS) and result["exact"]["single MNIST digits"]["clean"]["n"] == 20

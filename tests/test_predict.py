@@ -1,7 +1,5 @@
 """The command line, `python -m digit_reader.predict`, on real files of each format."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -51,12 +49,13 @@ def images(tmp_path_factory, mnist_test_digits, paper):
     return files
 
 
-def run_cli(*args, root):
-    return subprocess.run([sys.executable, "-m", "digit_reader.predict", "--root", str(root), *map(str, args)],
-                          capture_output=True, text=True)
+@pytest.fixture
+def run_cli(python_process):
+    """`python -m digit_reader.predict --root ROOT ARGS...`."""
+    return lambda *args, root: python_process("-m", "digit_reader.predict", "--root", root, *args)
 
 
-def test_cli_reads_every_format_and_reports_the_broken_file_without_stopping(images, reader_project):
+def test_cli_reads_every_format_and_reports_the_broken_file_without_stopping(images, reader_project, run_cli):
     order = [n for n in images if n != "blank.png"]
     result = run_cli("--json", "--top", "2", *(images[n] for n in order), root=reader_project)
     assert result.returncode == 1, result.stderr
@@ -74,7 +73,7 @@ def test_cli_reads_every_format_and_reports_the_broken_file_without_stopping(ima
             assert len(digit["box"]) == 4
 
 
-def test_cli_plain_output_one_line_per_file_errors_on_stderr(images, reader_project):
+def test_cli_plain_output_one_line_per_file_errors_on_stderr(images, reader_project, run_cli):
     result = run_cli("--model", "mlp", images["number-2021.png"], images["blank.png"], images["broken.png"],
                      root=reader_project)
     assert result.returncode == 1
@@ -97,7 +96,7 @@ def test_cli_missing_file_and_missing_model_are_one_line(tmp_path, images, reade
 
 @pytest.mark.parametrize("runtime", ["onnx", "torch"])
 def test_without_the_line_model_the_cli_warns_once_and_reads_each_piece_with_the_classifier(
-        tmp_path, images, reader_project, runtime):
+        tmp_path, images, reader_project, runtime, run_cli):
     import shutil
 
     root = tmp_path / "project"
@@ -169,19 +168,17 @@ def test_both_runtimes_read_every_file_the_same(images, reader_project, model):
             assert np.allclose([t["probability"] for t in ours["top"]], [t["probability"] for t in theirs["top"]], atol=1e-5)
 
 
-def test_cli_with_the_onnx_runtime_never_imports_torch(images, reader_project):
+def test_cli_with_the_onnx_runtime_never_imports_torch(images, reader_project, python_process):
     code = ("import json, sys; from digit_reader import predict; "
             "status = predict.main(sys.argv[1:]); print(json.dumps(['torch' in sys.modules, status]))")
-    result = subprocess.run([sys.executable, "-c", code, "--root", str(reader_project), "--runtime", "onnx", "--json",
-                             str(images["seven.png"]), str(images["number-2021.png"])], capture_output=True, text=True)
+    result = python_process("-c", code, "--root", reader_project, "--runtime", "onnx", "--json",
+                            images["seven.png"], images["number-2021.png"])
     assert result.returncode == 0, result.stderr
     *answers, imported = result.stdout.splitlines()
     assert [json.loads(a)["digits"] for a in answers] == ["7", "2021"]
     assert json.loads(imported) == [False, 0]
     # the same run in torch does import it: the check above can fail
-    torch_run = subprocess.run([sys.executable, "-c", code, "--root", str(reader_project), "--runtime", "torch",
-                                str(images["seven.png"])],
-                               capture_output=True, text=True)
+    torch_run = python_process("-c", code, "--root", reader_project, "--runtime", "torch", images["seven.png"])
     assert json.loads(torch_run.stdout.splitlines()[-1]) == [True, 0]
 
 

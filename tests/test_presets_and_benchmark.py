@@ -175,22 +175,14 @@ def test_accuracy_counts_errors_and_scores_an_ensemble_by_its_summed_probabiliti
     assert accuracy(a + b, labels) == {"accuracy": 1.0, "errors": 0}
 
 
-def test_an_unknown_recipe_is_one_clear_line():
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, "-m", "benchmarks.time_to_accuracy", "--recipes", "public_fastest,oops"],
-                            cwd=ROOT, capture_output=True, text=True)
+def test_an_unknown_recipe_is_one_clear_line(python_process):
+    result = python_process("-m", "benchmarks.time_to_accuracy", "--recipes", "public_fastest,oops", cwd=ROOT)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines()[-1].endswith("--recipes: unknown oops; choose from seed, public_fastest, ours")
     assert "Traceback" not in result.stderr
 
 
-def test_an_unknown_preset_for_the_best_preset_benchmark_is_one_clear_line():
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, "-m", "benchmarks.best_preset", "--preset", "nope"],
-                            cwd=ROOT, capture_output=True, text=True)
+def test_an_unknown_preset_for_the_best_preset_benchmark_is_one_clear_line(python_process):
+    result = python_process("-m", "benchmarks.best_preset", "--preset", "nope", cwd=ROOT)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == [f"error: presets/nope.yaml: no such preset (known: {', '.join(PRESETS)})"]

@@ -8,8 +8,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -350,9 +348,8 @@ def test_every_way_to_start_the_server_gives_the_same_threads_and_limits(live_se
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_server_without_its_model_says_so_in_one_line(tmp_path, workers):
-    result = subprocess.run([sys.executable, "-m", "digit_reader.serve", "--root", str(tmp_path), "--workers", workers],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+def test_a_server_without_its_model_says_so_in_one_line(tmp_path, workers, python_process):
+    result = python_process("-m", "digit_reader.serve", "--root", tmp_path, "--workers", workers, cwd=ROOT, timeout=60)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: {tmp_path}/models/cnn.onnx not found: run `make repro` (or `dvc pull`) first"]
 
@@ -401,14 +398,13 @@ def test_the_onnx_app_answers_as_the_torch_app(reader_project, client, seven, nu
         assert onnx_client.post("/predict", content=b"garbage").status_code == 422
 
 
-def test_an_app_on_onnx_never_imports_torch(reader_project, seven, tmp_path):
+def test_an_app_on_onnx_never_imports_torch(reader_project, seven, tmp_path, python_process):
     (tmp_path / "seven.png").write_bytes(seven)
     code = ("import json, sys; from fastapi.testclient import TestClient; from digit_reader.serve import server_app; "
             "client = TestClient(server_app(sys.argv[1], 'cnn', 'onnx')); "
             "answer = client.post('/predict', content=open(sys.argv[2], 'rb').read()).json(); "
             "print(json.dumps([answer['digits'], client.get('/health').json()['runtime'], 'torch' in sys.modules]))")
-    result = subprocess.run([sys.executable, "-c", code, str(reader_project), str(tmp_path / "seven.png")],
-                            capture_output=True, text=True)
+    result = python_process("-c", code, reader_project, tmp_path / "seven.png")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == ["7", "onnx", False]
 
@@ -523,12 +519,9 @@ def test_the_serving_benchmark_measures_each_runtime_into_its_own_file(reader_pr
     assert (tmp_path / f"serve-{batch['cpu_kind']}-cnn-onnx-1w-1c-batch4.json").exists()
 
 
-def test_the_serving_benchmark_without_mnist_for_its_number_is_one_clear_line(tmp_path):
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, "-m", "benchmarks.serve_load", "--image", "number", "--mnist", str(tmp_path),
-                             "--results", str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True)
+def test_the_serving_benchmark_without_mnist_for_its_number_is_one_clear_line(tmp_path, python_process):
+    result = python_process("-m", "benchmarks.serve_load", "--image", "number", "--mnist", tmp_path,
+                            "--results", tmp_path / "results", cwd=ROOT)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == [f"error: {tmp_path}/t10k-images-idx3-ubyte not found: run `dvc repro download` first"]
     assert not (tmp_path / "results").exists()
