@@ -1,38 +1,7 @@
 """Reading a whole number: the line model, and the per-digit classifier where digits stand apart.
 
-The line model (src/number_model.py) reads digits that touch or overlap, which segmentation into
-connected components of ink (digit_reader/image.py) cannot split. The per-digit classifier reads
-a digit that stands alone a little better. So both read the image, and the count of digits that
-the line model reads, against the count of pieces of ink, decides:
-
-- as many digits as pieces (two or more): each piece is a digit cleanly apart. If the line model
-  is sure (confidence over its calibrated threshold), a piece's probabilities are the mean of the
-  classifier's and of the line model's for that digit (the two make different mistakes); if it is
-  unsure, the classifier's alone: an unsure line model misreads the shapes MNIST's writers rarely
-  used (a 6 as 8, a 7 as 2) that the classifier reads right, and outweighed it in the mean
-  (benchmarks/notes/reader.md#2026-12-02-other-writers-the-benchmark-and-the-first-rules);
-- fewer digits than pieces, the line model sure of them (confidence over its calibrated
-  threshold): a digit broken in two by a gap in its stroke (a 4 or an 8 drawn in two strokes that
-  miss), which segmentation cannot join as it joins pieces stacked one above the other. The line
-  model's digits are the answer; their boxes merge the neighbouring pieces closest together;
-- fewer digits than pieces and the line model unsure, or one piece of ink too narrow for the
-  digits read (a lone piece must be ALONE_MIN times as wide as tall for two digits, ALONE_ASPECT
-  times the count for more, and the line model sure of two: one wide MNIST digit, a flat 2 or 5,
-  is sometimes read as two, where two touching digits alone, a "58" in marker, are most often
-  what it reads; benchmarks/notes/reader.md#two-touching-digits-alone): the classifier, piece by
-  piece;
-- more digits than pieces: if the line model is unsure, the classifier's reading is scored by
-  the line model itself (the probability of those digits over all alignments, as the confidence
-  is). If it is at least RIVAL times as probable as the line model's own reading, the
-  classifier's stands (the line model reads some separated printed digits, a bold serif 1 or 4,
-  as two, unsure and not by much); else the line model's digits are the answer, and their boxes come from sharing the
-  extra digits among the widest pieces. A lone piece is read as two digits only if the line
-  model is sure of them (confidence over its calibrated threshold): it reads a few wide single
-  digits as two.
-
-Counting, not positions: CTC puts a digit's spike anywhere on or beside the digit, so the
-spikes' columns say little about which piece a digit belongs to; a wrong share only moves a box,
-never changes the digits read.
+Both read the image; which of them is the answer, and which readings are flagged uncertain, is
+decided by the table of rules in digit_reader/rules.py, in the order they are applied.
 
 The line model reads the line with its digits at their estimated height (digit_reader/line.py).
 That estimate is rough where digits touch, and the model reads best at MNIST's size: if it is
@@ -40,41 +9,18 @@ unsure (confidence under its calibrated threshold), it reads the line again at t
 that height, and the digits kept are those most probable on average over the zooms (each zoom's
 probability of them over all CTC alignments). Their reading, confidence included, is that of the
 first zoom that read them, so the confidence keeps the calibration of one reading.
-
-A digit read by the line model is also uncertain when the whole line's calibrated confidence is
-under the threshold chosen on validation numbers (src/number_calibration.py). That calibration is
-made on composed lines, where the scale is known; on a user's image, two more readings are flagged,
-since each is wrong far more often than the others
-(benchmarks/notes/reader.md#how-far-uncertain-can-be-trusted):
-- every digit of a number that the line model reads otherwise, sure or not: the models dispute
-  it (a sure line model overruled by the lone-piece rule is most often right: two touching
-  digits alone);
-- the digits the line model splits out of a piece of ink, unless every zoom reads the same digits:
-  a split that changes with the line's scale rests on the estimate of that scale.
 """
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from digit_reader.image import digits_of, find_ink
 from digit_reader.line import Line, maker_of
+from digit_reader.rules import ALL, ZOOMS, Part, Rules, decide, needs_line_model
 from digit_reader.runtimes import REBUILD, ModelError, first_line, load_torch_weights, onnx_session
 from src.ctc import Reading, greedy_decode
 from src.fileio import md5_of
-
-ALONE_MIN = 0.7      # a lone piece read as two digits must be this many times as wide as tall (two touching digits alone are 0.86-1.33)
-ALONE_ASPECT = 0.3   # ... and as n > 2 digits, n times this (four heavily overlapping digits can be 1.3 times)
-RIVAL = 0.01         # the classifier's reading stands if the line model finds it this fraction as probable as its own
-ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at which an unsure line is read
-
-
-@dataclass
-class Part:
-    probs: np.ndarray           # the 10 digit probabilities
-    box: tuple                  # x0, y0, x1, y1 in the image's pixels
-    line_uncertain: bool        # uncertain on the line model's account (the rules: this module's docstring)
-    source: str                 # "digit" (the classifier), "line" (the line model) or "both" (their mean)
 
 
 class LineModel:
@@ -157,91 +103,41 @@ class Zooms:
         return len({r.digits for r in self.every()}) == 1
 
 
-def combine(digits, digit_probs: np.ndarray, reading: Reading, threshold: float) -> list[Part]:
-    """The parts of a number, left to right, from the segmented `digits` (image.py's Digit, each
-    with its classifier probabilities) and the line model's `reading` of the same ink; all of
-    them line_uncertain if the line model reads other digits than they do."""
-    parts = choose(digits, digit_probs, reading, threshold)
-    if "".join(str(int(p.probs.argmax())) for p in parts) != reading.digits:
-        return [replace(p, line_uncertain=True) for p in parts]
-    return parts
+@dataclass
+class Seen:
+    """What both models make of one image: its pieces of ink, the classifier's probabilities of
+    each, and the line model's readings (None where it need not run)."""
+    boxes: list[tuple]
+    probs: np.ndarray
+    zooms: Zooms | None
 
 
-def choose(digits, digit_probs: np.ndarray, reading: Reading, threshold: float) -> list[Part]:
-    """combine()'s parts, before the dispute between the two models is flagged."""
-    boxes = [tuple(d.box) for d in digits]
-    total = len(reading.digits)
-    unsure = reading.confidence < threshold
-    if total == len(digits) > 1 and not unsure:
-        return [Part((probs + np.asarray(line_probs)) / 2, box, False, "both")
-                for probs, line_probs, box in zip(digit_probs, reading.probs, boxes)]
-    if 0 < total < len(digits) and not unsure:
-        return [Part(np.asarray(probs), box, False, "line")
-                for probs, box in zip(reading.probs, merge_closest(boxes, total))]
-    classified = [Part(probs, box, False, "digit") for probs, box in zip(digit_probs, boxes)]
-    x0, y0, x1, y1 = boxes[0]
-    if total <= len(digits) or (len(digits) == 1 and x1 - x0 < lone_width(total) * (y1 - y0)):
-        return classified
-    if unsure and len(digits) == 1 and total == 2:   # a few wide single digits read as two
-        return classified
-    as_classified = "".join(str(int(probs.argmax())) for probs in digit_probs)
-    if unsure and reading.probability_of(as_classified) >= RIVAL * reading.confidence:
-        return classified
-    parts, first = [], 0
-    for (x0, y0, x1, y1), count in zip(boxes, digit_counts(boxes, total)):
-        edges = np.linspace(x0, x1, count + 1).round().astype(int).tolist()
-        parts += [Part(np.asarray(reading.probs[first + j]), (edges[j], y0, edges[j + 1], y1), unsure, "line")
-                  for j in range(count)]
-        first += count
-    return parts
-
-
-def lone_width(count: int) -> float:
-    """How many times as wide as tall one piece of ink must be to be read as `count` digits."""
-    return ALONE_MIN if count <= 2 else ALONE_ASPECT * count
-
-
-def merge_closest(boxes, count: int) -> list[tuple]:
-    """`boxes` (x0, y0, x1, y1), left to right, merged down to `count`: each time, the two
-    neighbours with the narrowest gap between them become their union."""
-    boxes = [tuple(box) for box in boxes]
-    while len(boxes) > count:
-        k = min(range(len(boxes) - 1), key=lambda i: boxes[i + 1][0] - boxes[i][2])
-        a, b = boxes[k], boxes[k + 1]
-        boxes[k:k + 2] = [(min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))]
-    return boxes
-
-
-def digit_counts(boxes, total: int) -> list[int]:
-    """How many of `total` digits each piece of ink (x0, y0, x1, y1) holds: one each, and any
-    more to the piece that is widest for its height and the digits it already holds."""
-    counts = [1] * len(boxes)
-    for _ in range(total - len(boxes)):
-        widest = max(range(len(boxes)), key=lambda k: (boxes[k][2] - boxes[k][0]) / ((boxes[k][3] - boxes[k][1]) * counts[k]))
-        counts[widest] += 1
-    return counts
-
-
-def read_parts(image, classify, line_model: LineModel | None) -> list[Part]:
-    """The parts of the number in a decoded `image`; `classify` maps N x 28 x 28 digits to
-    N x 10 probabilities (the per-digit classifier). Without a `line_model`, each piece of ink is
-    one digit, read by the classifier."""
+def see(image, classify, line_model: LineModel | None) -> Seen | None:
+    """Both models' readings of a decoded `image` (None: no ink); `classify` maps N x 28 x 28
+    digits to N x 10 probabilities (the per-digit classifier)."""
     found = find_ink(image)   # once, for the classifier's digits and the line model's line
     digits = digits_of(found) if found else []
     if not digits:
-        return []
+        return None
     probs = classify(np.stack([d.image for d in digits]))
-    classified = [Part(p, tuple(d.box), False, "digit") for p, d in zip(probs, digits)]
-    x0, y0, x1, y1 = digits[0].box
-    if line_model is None or (len(digits) == 1 and x1 - x0 < min(lone_width(2), lone_width(3)) * (y1 - y0)):
-        # no line model; or one piece too narrow for two or more digits, which combine() would
-        # keep as one digit whatever the line model read, so it need not run (most images of one digit)
-        return classified
-    make_line = maker_of(found)
-    if make_line is None:  # not expected: the line is made of the very ink that holds these digits
-        return classified
-    zooms = Zooms(line_model, make_line)
-    parts = combine(digits, probs, zooms.best(), line_model.threshold)
-    if any(p.source == "line" and not p.line_uncertain for p in parts) and not zooms.agree():
-        return [replace(p, line_uncertain=True) if p.source == "line" else p for p in parts]
-    return parts
+    boxes = [tuple(d.box) for d in digits]
+    make_line = maker_of(found) if line_model is not None and needs_line_model(boxes) else None
+    return Seen(boxes, probs, None if make_line is None else Zooms(line_model, make_line))
+
+
+def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
+    """The parts of the number, left to right, as `rules` decide (digit_reader/rules.py). Without
+    the line model's readings, each piece of ink is one digit, read by the classifier."""
+    if seen is None:
+        return []
+    if seen.zooms is None:
+        return [Part(p, box, False, "digit") for p, box in zip(seen.probs, seen.boxes)]
+    zooms = seen.zooms
+    if not rules.zooms:
+        return decide(seen.boxes, seen.probs, zooms.readings[0], zooms.line_model.threshold, rules=rules)
+    return decide(seen.boxes, seen.probs, zooms.best(), zooms.line_model.threshold, zooms.agree, rules)
+
+
+def read_parts(image, classify, line_model: LineModel | None) -> list[Part]:
+    """The parts of the number in a decoded `image` (see() and parts_of() with every rule)."""
+    return parts_of(see(image, classify, line_model))

@@ -53,22 +53,26 @@ class Reader:
         return self.read_image(decode(data), top)
 
     def read_image(self, image, top: int = 3) -> dict:
-        parts = self.parts(image)
-        if not parts:
-            return {"digits": "", "confidence": None, "uncertain": False, "count": 0,
-                    "message": "no digit found", "predictions": []}
-        predictions = [describe(p.probs, p.box, top, p.line_uncertain) for p in parts]
-        return {
-            "digits": "".join(p["digit"] for p in predictions),
-            "confidence": min(p["probability"] for p in predictions),
-            "uncertain": any(p["uncertain"] for p in predictions),
-            "count": len(predictions),
-            "predictions": predictions,
-        }
+        return answer(self.parts(image), top)
 
     def parts(self, image) -> list[Part]:
         """The digits of a decoded image, left to right: each its probabilities and its box."""
         return read_parts(image, self.probabilities, self.lines)
+
+
+def answer(parts: list[Part], top: int = 3) -> dict:
+    """The JSON-ready answer of the CLI and the API for a number's parts."""
+    if not parts:
+        return {"digits": "", "confidence": None, "uncertain": False, "count": 0,
+                "message": "no digit found", "predictions": []}
+    predictions = [describe(p.probs, p.box, top, p.line_uncertain) for p in parts]
+    return {
+        "digits": "".join(p["digit"] for p in predictions),
+        "confidence": min(p["probability"] for p in predictions),
+        "uncertain": any(p["uncertain"] for p in predictions),
+        "count": len(predictions),
+        "predictions": predictions,
+    }
 
 
 def describe(probs: np.ndarray, box, top: int, line_uncertain: bool = False) -> dict:

@@ -31,7 +31,7 @@ from src.writers import photographed, write, writer_of
 log = logging.getLogger("writer_lines")
 OUT = Path("data/writers/lines.pt")
 LENGTHS = (1, 8)          # digits per number, uniform, as numbers.images.lengths
-ZOOMS = (0.9, 1.0, 1.1)   # the reader's (digit_reader/numbers.py's ZOOMS)
+ZOOMS = (0.9, 1.0, 1.1)   # the reader's (digit_reader/rules.py's ZOOMS)
 
 
 def writer_line(i: int, cfg: dict) -> tuple[np.ndarray, str] | None:

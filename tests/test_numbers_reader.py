@@ -1,18 +1,24 @@
 """The reader's side of the line model: a user's image of a number brought to one MNIST-scale line
 (digit_reader/line.py), and the per-digit classifier and the line model combined
 (digit_reader/numbers.py)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from scipy import ndimage
 
-from digit_reader.image import Digit, digits_in
+from digit_reader.image import digits_in
 from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
-from digit_reader.numbers import LineModel, Zooms, combine, digit_counts, read_parts
+from digit_reader.numbers import LineModel, Zooms, read_parts
+from digit_reader.rules import ALL, CASES, FLAGS, decide, digit_counts, needs_line_model
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import composed_on_paper, number_on_paper
+
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -139,37 +145,37 @@ def reading(digits="", confidence=0.99, doubtful=""):
 
 
 def piece(x0, x1, y0=5, y1=25):
-    return Digit(np.zeros((28, 28)), (x0, y0, x1, y1))
+    """A piece of ink's box."""
+    return (x0, y0, x1, y1)
 
 
 def read(parts):
     return "".join(str(int(p.probs.argmax())) for p in parts)
 
 
-def test_a_digit_per_piece_is_read_by_both_models_when_the_line_model_is_sure():
+def test_a_digit_per_piece_is_read_by_both_models():
     digits = [piece(10, 24), piece(30, 44)]
     probs = np.array([np.full(10, 0.1), np.eye(10)[8]])
-    parts = combine(digits, probs, reading("58"), threshold=0.5)
-    assert read(parts) == "58" and {p.source for p in parts} == {"both"}
-    assert np.allclose(parts[0].probs, (np.full(10, 0.1) + np.eye(10)[5]) / 2, atol=1e-6)
-    # as many digits, but the line model unsure: the classifier's alone (the line model reads the
-    # shapes MNIST lacks worse), and the dispute flagged
-    unsure = combine(digits, probs, reading("58", 0.2), threshold=0.5)
-    assert [p.source for p in unsure] == ["digit", "digit"] and all(p.line_uncertain for p in unsure)
-    for fewer in (reading(""), reading("5", 0.2)):   # nothing read, or one digit, unsure
-        parts = combine(digits, probs, fewer, threshold=0.5)
-        assert [p.source for p in parts] == ["digit", "digit"] and np.array_equal(parts[1].probs, probs[1])
+    for confidence in (0.99, 0.2):   # sure or not
+        parts = decide(digits, probs, reading("58", confidence), threshold=0.5)
+        assert read(parts) == "58" and {p.source for p in parts} == {"both"}
+        assert np.allclose(parts[0].probs, (np.full(10, 0.1) + np.eye(10)[5]) / 2, atol=1e-6)
+        assert not any(p.line_uncertain for p in parts)   # the same digits: no dispute
+    # nothing read in the ink: the classifier's digits
+    parts = decide(digits, probs, reading(""), threshold=0.5)
+    assert [p.source for p in parts] == ["digit", "digit"] and np.array_equal(parts[1].probs, probs[1])
 
 
 def test_a_digit_broken_in_two_is_one_digit_when_the_line_model_is_sure():
     # "48" with the 4's two strokes apart: three pieces, the two closest together are the 4
     digits = [piece(10, 17), piece(19, 26), piece(34, 48)]
     classified = np.array([np.eye(10)[1], np.eye(10)[7], np.eye(10)[8]])
-    parts = combine(digits, classified, reading("48"), threshold=0.5)
+    parts = decide(digits, classified, reading("48"), threshold=0.5)
     assert read(parts) == "48" and [p.source for p in parts] == ["line"] * 2
     assert [p.box for p in parts] == [(10, 5, 26, 25), (34, 5, 48, 25)]
     assert not any(p.line_uncertain for p in parts)
-    assert read(combine(digits, classified, reading("48", 0.2), threshold=0.5)) == "178"
+    unsure = decide(digits, classified, reading("48", 0.2), threshold=0.5)   # its digits, flagged
+    assert read(unsure) == "48" and all(p.line_uncertain for p in unsure)
 
 
 def test_the_extra_digits_go_to_the_widest_piece_in_reading_order():
@@ -178,11 +184,11 @@ def test_the_extra_digits_go_to_the_widest_piece_in_reading_order():
     assert digit_counts([(0, 0, 20, 20)], 1) == [1]
     digits = [piece(10, 24), piece(30, 70)]   # a digit, then two touching ones: twice as wide as tall
     classified = np.array([np.eye(10)[3], np.eye(10)[4]])
-    parts = combine(digits, classified, reading("317"), threshold=0.5)
+    parts = decide(digits, classified, reading("317"), threshold=0.5)
     assert read(parts) == "317" and [p.source for p in parts] == ["line"] * 3
     assert [p.box for p in parts] == [(10, 5, 24, 25), (30, 5, 50, 25), (50, 5, 70, 25)]
     assert not any(p.line_uncertain for p in parts)
-    unsure = combine(digits, classified, reading("317", 0.2), threshold=0.5)
+    unsure = decide(digits, classified, reading("317", 0.2), threshold=0.5)
     assert read(unsure) == "317" and all(p.line_uncertain for p in unsure)
 
 
@@ -191,46 +197,34 @@ def test_the_line_models_digits_stand_whichever_piece_holds_the_touching_pair():
     digits = [piece(0, 18), piece(24, 44)]
     classified = np.array([np.eye(10)[8], np.eye(10)[0]])
     for confidence in (0.95, 0.5):  # sure or not
-        assert read(combine(digits, classified, reading("180", confidence), threshold=0.9)) == "180"
-
-
-def test_the_classifiers_reading_stands_if_the_unsure_line_model_finds_it_about_as_likely():
-    digits = [piece(0, 14), piece(20, 40)]
-    probs = np.array([np.eye(10)[4], np.eye(10)[7]])
-    # the "1" between could as well be a blank: "47" is about as probable as "417"
-    assert read(combine(digits, probs, reading("417", 0.4, doubtful="1"), threshold=0.5)) == "47"
-    # ...unless the line model is sure of its own
-    assert read(combine(digits, probs, reading("417", 0.6, doubtful="1"), threshold=0.5)) == "417"
-    assert read(combine(digits, probs, reading("411", 0.9), threshold=0.5)) == "411"
+        assert read(decide(digits, classified, reading("180", confidence), threshold=0.9)) == "180"
 
 
 def test_a_number_the_line_model_reads_otherwise_is_uncertain():
     digits = [piece(0, 14), piece(20, 40)]
     probs = np.array([np.eye(10)[4], np.eye(10)[7]])
-    disputed = combine(digits, probs, reading("417", 0.4, doubtful="1"), threshold=0.5)
-    assert read(disputed) == "47" and all(p.line_uncertain for p in disputed)
     for agreed in (reading("47", 0.4), reading("47", 0.9)):   # unsure but the same digits, or sure
-        assert not any(p.line_uncertain for p in combine(digits, probs, agreed, threshold=0.5))
-    # too narrow to split: the classifier's "4" stands, but flagged whether the line model that
-    # reads two digits is sure or not (two touching digits alone are most often what it reads)
-    narrow = [piece(0, int(0.6 * 20))]
-    for line_model_reads in (reading("44", 0.4), reading("44", 0.9)):
-        disputed = combine(narrow, probs[:1], line_model_reads, threshold=0.5)
-        assert read(disputed) == "4" and all(p.line_uncertain for p in disputed)
-    assert not any(p.line_uncertain for p in combine(narrow, probs[:1], reading("4", 0.9), threshold=0.5))
+        assert not any(p.line_uncertain for p in decide(digits, probs, agreed, threshold=0.5))
+    # one piece read as two by an unsure line model that finds the classifier's "4" about as
+    # probable (the "1" could as well be a blank): the "4" stands, but flagged
+    lone = [piece(0, int(0.8 * 20))]
+    disputed = decide(lone, probs[:1], reading("41", 0.4, doubtful="1"), threshold=0.5)
+    assert read(disputed) == "4" and all(p.line_uncertain for p in disputed)
+    assert not any(p.line_uncertain for p in decide(lone, probs[:1], reading("4", 0.9), threshold=0.5))
 
 
-def test_a_lone_piece_is_split_only_if_wide_enough_for_its_digits():
+def test_a_lone_piece_is_one_digit_if_narrow_or_if_the_line_model_is_unsure_of_two():
     probs = np.array([np.eye(10)[2]])
-    narrow = [piece(0, int(0.6 * 20))]
-    assert read(combine(narrow, probs, reading("22", 0.999), threshold=0.5)) == "2"
-    two_wide = [piece(0, int(0.8 * 20))]   # wide enough for two (a "58" in marker): split if the line model is sure
-    assert read(combine(two_wide, probs, reading("22", 0.9), threshold=0.5)) == "22"
-    assert read(combine(two_wide, probs, reading("22", 0.4), threshold=0.5)) == "2"
-    assert read(combine([piece(0, int(1.7 * 20))], probs, reading("2026", 0.2), threshold=0.5)) == "2026"
+    assert not needs_line_model([piece(0, int(0.6 * 20))])   # a 1, most 7s and 9s: the line model does not run
+    assert needs_line_model([piece(0, int(0.8 * 20))]) and needs_line_model([piece(0, 8), piece(12, 20)])
+    two_wide = [piece(0, int(0.8 * 20))]   # wide enough for two (a "58" in marker): split
+    assert read(decide(two_wide, probs, reading("22", 0.9), threshold=0.5)) == "22"
+    unsure = decide(two_wide, probs, reading("22", 0.4), threshold=0.5)   # "2" alone improbable to it: still two
+    assert read(unsure) == "22" and all(p.line_uncertain for p in unsure)
+    assert read(decide(two_wide, probs, reading("23", 0.4, doubtful="3"), threshold=0.5)) == "2"   # a wide "2"
+    assert read(decide([piece(0, int(1.7 * 20))], probs, reading("2026", 0.2), threshold=0.5)) == "2026"
     continuous = [piece(0, 4 * 20)]   # "2026" in one line: four digits' width
-    assert read(combine(continuous, probs, reading("2026", 0.2), threshold=0.5)) == "2026"
-    assert read(combine([piece(0, int(1.1 * 20))], probs, reading("2026", 0.99), threshold=0.5)) == "2"
+    assert read(decide(continuous, probs, reading("2026", 0.2), threshold=0.5)) == "2026"
 
 
 def test_segmentation_and_the_line_agree_on_a_separated_number(mnist_test_digits):
@@ -259,3 +253,49 @@ def test_an_image_of_one_narrow_digit_does_not_run_the_line_model(mnist_test_dig
     image = number_on_paper(one)
     parts = read_parts(image, lambda digits: np.tile(np.eye(10)[1], (len(digits), 1)), Unread())
     assert [int(p.probs.argmax()) for p in parts] == [1] and parts[0].source == "digit"
+
+
+def test_every_rule_names_the_section_of_the_notes_with_its_evidence():
+    from tests.test_docs import anchors
+
+    for rule in (*CASES, *FLAGS):
+        page, _, section = rule.evidence.partition("#")
+        assert page.startswith("benchmarks/notes/") and section in anchors(ROOT / page), rule.when
+
+
+def test_a_rule_left_out_passes_its_numbers_on_to_the_next_that_holds():
+    digits, probs = [piece(10, 24), piece(30, 44)], np.array([np.eye(10)[5], np.eye(10)[8]])
+    assert [p.source for p in decide(digits, probs, reading("58"), 0.5)] == ["both", "both"]
+    without_the_mean = replace(ALL, cases=CASES[1:])
+    assert [p.source for p in decide(digits, probs, reading("58"), 0.5, rules=without_the_mean)] == ["line", "line"]
+    # without flags, a dispute is not flagged
+    lone = [piece(0, int(0.8 * 20))]
+    assert all(p.line_uncertain for p in decide(lone, probs[:1], reading("51", 0.4, doubtful="1"), 0.5))
+    disputed = decide(lone, probs[:1], reading("51", 0.4, doubtful="1"), 0.5, rules=replace(ALL, flags=()))
+    assert read(disputed) == "5" and not any(p.line_uncertain for p in disputed)
+
+
+def test_the_rules_benchmark_scores_the_reader_as_it_serves_and_each_rule_left_out(
+        reader_project, raw_mnist, tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    from benchmarks import reader_rules
+    from digit_reader.reader import Reader
+    from src.evaluate_writers import sets_of
+
+    out = tmp_path / "rules.json"
+    monkeypatch.setattr(sys, "argv", ["reader_rules", "--root", str(reader_project), "--mnist", str(raw_mnist),
+                                      "--writers", "3", "--per-set", "4", "--mnist-per-kind", "4", "--mnist-single", "6",
+                                      "--out", str(out)])
+    reader_rules.main()
+    result = json.loads(out.read_text())
+    assert list(result["variants"]) == list(reader_rules.variants()) and len(result["variants"]) == len(CASES) + len(FLAGS) + 1
+    params = yaml.safe_load((reader_project / "params.yaml").read_text())
+    sets = {**sets_of({"seed": 0, "writers": 3, "single": 4, "per_set": 4}, "val"),
+            **reader_rules.mnist_sets(raw_mnist, params["data"], 4, 6)}
+    reader = Reader("cnn", reader_project)
+    for name, items in sets.items():   # all the rules: as the reader reads
+        exact = np.mean([reader.read_image(image)["digits"] == truth for image, truth in items])
+        assert result["variants"]["all rules"][name]["exact"] == pytest.approx(exact)
+    assert "without the zooms" in capsys.readouterr().out

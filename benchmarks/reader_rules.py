@@ -1,0 +1,98 @@
+"""Each of the reader's rules left out in turn, on validation numbers of MNIST and of other writers.
+
+    python -m benchmarks.reader_rules [--root .] [--mnist data/raw/MNIST/raw] [--writers 100] [--per-set 300]
+                                      [--mnist-per-kind 300] [--mnist-single 1000] [--out FILE]
+
+The rules are digit_reader/rules.py's table: CASES (whose reading is the answer), FLAGS (which
+readings are flagged uncertain) and the zooms (an unsure line read again at other scales). Both
+models read each image once (digit_reader/numbers.py's `see`); then every variant decides on
+those same readings: all the rules, and each case, flag and the zooms left out (a case left out
+passes its numbers on to the next that holds; the last case, which always holds, stays). Scored
+on the validation split only, never the test split: the sets of benchmarks/other_writers.py by
+the validation writers; and from MNIST's validation digits (the split of --root's params.yaml,
+from the raw files in --mnist), single digits, clean and photographed, and 4-digit numbers of each
+kind on paper, as benchmarks/reader_accuracy.py makes them of the test digits. Prints each variant's scores
+and writes them to benchmarks/results/reader-rules-val.json with the commit measured
+(benchmarks/notes/reader.md#the-rules-each-left-out).
+"""
+import argparse
+import datetime
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.hardware import RESULTS_DIR, git_commit
+from digit_reader.numbers import parts_of, see
+from digit_reader.reader import Reader, answer
+from digit_reader.rules import ALL, CASES, FLAGS
+from src.config import load_params
+from src.evaluate_writers import sets_of
+from src.fileio import RAW_DIR, md5_of, write_json
+from src.number_images import KINDS, fixed_numbers
+from src.preprocess import read_raw, split_train_val
+from tools.user_images import composed_on_paper, users_version
+
+
+def variants() -> dict:
+    """All the rules, then each left out."""
+    out = {"all rules": ALL}
+    for i, case in enumerate(CASES[:-1]):
+        out[f"without case {i + 1}: {case.when}"] = replace(ALL, cases=CASES[:i] + CASES[i + 1:])
+    for i, flag in enumerate(FLAGS):
+        out[f"without flag {i + 1}: {flag.when}"] = replace(ALL, flags=FLAGS[:i] + FLAGS[i + 1:])
+    out["without the zooms"] = replace(ALL, zooms=False)
+    return out
+
+
+def mnist_sets(raw: Path, data_params: dict, per_kind: int, single: int) -> dict:
+    _, (images, labels) = split_train_val(*read_raw("train", raw), data_params["val_size"], data_params["seed"])
+    rng = np.random.default_rng(0)
+    pairs = list(zip(images[:single].numpy(), labels[:single].tolist()))
+    sets = {"mnist_single": [(Image.fromarray(255 - d), str(y)) for d, y in pairs],
+            "mnist_single_photographed": [(users_version(d, rng), str(y)) for d, y in pairs]}
+    for i, kind in enumerate(KINDS):
+        numbers = fixed_numbers(images, labels, [4] * per_kind, [kind] * per_kind, seed=100 + i)
+        sets[f"mnist_{kind}"] = list(zip(composed_on_paper(numbers), numbers.labels))
+    return sets
+
+
+def scores(answers: list[dict], truths: list[str]) -> dict:
+    right = np.array([a["digits"] == t for a, t in zip(answers, truths)])
+    flagged = np.array([a["uncertain"] for a in answers])
+    return {"exact": round(float(right.mean()), 6), "flagged": round(float(flagged.mean()), 6),
+            "wrong_unflagged": round(float((~right & ~flagged).mean()), 6)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=Path("."))
+    parser.add_argument("--mnist", type=Path, default=RAW_DIR, help="the raw MNIST files")
+    parser.add_argument("--writers", type=int, default=100)
+    parser.add_argument("--per-set", type=int, default=300)
+    parser.add_argument("--mnist-per-kind", type=int, default=300)
+    parser.add_argument("--mnist-single", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "reader-rules-val.json")
+    args = parser.parse_args()
+    commit = git_commit()
+    cfg = {"seed": 0, "writers": args.writers, "single": args.per_set, "per_set": args.per_set}
+    data_params = load_params(args.root / "params.yaml")["data"]
+    sets = {**sets_of(cfg, "val"), **mnist_sets(args.mnist, data_params, args.mnist_per_kind, args.mnist_single)}
+    reader = Reader("cnn", args.root)
+    seen = {name: [see(image, reader.probabilities, reader.lines) for image, _ in items] for name, items in sets.items()}
+    results = {}
+    for variant, rules in variants().items():
+        results[variant] = {name: scores([answer(parts_of(s, rules)) for s in seen[name]], [t for _, t in sets[name]])
+                            for name in sets}
+        print(variant)
+        print("   " + "  ".join(f"{name} {s['exact']:.1%} ({s['flagged']:.0%} flagged, {s['wrong_unflagged']:.1%} wrong unflagged)"
+                                for name, s in results[variant].items()), flush=True)
+    models = {name: md5_of(args.root / "models" / f"{name}.onnx") for name in ("cnn", "numbers")}
+    write_json(args.out, {"date": datetime.date.today().isoformat(), "commit": commit, "split": "val", **cfg,
+                          "mnist_per_kind": args.mnist_per_kind, "mnist_single": args.mnist_single, "models_md5": models, "variants": results})
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""How the reader decides between its two models: every rule, in the order it is applied.
+
+Both models read the same ink. The per-digit classifier reads each piece of ink (a connected
+component, digit_reader/image.py) as one digit; the line model (src/number_model.py) reads the
+whole line, and so reads digits that touch or overlap, which no segmentation can split. What the
+line model read (its digits, their count, its calibrated confidence) against the pieces decides
+whose reading is the answer. CASES is that decision as a table: the first case that holds is
+applied. Then FLAGS mark the readings that are wrong far more often than the others as
+uncertain (on top of the line model's own confidence, calibrated on composed lines where the scale
+is known: src/number_calibration.py).
+
+Each rule names the section of the notes that made it. What each adds now, on the validation
+numbers of MNIST and of the other writers, is measured by leaving it out, each in turn
+(`python -m benchmarks.reader_rules`; benchmarks/notes/reader.md#the-rules-each-left-out); a
+rule without a measured gain there is not kept.
+
+Counting, not positions: CTC puts a digit's spike anywhere on or beside the digit, so the spikes'
+columns say little about which piece a digit belongs to; a wrong share only moves a box, never
+changes the digits read.
+"""
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from src.ctc import Reading
+
+ALONE_MIN = 0.7      # a lone piece narrower than this many times its height is one digit (two touching digits alone are 0.86-1.33)
+RIVAL = 0.001        # the classifier's reading stands if the line model finds it this fraction as probable as its own
+ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at which an unsure line is read
+
+
+@dataclass
+class Part:
+    probs: np.ndarray           # the 10 digit probabilities
+    box: tuple                  # x0, y0, x1, y1 in the image's pixels
+    line_uncertain: bool        # uncertain on the line model's account (FLAGS)
+    source: str                 # "digit" (the classifier), "line" (the line model) or "both" (their mean)
+
+
+class Facts:
+    """What the rules ask of one number: its pieces of ink (boxes, the classifier's
+    probabilities) and the line model's reading of them."""
+
+    def __init__(self, boxes, digit_probs: np.ndarray, reading: Reading, threshold: float):
+        self.boxes, self.digit_probs, self.reading = [tuple(b) for b in boxes], digit_probs, reading
+        self.pieces, self.read = len(self.boxes), len(reading.digits)
+        self.sure = reading.confidence >= threshold
+
+    @property
+    def classifier_is_rival(self) -> bool:
+        """The line model finds the classifier's reading at least RIVAL times as probable as its own."""
+        as_classified = "".join(str(int(p.argmax())) for p in self.digit_probs)
+        return self.reading.probability_of(as_classified) >= RIVAL * self.reading.confidence
+
+
+def needs_line_model(boxes) -> bool:
+    """The rule before all others: one piece of ink under ALONE_MIN times as wide as tall (a 1,
+    most 7s and 9s) is one digit, read by the classifier; the line model does not run, nor
+    dispute it (most images of one digit)."""
+    x0, y0, x1, y1 = boxes[0]
+    return len(boxes) > 1 or x1 - x0 >= ALONE_MIN * (y1 - y0)
+
+
+# --- The answers: whose digits, in which boxes ---
+
+def classifier(f: Facts) -> list[Part]:
+    """Each piece one digit, as the classifier reads it."""
+    return [Part(probs, box, False, "digit") for probs, box in zip(f.digit_probs, f.boxes)]
+
+
+def mean_of_both(f: Facts) -> list[Part]:
+    """Each piece one digit, its probabilities the mean of both models' (they make different mistakes)."""
+    return [Part((probs + np.asarray(line_probs)) / 2, box, False, "both")
+            for probs, line_probs, box in zip(f.digit_probs, f.reading.probs, f.boxes)]
+
+
+def line_model(f: Facts) -> list[Part]:
+    """The line model's digits, uncertain if it is unsure. Where it reads fewer digits than there
+    are pieces, the neighbouring pieces closest together are joined; where more, the extra digits
+    are shared among the widest pieces, each cut in equal widths. Where it reads nothing in the
+    ink, the classifier's digits."""
+    if not f.read:
+        return classifier(f)
+    if f.read <= f.pieces:
+        return [Part(np.asarray(probs), box, not f.sure, "line")
+                for probs, box in zip(f.reading.probs, merge_closest(f.boxes, f.read))]
+    parts, first = [], 0
+    for (x0, y0, x1, y1), count in zip(f.boxes, digit_counts(f.boxes, f.read)):
+        edges = np.linspace(x0, x1, count + 1).round().astype(int).tolist()
+        parts += [Part(np.asarray(f.reading.probs[first + j]), (edges[j], y0, edges[j + 1], y1), not f.sure, "line")
+                  for j in range(count)]
+        first += count
+    return parts
+
+
+@dataclass(frozen=True)
+class Case:
+    """A row of CASES: when it holds, `answer` gives the number's parts."""
+    when: str
+    holds: Callable[[Facts], bool]
+    answer: Callable[[Facts], list[Part]]
+    evidence: str     # the section of the notes with the rule's measured gain
+
+
+CASES = (
+    Case("as many digits as pieces: each piece one digit, both models' mean (they make different mistakes)",
+         lambda f: f.read == f.pieces, mean_of_both, "benchmarks/notes/reader.md#the-rules-each-left-out"),
+    Case("one piece read as two, the line model unsure and finding the classifier's one digit a rival (RIVAL): "
+         "a wide single digit, not two touching ones", lambda f: f.pieces == 1 and f.read == 2 and not f.sure
+         and f.classifier_is_rival, classifier, "benchmarks/notes/reader.md#the-rules-each-left-out"),
+    Case("any other count: the line model's digits (touching digits; a digit broken in two; flagged where it is unsure)",
+         lambda f: True, line_model,
+         "benchmarks/notes/reader.md#2026-11-30-the-reader-on-paper-second-pass-a-digits-height-per-column-the-line-models-digits-first"),
+)
+
+
+# --- The flags, applied after the choice: the first that holds marks its parts uncertain ---
+
+@dataclass(frozen=True)
+class Flag:
+    """A row of FLAGS: when `holds(parts, reading, zooms_agree)`, the parts that `marks` are flagged."""
+    when: str
+    holds: Callable[[list[Part], Reading, Callable[[], bool]], bool]
+    marks: Callable[[Part], bool]
+    evidence: str
+
+
+def disputed(parts: list[Part], reading: Reading, zooms_agree) -> bool:
+    return "".join(str(int(p.probs.argmax())) for p in parts) != reading.digits
+
+
+def split_unstable(parts: list[Part], reading: Reading, zooms_agree) -> bool:
+    return any(p.source == "line" and not p.line_uncertain for p in parts) and not zooms_agree()
+
+
+FLAGS = (
+    Flag("the line model reads other digits than the answer, sure or not (a sure line model overruled by the "
+         "lone-piece rule is most often right: two touching digits alone)",
+         disputed, lambda part: True, "benchmarks/notes/reader.md#how-far-uncertain-can-be-trusted"),
+    Flag("digits the line model split out of the ink, where its zooms read otherwise: the split rests on the "
+         "estimate of the line's scale", split_unstable, lambda part: part.source == "line",
+         "benchmarks/notes/reader.md#how-far-uncertain-can-be-trusted"),
+)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The rules in force: CASES and FLAGS, and whether an unsure line is read again at ZOOMS
+    (digit_reader/numbers.py). Fewer of them to measure what each one adds
+    (benchmarks/reader_rules.py)."""
+    cases: tuple = CASES
+    flags: tuple = FLAGS
+    zooms: bool = True
+
+
+ALL = Rules()
+
+
+def decide(boxes, digit_probs: np.ndarray, reading: Reading, threshold: float,
+           zooms_agree: Callable[[], bool] = lambda: True, rules: Rules = ALL) -> list[Part]:
+    """The parts of a number, left to right, with their flags: the first of the cases that holds,
+    then the first of the flags that holds. `zooms_agree` says whether the line model reads the
+    same digits at every zoom (asked only where it matters)."""
+    facts = Facts(boxes, digit_probs, reading, threshold)
+    parts = next(case.answer(facts) for case in rules.cases if case.holds(facts))
+    for flag in rules.flags:
+        if flag.holds(parts, reading, zooms_agree):
+            return [replace(p, line_uncertain=True) if flag.marks(p) else p for p in parts]
+    return parts
+
+
+def merge_closest(boxes, count: int) -> list[tuple]:
+    """`boxes` (x0, y0, x1, y1), left to right, merged down to `count`: each time, the two
+    neighbours with the narrowest gap between them become their union."""
+    boxes = [tuple(box) for box in boxes]
+    while len(boxes) > count:
+        k = min(range(len(boxes) - 1), key=lambda i: boxes[i + 1][0] - boxes[i][2])
+        a, b = boxes[k], boxes[k + 1]
+        boxes[k:k + 2] = [(min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))]
+    return boxes
+
+
+def digit_counts(boxes, total: int) -> list[int]:
+    """How many of `total` digits each piece of ink (x0, y0, x1, y1) holds: one each, and any
+    more to the piece that is widest for its height and the digits it already holds."""
+    counts = [1] * len(boxes)
+    for _ in range(total - len(boxes)):
+        widest = max(range(len(boxes)), key=lambda k: (boxes[k][2] - boxes[k][0]) / ((boxes[k][3] - boxes[k][1]) * counts[k]))
+        counts[widest] += 1
+    return counts
