@@ -1,5 +1,5 @@
-"""The draw-a-digit page with numbers people draw: digits that touch, and a number written in one
-continuous line. Debian's Chromium driven by Playwright against a real server with the quick
+"""The draw-a-digit page with numbers people draw: digits that touch, a number written in one
+continuous line, and shapes MNIST's writers rarely used. Debian's Chromium driven by Playwright against a real server with the quick
 models (the line model included), drawing with mouse events as a user would."""
 from tests.test_page import draw
 
@@ -30,10 +30,16 @@ def read_drawing(browser, live_server, strokes, tmp_path, name) -> str:
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(live_server)
     draw(page, strokes)
-    page.wait_for_function("document.getElementById('number').textContent !== '–'", timeout=10_000)
-    page.wait_for_load_state("networkidle")  # the page reads after every stroke: the last answer shown
+    shown = answer_shown(page)
     page.screenshot(path=str(tmp_path / f"{name}.png"))
     assert errors == [], errors
+    return shown
+
+
+def answer_shown(page) -> str:
+    """The number the page shows once it has read the last stroke: the page reads after every
+    stroke, so wait until nothing drawn is unsent and no request is in flight (app.js's state)."""
+    page.wait_for_function("!dirty && !inFlight && timer === null && numberEl.textContent !== '–'", timeout=10_000)
     return page.locator("#number").text_content()
 
 
@@ -43,3 +49,67 @@ def test_drawing_174_with_touching_strokes_reads_174(browser, live_server, tmp_p
 
 def test_drawing_2026_in_one_continuous_line_reads_2026(browser, live_server, tmp_path):
     assert read_drawing(browser, live_server, TWO_ZERO_TWO_SIX, tmp_path, "page-2026") == "2026"
+
+
+# Shapes that MNIST's writers rarely used (issue 26), as a user draws them: a European 1 (a flag
+# and a foot), a 7 with a crossbar, a closed 4, and two digits that touch with nothing beside them.
+def european_one(x):
+    return [[(x, 0.36), (x + 0.06, 0.20)], [(x + 0.06, 0.20), (x + 0.06, 0.80)], [(x + 0.01, 0.80), (x + 0.11, 0.80)]]
+
+
+def crossed_seven(x):
+    return [[(x, 0.22), (x + 0.17, 0.22), (x + 0.06, 0.80)], [(x + 0.03, 0.50), (x + 0.16, 0.50)]]
+
+
+def five(x):
+    return [[(x + 0.14, 0.22), (x + 0.02, 0.22), (x + 0.01, 0.47), (x + 0.10, 0.44), (x + 0.15, 0.55), (x + 0.13, 0.72),
+             (x + 0.06, 0.78), (x, 0.72)]]
+
+
+def eight(x):
+    return [[(x + 0.07, 0.48), (x + 0.01, 0.38), (x + 0.02, 0.24), (x + 0.07, 0.20), (x + 0.12, 0.24), (x + 0.13, 0.38),
+             (x + 0.07, 0.48), (x, 0.60), (x + 0.01, 0.74), (x + 0.07, 0.79), (x + 0.13, 0.74), (x + 0.14, 0.60), (x + 0.07, 0.48)]]
+
+
+def zero(x):
+    return [[(x + 0.07, 0.20), (x + 0.01, 0.30), (x, 0.50), (x + 0.01, 0.70), (x + 0.07, 0.80), (x + 0.13, 0.70),
+             (x + 0.14, 0.50), (x + 0.13, 0.30), (x + 0.07, 0.20)]]
+
+
+def two(x):
+    return [[(x + 0.01, 0.32), (x + 0.05, 0.22), (x + 0.10, 0.21), (x + 0.14, 0.28), (x + 0.13, 0.40), (x, 0.78), (x + 0.15, 0.78)]]
+
+
+def six(x):
+    return [[(x + 0.13, 0.22), (x + 0.06, 0.30), (x + 0.01, 0.52), (x + 0.02, 0.72), (x + 0.08, 0.79), (x + 0.14, 0.70),
+             (x + 0.13, 0.56), (x + 0.07, 0.52), (x + 0.02, 0.60)]]
+
+
+def closed_four(x):
+    return [[(x + 0.11, 0.80), (x + 0.11, 0.20), (x, 0.58), (x + 0.16, 0.58)]]
+
+
+OTHER_WRITERS = {"1": european_one(0.40), "7": crossed_seven(0.36), "58": five(0.33) + eight(0.47),
+                 "28": two(0.33) + eight(0.47), "64": six(0.33) + closed_four(0.46)}
+
+
+def test_other_writers_shapes_drawn_on_the_page_read_right(browser, live_server, tmp_path):
+    """With the tests' quick models (MNIST's writers only). Two touching zeros alone ("00") read
+    as one wide 0 by these and by the default models (issue 26, still open): the answer must then
+    be flagged, never a silent misreading. A touching number in a new style (a European 1, a
+    closed 4, a crossed 7) is read right by the default models only, whose line model learned
+    from other writers: not checked here."""
+    page = browser.new_page(viewport={"width": 800, "height": 760})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(live_server)
+    for truth, strokes in {**OTHER_WRITERS, "00": zero(0.33) + zero(0.46)}.items():
+        page.click("#clear")
+        draw(page, strokes)
+        read = answer_shown(page)
+        page.screenshot(path=str(tmp_path / f"page-other-{truth}.png"))
+        if truth in OTHER_WRITERS:
+            assert read == truth
+        else:
+            assert read == truth or page.locator("#number .unsure").count() > 0, read
+    assert errors == []
