@@ -135,8 +135,8 @@ def split_unstable(parts: list[Part], reading: Reading, zooms_agree) -> bool:
 
 
 FLAGS = (
-    Flag("the line model reads other digits than the answer, sure or not (a sure line model overruled by the "
-         "lone-piece rule is most often right: two touching digits alone)",
+    Flag("the line model reads other digits than the answer, sure or not (two touching digits alone read as one "
+         "wide digit: the pairs' commonest misreading)",
          disputed, lambda part: True, "benchmarks/notes/reader.md#how-far-uncertain-can-be-trusted"),
     Flag("digits the line model split out of the ink, where its zooms read otherwise: the split rests on the "
          "estimate of the line's scale", split_unstable, lambda part: part.source == "line",
