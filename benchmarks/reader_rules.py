@@ -21,18 +21,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from benchmarks.hardware import RESULTS_DIR, git_commit
+from benchmarks.reader_accuracy import numbers_on_paper, single_digits
 from digit_reader.numbers import parts_of, see
 from digit_reader.reader import Reader, answer
 from digit_reader.rules import ALL, CASES, FLAGS
 from src.config import load_params
 from src.evaluate_writers import sets_of
 from src.fileio import RAW_DIR, md5_of, write_json
-from src.number_images import KINDS, fixed_numbers
 from src.preprocess import read_raw, split_train_val
-from tools.user_images import composed_on_paper, users_version
 
 
 def variants() -> dict:
@@ -47,15 +45,11 @@ def variants() -> dict:
 
 
 def mnist_sets(raw: Path, data_params: dict, per_kind: int, single: int) -> dict:
+    """MNIST's validation digits as benchmarks/reader_accuracy.py makes its test sets."""
     _, (images, labels) = split_train_val(*read_raw("train", raw), data_params["val_size"], data_params["seed"])
-    rng = np.random.default_rng(0)
-    pairs = list(zip(images[:single].numpy(), labels[:single].tolist()))
-    sets = {"mnist_single": [(Image.fromarray(255 - d), str(y)) for d, y in pairs],
-            "mnist_single_photographed": [(users_version(d, rng), str(y)) for d, y in pairs]}
-    for i, kind in enumerate(KINDS):
-        numbers = fixed_numbers(images, labels, [4] * per_kind, [kind] * per_kind, seed=100 + i)
-        sets[f"mnist_{kind}"] = list(zip(composed_on_paper(numbers), numbers.labels))
-    return sets
+    digits = single_digits(images, labels, single, np.random.default_rng(0))
+    sets = {"mnist_single": digits["clean"], "mnist_single_photographed": digits["photographed"]}
+    return sets | {f"mnist_{kind}": items for kind, items in numbers_on_paper(images, labels, per_kind).items()}
 
 
 def scores(answers: list[dict], truths: list[str]) -> dict:
