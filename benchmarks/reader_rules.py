@@ -28,7 +28,7 @@ from digit_reader.numbers import parts_of, see
 from digit_reader.reader import Reader, answer
 from digit_reader.rules import ALL, CASES, FLAGS
 from src.config import load_params
-from src.evaluate_writers import sets_of
+from src.evaluate_writers import answer_scores, sets_of
 from src.fileio import RAW_DIR, md5_of, write_json
 from src.preprocess import read_raw, split_train_val
 
@@ -52,13 +52,6 @@ def mnist_sets(raw: Path, data_params: dict, per_kind: int, single: int) -> dict
     return sets | {f"mnist_{kind}": items for kind, items in numbers_on_paper(images, labels, per_kind).items()}
 
 
-def scores(answers: list[dict], truths: list[str]) -> dict:
-    right = np.array([a["digits"] == t for a, t in zip(answers, truths)])
-    flagged = np.array([a["uncertain"] for a in answers])
-    return {"exact": round(float(right.mean()), 6), "flagged": round(float(flagged.mean()), 6),
-            "wrong_unflagged": round(float((~right & ~flagged).mean()), 6)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path("."))
@@ -77,7 +70,7 @@ def main() -> None:
     seen = {name: [see(image, reader.probabilities, reader.lines) for image, _ in items] for name, items in sets.items()}
     results = {}
     for variant, rules in variants().items():
-        results[variant] = {name: scores([answer(parts_of(s, rules)) for s in seen[name]], [t for _, t in sets[name]])
+        results[variant] = {name: answer_scores([answer(parts_of(s, rules)) for s in seen[name]], [t for _, t in sets[name]])
                             for name in sets}
         print(variant)
         print("   " + "  ".join(f"{name} {s['exact']:.1%} ({s['flagged']:.0%} flagged, {s['wrong_unflagged']:.1%} wrong unflagged)"

@@ -17,7 +17,7 @@ import numpy as np
 
 from digit_reader.image import digits_of, find_ink
 from digit_reader.line import Line, maker_of
-from digit_reader.rules import ALL, ZOOMS, Part, Rules, decide, needs_line_model
+from digit_reader.rules import ALL, ZOOMS, Part, Rules, classified, decide, needs_line_model
 from digit_reader.runtimes import REBUILD, ModelError, first_line, load_torch_weights, onnx_session
 from src.ctc import Reading, greedy_decode
 from src.fileio import md5_of
@@ -131,7 +131,7 @@ def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
     if seen is None:
         return []
     if seen.zooms is None:
-        return [Part(p, box, False, "digit") for p, box in zip(seen.probs, seen.boxes)]
+        return classified(seen.boxes, seen.probs)
     zooms = seen.zooms
     if not rules.zooms:
         return decide(seen.boxes, seen.probs, zooms.readings[0], zooms.line_model.threshold, rules=rules)

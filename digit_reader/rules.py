@@ -50,8 +50,12 @@ class Facts:
     @property
     def classifier_is_rival(self) -> bool:
         """The line model finds the classifier's reading at least RIVAL times as probable as its own."""
-        as_classified = "".join(str(int(p.argmax())) for p in self.digit_probs)
-        return self.reading.probability_of(as_classified) >= RIVAL * self.reading.confidence
+        return self.reading.probability_of(digits_read(self.digit_probs)) >= RIVAL * self.reading.confidence
+
+
+def digits_read(probs) -> str:
+    """The digits read from each digit's probabilities."""
+    return "".join(str(int(p.argmax())) for p in probs)
 
 
 def needs_line_model(boxes) -> bool:
@@ -64,9 +68,13 @@ def needs_line_model(boxes) -> bool:
 
 # --- The answers: whose digits, in which boxes ---
 
-def classifier(f: Facts) -> list[Part]:
+def classified(boxes, digit_probs) -> list[Part]:
     """Each piece one digit, as the classifier reads it."""
-    return [Part(probs, box, False, "digit") for probs, box in zip(f.digit_probs, f.boxes)]
+    return [Part(probs, box, False, "digit") for probs, box in zip(digit_probs, boxes)]
+
+
+def classifier(f: Facts) -> list[Part]:
+    return classified(f.boxes, f.digit_probs)
 
 
 def mean_of_both(f: Facts) -> list[Part]:
@@ -127,7 +135,7 @@ class Flag:
 
 
 def disputed(parts: list[Part], reading: Reading, zooms_agree) -> bool:
-    return "".join(str(int(p.probs.argmax())) for p in parts) != reading.digits
+    return digits_read(p.probs for p in parts) != reading.digits
 
 
 def split_unstable(parts: list[Part], reading: Reading, zooms_agree) -> bool:

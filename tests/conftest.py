@@ -42,7 +42,7 @@ def python_starts_only_in_a_tier_that_says_so(request, monkeypatch):
     """Outside the tiers that start processes, starting Python fails the test: so `make test-fast`
     stays free of interpreter start-ups (seconds each), and a new test that needs one says so
     by using `python_process`."""
-    if any(request.node.get_closest_marker(tier) for tier in ("process", "e2e", "server", "browser", "slow")):
+    if any(request.node.get_closest_marker(tier) for tier in {*TIER_OF_FIXTURE.values(), "slow"}):
         return
     start = subprocess.Popen.__init__
 
