@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 import psutil
 
@@ -25,7 +26,15 @@ def long_training(project, nproc: int = 1) -> None:
     project.set_params(params)
 
 
-def stop_mid_epoch(project, tmp_path, shell: str, *dvc_args) -> list[psutil.Process]:
+class Seen(NamedTuple):
+    """A stage process as it was before the stop: once stopped it may be a zombie, whose
+    command line can no longer be read."""
+    process: psutil.Process
+    name: str
+    cmdline: list[str]
+
+
+def stop_mid_epoch(project, tmp_path, shell: str, *dvc_args) -> list[Seen]:
     """Start `dvc *dvc_args` with SHELL=`shell` (DVC runs the stage's cmd as `$SHELL -c cmd`),
     wait for the stage's first epoch, SIGTERM the `dvc` process alone; returns the processes
     that were under it."""
@@ -37,15 +46,15 @@ def stop_mid_epoch(project, tmp_path, shell: str, *dvc_args) -> list[psutil.Proc
     while "train: epoch 1:" not in log.read_text():
         assert dvc.poll() is None and time.monotonic() < deadline, f"no epoch began:\n{log.read_text()}"
         time.sleep(0.1)
-    stage = psutil.Process(dvc.pid).children(recursive=True)
+    stage = [Seen(p, p.name(), p.cmdline()) for p in psutil.Process(dvc.pid).children(recursive=True)]
     assert stage, "no stage process under dvc"
     dvc.send_signal(signal.SIGTERM)
     dvc.wait(timeout=30)
     return stage
 
 
-def trainers(stage: list[psutil.Process]) -> list[psutil.Process]:
-    return [p for p in stage if "src.train" in p.cmdline()]
+def trainers(stage: list[Seen]) -> list[Seen]:
+    return [p for p in stage if "src.train" in p.cmdline]
 
 
 def alive(process: psutil.Process) -> bool:
@@ -57,11 +66,11 @@ def alive(process: psutil.Process) -> bool:
         return False
 
 
-def assert_nothing_left(project, stage: list[psutil.Process]) -> None:
+def assert_nothing_left(project, stage: list[Seen]) -> None:
     deadline = time.monotonic() + GONE_WITHIN_S
-    while any(alive(p) for p in stage) and time.monotonic() < deadline:
+    while any(alive(p.process) for p in stage) and time.monotonic() < deadline:
         time.sleep(0.1)
-    left = [f"{p.pid} {' '.join(p.cmdline())}" for p in stage if alive(p)]
+    left = [f"{p.process.pid} {' '.join(p.cmdline)}" for p in stage if alive(p.process)]
     assert not left, f"still running {GONE_WITHIN_S} s after dvc ended: {left}"
     before = snapshot(project)
     time.sleep(QUIET_FOR_S)
@@ -87,7 +96,7 @@ def assert_next_repro_is_clean(project) -> None:
 def test_stopping_dvc_repro_stops_its_stage(tiny, tmp_path):
     long_training(tiny)
     stage = stop_mid_epoch(tiny, tmp_path, "/bin/bash", "repro", "train@mlp")
-    assert len(stage) == 1, [p.cmdline() for p in stage]
+    assert len(stage) == 1, [p.cmdline for p in stage]
     assert_nothing_left(tiny, stage)
     assert not (tiny.path / "models/mlp.pth").exists()  # DVC removed it before the run; nothing wrote it since
     assert_next_repro_is_clean(tiny)
@@ -96,8 +105,8 @@ def test_stopping_dvc_repro_stops_its_stage(tiny, tmp_path):
 def test_stopping_dvc_repro_stops_the_torchrun_launcher_and_its_ranks(tiny, tmp_path):
     long_training(tiny, nproc=2)
     stage = stop_mid_epoch(tiny, tmp_path, "/bin/dash", "repro", "train@mlp")
-    assert [p.name() for p in stage if p not in trainers(stage)] == ["dash"], [p.cmdline() for p in stage]
-    assert len(trainers(stage)) == 3, [p.cmdline() for p in stage]  # the launcher and two ranks
+    assert [p.name for p in stage if p not in trainers(stage)] == ["dash"], [p.cmdline for p in stage]
+    assert len(trainers(stage)) == 3, [p.cmdline for p in stage]  # the launcher and two ranks
     assert_nothing_left(tiny, stage)
     assert_next_repro_is_clean(tiny)
 
