@@ -17,7 +17,7 @@ import numpy as np
 
 from digit_reader.image import digits_of, find_ink
 from digit_reader.line import Line, maker_of
-from digit_reader.rules import ALL, ZOOMS, Part, Rules, classified, decide, needs_line_model
+from digit_reader.rules import ALL, ZOOMS, Part, Rules, classified, decide
 from digit_reader.runtimes import REBUILD, ModelError, first_line, load_torch_weights, onnx_session
 from src.ctc import Reading, greedy_decode
 from src.fileio import md5_of
@@ -106,7 +106,7 @@ class Zooms:
 @dataclass
 class Seen:
     """What both models make of one image: its pieces of ink, the classifier's probabilities of
-    each, and the line model's readings (None where it need not run)."""
+    each, and the line model's readings (None without a line model)."""
     boxes: list[tuple]
     probs: np.ndarray
     zooms: Zooms | None
@@ -121,7 +121,7 @@ def see(image, classify, line_model: LineModel | None) -> Seen | None:
         return None
     probs = classify(np.stack([d.image for d in digits]))
     boxes = [tuple(d.box) for d in digits]
-    make_line = maker_of(found) if line_model is not None and needs_line_model(boxes) else None
+    make_line = maker_of(found) if line_model is not None else None
     return Seen(boxes, probs, None if make_line is None else Zooms(line_model, make_line))
 
 

@@ -25,9 +25,9 @@ import numpy as np
 
 from src.ctc import Reading
 
-ALONE_MIN = 0.7      # a lone piece narrower than this many times its height is one digit (two touching digits alone are 0.86-1.33)
 RIVAL = 0.001        # the classifier's reading stands if the line model finds it this fraction as probable as its own
 ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at which an unsure line is read
+PAIR_SURE = 0.8      # a lone piece the line model reads as two digits this confidently is two, even under its threshold
 
 
 @dataclass
@@ -56,14 +56,6 @@ class Facts:
 def digits_read(probs) -> str:
     """The digits read from each digit's probabilities."""
     return "".join(str(int(p.argmax())) for p in probs)
-
-
-def needs_line_model(boxes) -> bool:
-    """The rule before all others: one piece of ink under ALONE_MIN times as wide as tall (a 1,
-    most 7s and 9s) is one digit, read by the classifier; the line model does not run, nor
-    dispute it (most images of one digit)."""
-    x0, y0, x1, y1 = boxes[0]
-    return len(boxes) > 1 or x1 - x0 >= ALONE_MIN * (y1 - y0)
 
 
 # --- The answers: whose digits, in which boxes ---
@@ -114,9 +106,10 @@ class Case:
 CASES = (
     Case("as many digits as pieces: each piece one digit, both models' mean (they make different mistakes)",
          lambda f: f.read == f.pieces, mean_of_both, "benchmarks/notes/reader.md#the-rules-each-left-out"),
-    Case("one piece read as two, the line model unsure and finding the classifier's one digit a rival (RIVAL): "
-         "a wide single digit, not two touching ones", lambda f: f.pieces == 1 and f.read == 2 and not f.sure
-         and f.classifier_is_rival, classifier, "benchmarks/notes/reader.md#the-rules-each-left-out"),
+    Case("one piece read as two, the line model unsure (under PAIR_SURE) and finding the classifier's one digit a "
+         "rival (RIVAL): a wide single digit, not two touching ones", lambda f: f.pieces == 1 and f.read == 2
+         and not f.sure and f.reading.confidence < PAIR_SURE and f.classifier_is_rival, classifier,
+         "benchmarks/notes/reader.md#a-lone-piece-read-as-two-digits-confidently"),
     Case("any other count: the line model's digits (touching digits; a digit broken in two; flagged where it is unsure)",
          lambda f: True, line_model,
          "benchmarks/notes/reader.md#2026-11-30-the-reader-on-paper-second-pass-a-digits-height-per-column-the-line-models-digits-first"),

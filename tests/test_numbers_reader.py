@@ -13,7 +13,7 @@ from scipy import ndimage
 from digit_reader.image import digits_in
 from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
 from digit_reader.numbers import LineModel, Zooms, read_parts
-from digit_reader.rules import ALL, CASES, FLAGS, decide, digit_counts, needs_line_model
+from digit_reader.rules import ALL, CASES, FLAGS, PAIR_SURE, decide, digit_counts
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import composed_on_paper, number_on_paper
@@ -213,15 +213,17 @@ def test_a_number_the_line_model_reads_otherwise_is_uncertain():
     assert not any(p.line_uncertain for p in decide(lone, probs[:1], reading("4", 0.9), threshold=0.5))
 
 
-def test_a_lone_piece_is_one_digit_if_narrow_or_if_the_line_model_is_unsure_of_two():
+def test_a_lone_piece_is_one_digit_only_if_the_line_model_is_unsure_of_two():
     probs = np.array([np.eye(10)[2]])
-    assert not needs_line_model([piece(0, int(0.6 * 20))])   # a 1, most 7s and 9s: the line model does not run
-    assert needs_line_model([piece(0, int(0.8 * 20))]) and needs_line_model([piece(0, 8), piece(12, 20)])
-    two_wide = [piece(0, int(0.8 * 20))]   # wide enough for two (a "58" in marker): split
-    assert read(decide(two_wide, probs, reading("22", 0.9), threshold=0.5)) == "22"
-    unsure = decide(two_wide, probs, reading("22", 0.4), threshold=0.5)   # "2" alone improbable to it: still two
+    lone = [piece(0, int(0.8 * 20))]   # wide enough for two (a "58" in marker): split
+    assert read(decide(lone, probs, reading("22", 0.9), threshold=0.5)) == "22"
+    unsure = decide(lone, probs, reading("22", 0.4), threshold=0.5)   # "2" alone improbable to it: still two
     assert read(unsure) == "22" and all(p.line_uncertain for p in unsure)
-    assert read(decide(two_wide, probs, reading("23", 0.4, doubtful="3"), threshold=0.5)) == "2"   # a wide "2"
+    assert read(decide(lone, probs, reading("23", 0.4, doubtful="3"), threshold=0.5)) == "2"   # a wide "2"
+    # unsure under its calibrated threshold, but at PAIR_SURE or more: two digits, flagged
+    confident = decide(lone, probs, reading("23", PAIR_SURE, doubtful="3"), threshold=0.99)
+    assert read(confident) == "23" and all(p.line_uncertain for p in confident)
+    assert read(decide(lone, probs, reading("23", PAIR_SURE - 0.01, doubtful="3"), threshold=0.99)) == "2"
     assert read(decide([piece(0, int(1.7 * 20))], probs, reading("2026", 0.2), threshold=0.5)) == "2026"
     continuous = [piece(0, 4 * 20)]   # "2026" in one line: four digits' width
     assert read(decide(continuous, probs, reading("2026", 0.2), threshold=0.5)) == "2026"
@@ -234,25 +236,6 @@ def test_segmentation_and_the_line_agree_on_a_separated_number(mnist_test_digits
         found, pieces = line_of(image), digits_in(image)
         assert found.to_image_x(MARGIN) == pytest.approx(pieces[0].box[0], abs=4)
         assert found.to_image_x(found.width - MARGIN) == pytest.approx(pieces[-1].box[2], abs=4)
-
-
-class Unread:
-    """A line model that must not be asked."""
-    threshold = 0.5
-
-    def read(self, line):
-        raise AssertionError("the line model ran on an image of one digit")
-
-
-def test_an_image_of_one_narrow_digit_does_not_run_the_line_model(mnist_test_digits):
-    """A piece under ALONE_MIN times as wide as tall cannot be two digits: a 1, most 7s and 9s."""
-    from digit_reader.numbers import read_parts
-
-    images, labels = mnist_test_digits
-    one = images[list(labels).index(1)]
-    image = number_on_paper(one)
-    parts = read_parts(image, lambda digits: np.tile(np.eye(10)[1], (len(digits), 1)), Unread())
-    assert [int(p.probs.argmax()) for p in parts] == [1] and parts[0].source == "digit"
 
 
 def test_every_rule_names_the_section_of_the_notes_with_its_evidence():
