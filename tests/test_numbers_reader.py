@@ -205,8 +205,7 @@ def test_a_number_the_line_model_reads_otherwise_is_uncertain():
     probs = np.array([np.eye(10)[4], np.eye(10)[7]])
     for agreed in (reading("47", 0.4), reading("47", 0.9)):   # unsure but the same digits, or sure
         assert not any(p.line_uncertain for p in decide(digits, probs, agreed, threshold=0.5))
-    # one piece read as two by an unsure line model that finds the classifier's "4" about as
-    # probable (the "1" could as well be a blank): the "4" stands, but flagged
+    # one piece read as two by an unsure line model: the classifier's "4" stands, but flagged
     lone = [piece(0, int(0.8 * 20))]
     disputed = decide(lone, probs[:1], reading("41", 0.4, doubtful="1"), threshold=0.5)
     assert read(disputed) == "4" and all(p.line_uncertain for p in disputed)
@@ -215,15 +214,15 @@ def test_a_number_the_line_model_reads_otherwise_is_uncertain():
 
 def test_a_lone_piece_is_one_digit_only_if_the_line_model_is_unsure_of_two():
     probs = np.array([np.eye(10)[2]])
-    lone = [piece(0, int(0.8 * 20))]   # wide enough for two (a "58" in marker): split
+    lone = [piece(0, int(0.8 * 20))]   # wide enough for two (a "58" in marker)
     assert read(decide(lone, probs, reading("22", 0.9), threshold=0.5)) == "22"
-    unsure = decide(lone, probs, reading("22", 0.4), threshold=0.5)   # "2" alone improbable to it: still two
-    assert read(unsure) == "22" and all(p.line_uncertain for p in unsure)
-    assert read(decide(lone, probs, reading("23", 0.4, doubtful="3"), threshold=0.5)) == "2"   # a wide "2"
-    # unsure under its calibrated threshold, but at PAIR_SURE or more: two digits, flagged
-    confident = decide(lone, probs, reading("23", PAIR_SURE, doubtful="3"), threshold=0.99)
-    assert read(confident) == "23" and all(p.line_uncertain for p in confident)
-    assert read(decide(lone, probs, reading("23", PAIR_SURE - 0.01, doubtful="3"), threshold=0.99)) == "2"
+    # unsure, under PAIR_SURE: the classifier's one digit (a wide "2"), flagged as the line model disputes it
+    wide = decide(lone, probs, reading("23", PAIR_SURE - 0.01), threshold=0.99)
+    assert read(wide) == "2" and all(p.line_uncertain for p in wide)
+    # unsure, but PAIR_SURE or more at every zoom: two digits, flagged; at another zoom read otherwise: one
+    two = decide(lone, probs, reading("23", PAIR_SURE), threshold=0.99, zooms_agree=lambda: True)
+    assert read(two) == "23" and all(p.line_uncertain for p in two)
+    assert read(decide(lone, probs, reading("23", 0.95), threshold=0.99, zooms_agree=lambda: False)) == "2"
     assert read(decide([piece(0, int(1.7 * 20))], probs, reading("2026", 0.2), threshold=0.5)) == "2026"
     continuous = [piece(0, 4 * 20)]   # "2026" in one line: four digits' width
     assert read(decide(continuous, probs, reading("2026", 0.2), threshold=0.5)) == "2026"
