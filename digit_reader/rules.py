@@ -131,6 +131,10 @@ def split_unstable(parts: list[Part], reading: Reading, zooms_agree) -> bool:
     return any(p.source == "line" and not p.line_uncertain for p in parts) and not zooms_agree()
 
 
+def one_digit_unsteady(parts: list[Part], reading: Reading, zooms_agree) -> bool:
+    return len(parts) == 1 and not zooms_agree()
+
+
 FLAGS = (
     Flag("the line model reads other digits than the answer, sure or not (two touching digits alone read as one "
          "wide digit: the pairs' commonest misreading)",
@@ -138,6 +142,9 @@ FLAGS = (
     Flag("digits the line model split out of the ink, where its zooms read otherwise: the split rests on the "
          "estimate of the line's scale", split_unstable, lambda part: part.source == "line",
          "benchmarks/notes/reader.md#how-far-uncertain-can-be-trusted"),
+    Flag("one digit, where the line model's zooms read otherwise (two touching digits read as one, where a zoom "
+         "sees two)", one_digit_unsteady, lambda part: True,
+         "benchmarks/notes/reader.md#a-lone-piece-read-as-two-digits-confidently"),
 )
 
 

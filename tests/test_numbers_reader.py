@@ -212,6 +212,18 @@ def test_a_number_the_line_model_reads_otherwise_is_uncertain():
     assert not any(p.line_uncertain for p in decide(lone, probs[:1], reading("4", 0.9), threshold=0.5))
 
 
+def test_one_digit_that_another_zoom_reads_otherwise_is_uncertain():
+    lone, four = [piece(0, int(0.8 * 20))], np.array([np.eye(10)[4]])
+    steady = decide(lone, four, reading("4", 0.8), threshold=0.99, zooms_agree=lambda: True)
+    unsteady = decide(lone, four, reading("4", 0.8), threshold=0.99, zooms_agree=lambda: False)   # a "41" at 1.1x
+    assert read(steady) == read(unsteady) == "4"
+    assert not any(p.line_uncertain for p in steady) and all(p.line_uncertain for p in unsteady)
+    # a number of two digits is not this flag's: its digits stand as both models read them
+    two = decide([piece(0, 14), piece(20, 40)], np.array([np.eye(10)[4], np.eye(10)[7]]), reading("47", 0.8),
+                 threshold=0.99, zooms_agree=lambda: False)
+    assert not any(p.line_uncertain for p in two)
+
+
 def test_a_lone_piece_is_one_digit_only_if_the_line_model_is_unsure_of_two():
     probs = np.array([np.eye(10)[2]])
     lone = [piece(0, int(0.8 * 20))]   # wide enough for two (a "58" in marker)
