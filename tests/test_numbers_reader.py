@@ -125,9 +125,9 @@ def test_a_blank_page_has_no_line():
     assert line_of(Image.new("L", (200, 80), 255)) is None
 
 
-def reading(digits="", confidence=0.99, doubtful=""):
+def reading(digits="", confidence=0.99):
     """The line model's reading of `digits` at `confidence`, from columns that hold each digit
-    between blanks; a digit in `doubtful` is as likely a blank (read, but one could do without it)."""
+    between blanks."""
     def column(best):
         scores = np.full(11, -20.0)
         scores[best] = 20.0
@@ -136,8 +136,6 @@ def reading(digits="", confidence=0.99, doubtful=""):
     columns = [column(BLANK)]
     for d in digits:
         columns += [column(int(d)), column(BLANK)]
-        if d in doubtful:
-            columns[-2][BLANK] = 20.0 - 1e-3
     found = greedy_decode(np.stack(columns), STRIDE * len(columns))
     assert found.digits == digits
     found.confidence = confidence
@@ -207,7 +205,7 @@ def test_a_number_the_line_model_reads_otherwise_is_uncertain():
         assert not any(p.line_uncertain for p in decide(digits, probs, agreed, threshold=0.5))
     # one piece read as two by an unsure line model: the classifier's "4" stands, but flagged
     lone = [piece(0, int(0.8 * 20))]
-    disputed = decide(lone, probs[:1], reading("41", 0.4, doubtful="1"), threshold=0.5)
+    disputed = decide(lone, probs[:1], reading("41", 0.4), threshold=0.5)
     assert read(disputed) == "4" and all(p.line_uncertain for p in disputed)
     assert not any(p.line_uncertain for p in decide(lone, probs[:1], reading("4", 0.9), threshold=0.5))
 
@@ -264,8 +262,8 @@ def test_a_rule_left_out_passes_its_numbers_on_to_the_next_that_holds():
     assert [p.source for p in decide(digits, probs, reading("58"), 0.5, rules=without_the_mean)] == ["line", "line"]
     # without flags, a dispute is not flagged
     lone = [piece(0, int(0.8 * 20))]
-    assert all(p.line_uncertain for p in decide(lone, probs[:1], reading("51", 0.4, doubtful="1"), 0.5))
-    disputed = decide(lone, probs[:1], reading("51", 0.4, doubtful="1"), 0.5, rules=replace(ALL, flags=()))
+    assert all(p.line_uncertain for p in decide(lone, probs[:1], reading("51", 0.4), 0.5))
+    disputed = decide(lone, probs[:1], reading("51", 0.4), 0.5, rules=replace(ALL, flags=()))
     assert read(disputed) == "5" and not any(p.line_uncertain for p in disputed)
 
 
