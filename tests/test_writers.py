@@ -7,7 +7,7 @@ from scipy import ndimage
 
 from digit_reader.image import digits_in
 from src.writer_sets import SETS, writer_index, writer_set
-from src.writers import DESIGNS, SPLITS, catmull_rom, write, writer_of
+from src.writers import DESIGNS, OVERLAP_MAX, SPLITS, beside, catmull_rom, digit_paths, shaped, write, writer_of
 
 
 def test_a_curve_passes_through_its_points():
@@ -55,6 +55,21 @@ def test_spaced_digits_stand_apart_and_touching_ones_touch():
         # ... and touching ones as one piece of ink
         touching += len(digits_in(write(writer, "4179", "touching", rng))) == 1
     assert apart >= 38 and touching >= 38, (apart, touching)
+
+
+def test_touching_digits_meet_without_overwriting_each_other():
+    """Whatever the pen, neighbours' strokes meet and overlap by no more than OVERLAP_MAX of their
+    width: a thin pen's digits once slid over each other, down to a blot."""
+    for i in range(60):
+        writer = writer_of("val", i, pen="thin pen")
+        rng = np.random.default_rng(i)
+        h, radius = writer.height, writer.pen * writer.height
+        first, second = ([p * h for p in shaped(digit_paths(writer, int(d), rng), writer, rng)]
+                         for d in rng.integers(0, 10, 2))
+        placed = beside(first, second, -0.1 * h, radius, strokes=True)
+        a, b = np.concatenate(first), np.concatenate(placed)
+        nearest = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)).min()   # between the strokes' centres
+        assert (1 - OVERLAP_MAX) * 2 * radius - 0.25 <= nearest < 2 * radius, (i, nearest / (2 * radius))
 
 
 @pytest.mark.parametrize("pen", ["thin pen", "marker"])
