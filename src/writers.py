@@ -242,23 +242,36 @@ def write(writer: Writer, digits: str, spacing: str, rng) -> Image.Image:
 # thin pen's strokes (1/14 to 1/28 of the height wide) cannot overlap by GAPS' 0.1 heights, and
 # the search then slid a quarter of the touching digits deep into their neighbours, overwriting them.
 OVERLAP_MAX = 0.75
+# A digit under its neighbour's ink along most of its path ("11" as two sticks side by side, a 1
+# on a 4's stem) is one digit to anyone's eye: a touching digit keeps this much of its path at
+# most under the other's ink, and stands just apart where it cannot touch otherwise.
+COVERED_MAX = 0.5
+
+
+def covered(a: np.ndarray, b: np.ndarray, radius: float) -> float:
+    """The larger share of either path's points that lie under the other's ink."""
+    under = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)) < 2 * radius
+    return float(max(under.any(0).mean(), under.any(1).mean()))
 
 
 def beside(left: list[np.ndarray], right: list[np.ndarray], gap: float, radius: float, strokes: bool) -> list:
     """`right`'s paths moved along x to stand `gap` pixels after `left`'s: after its ink box, or
     (strokes) after its nearest stroke, the pens' widths counted (overlapping by at most
     OVERLAP_MAX of their width); a few steps, since moving sideways closes the nearest distance
-    by at most the move."""
+    by at most the move; then, if one is under the other's ink along most of its path
+    (COVERED_MAX), moved back to the right until it is not."""
     a, b = np.concatenate(left), np.concatenate(right)
-    if strokes:
-        gap = max(gap, -OVERLAP_MAX * 2 * radius)
-    shift = a[:, 0].max() - b[:, 0].min() + 2 * radius + (0 if strokes else gap)
-    for _ in range(8 if strokes else 0):
-        moved = b + [shift, 0]
-        nearest = np.sqrt(((a[:, None] - moved[None]) ** 2).sum(-1)).min() - 2 * radius
+    if not strokes:
+        return [p + [a[:, 0].max() - b[:, 0].min() + 2 * radius + gap, 0] for p in right]
+    gap = max(gap, -OVERLAP_MAX * 2 * radius)
+    shift = a[:, 0].max() - b[:, 0].min() + 2 * radius
+    for _ in range(8):
+        nearest = np.sqrt(((a[:, None] - (b + [shift, 0])[None]) ** 2).sum(-1)).min() - 2 * radius
         if abs(nearest - gap) < 0.25:
             break
         shift -= nearest - gap
+    while covered(a, b + [shift, 0], radius) > COVERED_MAX:
+        shift += radius / 2
     return [p + [shift, 0] for p in right]
 
 

@@ -7,7 +7,7 @@ from scipy import ndimage
 
 from digit_reader.image import digits_in
 from src.writer_sets import SETS, writer_index, writer_set
-from src.writers import DESIGNS, OVERLAP_MAX, SPLITS, beside, catmull_rom, digit_paths, shaped, write, writer_of
+from src.writers import COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, beside, covered, catmull_rom, digit_paths, shaped, write, writer_of
 
 
 def test_a_curve_passes_through_its_points():
@@ -70,6 +70,16 @@ def test_touching_digits_meet_without_overwriting_each_other():
         a, b = np.concatenate(first), np.concatenate(placed)
         nearest = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)).min()   # between the strokes' centres
         assert (1 - OVERLAP_MAX) * 2 * radius - 0.25 <= nearest < 2 * radius, (i, nearest / (2 * radius))
+
+
+def test_touching_sticks_are_not_drawn_as_one():
+    """Two 1s side by side cannot touch without lying under each other's ink along their whole
+    length, which reads as one thick 1: they stand with at most COVERED_MAX of either under the other."""
+    stick = [np.array([[0.0, y] for y in np.linspace(0, 40, 30)])]
+    for radius in (1.0, 3.0):
+        placed = beside(stick, stick, -4.0, radius, strokes=True)
+        assert covered(stick[0], placed[0], radius) <= COVERED_MAX
+        assert placed[0][0, 0] < 2 * radius + 0.5 * radius   # and no further apart than the last step
 
 
 @pytest.mark.parametrize("pen", ["thin pen", "marker"])
