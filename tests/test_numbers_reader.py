@@ -13,7 +13,7 @@ from scipy import ndimage
 from digit_reader.image import digits_in
 from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
 from digit_reader.numbers import LineModel, Zooms, read_parts
-from digit_reader.rules import ALL, CASES, FLAGS, PAIR_SURE, decide, digit_counts
+from digit_reader.rules import ALL, CASES, FLAGS, LINE_VOTE, PAIR_SURE, decide, digit_counts
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import composed_on_paper, number_on_paper
@@ -157,11 +157,20 @@ def test_a_digit_per_piece_is_read_by_both_models():
     for confidence in (0.99, 0.2):   # sure or not
         parts = decide(digits, probs, reading("58", confidence), threshold=0.5)
         assert read(parts) == "58" and {p.source for p in parts} == {"both"}
-        assert np.allclose(parts[0].probs, (np.full(10, 0.1) + np.eye(10)[5]) / 2, atol=1e-6)
+        vote = confidence ** LINE_VOTE
+        assert np.allclose(parts[0].probs, (np.full(10, 0.1) + vote * np.eye(10)[5]) / (1 + vote), atol=1e-6)
         assert not any(p.line_uncertain for p in parts)   # the same digits: no dispute
     # nothing read in the ink: the classifier's digits
     parts = decide(digits, probs, reading(""), threshold=0.5)
     assert [p.source for p in parts] == ["digit", "digit"] and np.array_equal(parts[1].probs, probs[1])
+
+
+def test_an_unsure_line_model_outvotes_the_classifier_less():
+    """A loopy 2 that an unsure line model reads as a 0, each of its columns near certain: the
+    classifier's 2 at 0.86 stands; the same 0 read surely outweighs it."""
+    probs = np.array([np.eye(10)[2] * 0.86 + 0.014 * (1 - np.eye(10)[2])])
+    assert read(decide([piece(10, 24)], probs, reading("0", 0.5), threshold=0.9)) == "2"
+    assert read(decide([piece(10, 24)], probs, reading("0", 0.99), threshold=0.9)) == "0"
 
 
 def test_a_digit_broken_in_two_is_one_digit_when_the_line_model_is_sure():
