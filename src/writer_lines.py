@@ -56,21 +56,31 @@ def _chunk(args):
 
 def writer_lines(cfg: dict, workers: int) -> list:
     chunks = [(start, min(start + 500, cfg["count"]), cfg) for start in range(0, cfg["count"], 500)]
+    if workers == 1:
+        return [line for chunk in map(_chunk, chunks) for line in chunk]
     with ProcessPoolExecutor(workers) as pool:
         return [line for chunk in pool.map(_chunk, chunks) for line in chunk]
 
 
-def main() -> None:
+def packed(lines: list) -> dict:
+    """Lines (uint8 28 x W, digits) side by side, as data/writers/lines.pt holds them (and
+    src/number_images.py's LinePool takes them)."""
     import torch
 
+    widths = [pixels.shape[1] for pixels, _ in lines]
+    return {"pixels": torch.from_numpy(np.concatenate([pixels for pixels, _ in lines], axis=1)),
+            "starts": torch.tensor(np.concatenate([[0], np.cumsum(widths)])),
+            "labels": [digits for _, digits in lines]}
+
+
+def main() -> None:
     cfg = load_params()["writer_lines"]
     made = writer_lines(cfg, max(1, min(os.cpu_count() or 1, 4)))
     kept = [m for m in made if m is not None]
-    widths = [pixels.shape[1] for pixels, _ in kept]
-    save_torch({"pixels": torch.from_numpy(np.concatenate([pixels for pixels, _ in kept], axis=1)),
-                "starts": torch.tensor(np.concatenate([[0], np.cumsum(widths)])),
-                "labels": [digits for _, digits in kept]}, OUT)
-    log.info("%d lines by other writers (%d with no ink found), %d columns", len(kept), len(made) - len(kept), sum(widths))
+    pool = packed(kept)
+    save_torch(pool, OUT)
+    log.info("%d lines by other writers (%d with no ink found), %d columns", len(kept), len(made) - len(kept),
+             pool["pixels"].shape[1])
 
 
 if __name__ == "__main__":
