@@ -43,6 +43,7 @@ FIELD = 28                 # MNIST: the image's side
 CENTRE = 14.0              # MNIST's mean centre of mass is (13.99, 14.00), row and column index
 MIN_CONTRAST = 0.2         # ink this close to the background is no ink: a blank page is blank
 INK_LEVEL = 0.4            # a pixel is ink above this fraction of the ink's full contrast
+UNEVEN_LIGHT = 0.08        # a margin this uneven (5th to 95th percentile) is a photo's light, flattened first
 STROKE = 3.0               # MNIST's median stroke width in the 20-px box (2.3-4.1 for 80% of digits)
 
 
@@ -188,6 +189,26 @@ def border(values: np.ndarray) -> np.ndarray:
     return np.concatenate([values[:t].ravel(), values[-t:].ravel(), values[:, :t].ravel(), values[:, -t:].ravel()])
 
 
+def even_light(gray: np.ndarray) -> np.ndarray:
+    """A photo lit from one side, its light made even: a plane fitted to the margin (which is paper,
+    not ink) is taken out, keeping the margin's median. Under a lamp, the far side of a page can be
+    darker than faint ink near it, and one threshold then took a shadowed edge for the digits
+    (benchmarks/notes/reader.md#a-page-lit-from-one-side). An even margin (a canvas, a scan) is
+    left as it is."""
+    frame = border(gray)
+    low, high = np.percentile(frame, [5, 95])
+    if high - low <= UNEVEN_LIGHT:
+        return gray
+    h, w = gray.shape
+    t = max(1, round(0.02 * min(h, w)))
+    in_frame = np.zeros((h, w), bool)
+    in_frame[:t] = in_frame[-t:] = in_frame[:, :t] = in_frame[:, -t:] = True
+    ys, xs = np.nonzero(in_frame)
+    (a, b, c), *_ = np.linalg.lstsq(np.stack([np.ones(ys.size), xs / w, ys / h], 1), gray[ys, xs], rcond=None)
+    plane = a + b * (np.arange(w) / w)[None, :] + c * (np.arange(h) / h)[:, None]
+    return np.clip(gray - plane + np.median(frame), 0, 1).astype(np.float32)
+
+
 def to_ink(gray: np.ndarray) -> np.ndarray | None:
     """Ink as float32 in [0, 1] (1 = the strongest ink, 0 = the background), or None if there
     is no ink (a blank image).
@@ -197,7 +218,9 @@ def to_ink(gray: np.ndarray) -> np.ndarray | None:
     - Contrast is stretched so that the background is 0 and the ink's core is 1: MNIST's strokes
       are saturated (median maximum 255), whatever pen or lighting the user had. The core is the
       median of the pixels above half the strongest one, so one hot pixel does not set it.
+    - A photo's uneven light is made even first (`even_light`).
     """
+    gray = even_light(gray)
     if np.median(border(gray)) > 0.5:
         gray = 1.0 - gray
     background = float(np.median(border(gray)))

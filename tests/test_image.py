@@ -7,7 +7,8 @@ from PIL import Image
 from scipy import ndimage
 
 from digit_reader.image import (BOX, CENTRE, FIELD, MAX_PIXELS_PER_BYTE, RATIO_FROM_PIXELS, WORK_SIDE, ImageError,
-                                decode, digits_in, dilate_disk, normalise_digit, open_image, segment, to_gray, to_ink)
+                                decode, digits_in, dilate_disk, even_light, normalise_digit, open_image, segment, to_gray,
+                                to_ink)
 from digit_reader.reader import Reader
 from tests.conftest import encode, png_header_only
 from tools.user_images import users_version
@@ -210,3 +211,23 @@ def test_numbers_composed_of_mnist_digits_are_read_exactly(reader_project, mnist
     exact = sum("".join(str(next(read)) for _ in digits) == truth for digits, truth in zip(found, truths))
     print(f"4-digit numbers of MNIST test digits read exactly: {exact}/{trials}")
     assert exact / trials >= 0.95
+
+
+def test_a_page_lit_from_one_side_gives_its_digit_not_its_shadow():
+    """Paper from 0.95 on the lamp's side to 0.35 on the far side, a faint "1" in the middle: the
+    far margin is darker than the ink, and one threshold took the shadow for the digit."""
+    height, width = 120, 200
+    light = np.linspace(0.95, 0.35, width)[None, :].repeat(height, 0)
+    ink = np.zeros((height, width))
+    ink[30:90, 92:98] = 0.45                      # the pen takes 45% of the light away
+    page = Image.fromarray(np.round(light * (1 - ink) * 255).astype(np.uint8))
+    digits = digits_in(page)
+    assert len(digits) == 1
+    x0, y0, x1, y1 = digits[0].box
+    assert 88 <= x0 <= 92 and 98 <= x1 <= 102 and 26 <= y0 <= 30 and 90 <= y1 <= 94, digits[0].box
+
+
+def test_an_evenly_lit_image_is_left_as_it_is():
+    gray = np.full((60, 80), 0.9, np.float32)
+    gray[10:50, 30:40] = 0.1
+    assert even_light(gray) is gray
