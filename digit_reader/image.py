@@ -182,10 +182,14 @@ def shrink(image: Image.Image) -> tuple[Image.Image, int]:
     return image.reduce(factor), factor
 
 
+def frame_width(shape) -> int:
+    """A margin's width: 2% of the shorter side."""
+    return max(1, round(0.02 * min(shape)))
+
+
 def border(values: np.ndarray) -> np.ndarray:
-    """The pixels of a frame 2% of the side wide: what a margin is made of."""
-    h, w = values.shape
-    t = max(1, round(0.02 * min(h, w)))
+    """The pixels of a frame frame_width() wide: what a margin is made of."""
+    t = frame_width(values.shape)
     return np.concatenate([values[:t].ravel(), values[-t:].ravel(), values[:, :t].ravel(), values[:, -t:].ravel()])
 
 
@@ -200,7 +204,7 @@ def even_light(gray: np.ndarray) -> np.ndarray:
     if high - low <= UNEVEN_LIGHT:
         return gray
     h, w = gray.shape
-    t = max(1, round(0.02 * min(h, w)))
+    t = frame_width(gray.shape)
     in_frame = np.zeros((h, w), bool)
     in_frame[:t] = in_frame[-t:] = in_frame[:, :t] = in_frame[:, -t:] = True
     ys, xs = np.nonzero(in_frame)

@@ -442,10 +442,9 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
 
     from src.export_numbers import export_line_model
     from src.number_calibration import calibrate
-    from src.number_images import KINDS, fixed_numbers
+    from src.number_images import KINDS, LinePool, fixed_numbers
     from src.number_model import build_line_model, line_logits, save_line_model
     from src.preprocess import read_raw
-    from src.number_images import LinePool
     from src.train_numbers import fit_line_model, validation_numbers
     from src.writer_lines import packed, writer_lines
 

@@ -7,7 +7,8 @@ from scipy import ndimage
 
 from digit_reader.image import digits_in
 from src.writer_sets import SETS, writer_index, writer_set
-from src.writers import COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, beside, covered, catmull_rom, digit_paths, shaped, write, writer_of
+from src.writers import (COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, beside, catmull_rom, covered, digit_paths, shaped, write,
+                         writer_of)
 
 
 def test_a_curve_passes_through_its_points():
