@@ -248,9 +248,14 @@ OVERLAP_MAX = 0.75
 COVERED_MAX = 0.5
 
 
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Between every point of path `a` and every point of path `b` (N x 2 each)."""
+    return np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+
+
 def covered(a: np.ndarray, b: np.ndarray, radius: float) -> float:
     """The larger share of either path's points that lie under the other's ink."""
-    under = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)) < 2 * radius
+    under = distances(a, b) < 2 * radius
     return float(max(under.any(0).mean(), under.any(1).mean()))
 
 
@@ -266,7 +271,7 @@ def beside(left: list[np.ndarray], right: list[np.ndarray], gap: float, radius: 
     gap = max(gap, -OVERLAP_MAX * 2 * radius)
     shift = a[:, 0].max() - b[:, 0].min() + 2 * radius
     for _ in range(8):
-        nearest = np.sqrt(((a[:, None] - (b + [shift, 0])[None]) ** 2).sum(-1)).min() - 2 * radius
+        nearest = distances(a, b + [shift, 0]).min() - 2 * radius
         if abs(nearest - gap) < 0.25:
             break
         shift -= nearest - gap

@@ -7,8 +7,8 @@ from scipy import ndimage
 
 from digit_reader.image import digits_in
 from src.writer_sets import SETS, writer_index, writer_set
-from src.writers import (COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, beside, catmull_rom, covered, digit_paths, shaped, write,
-                         writer_of)
+from src.writers import (COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, beside, catmull_rom, covered, digit_paths, distances,
+                         shaped, write, writer_of)
 
 
 def test_a_curve_passes_through_its_points():
@@ -69,7 +69,7 @@ def test_touching_digits_meet_without_overwriting_each_other():
                          for d in rng.integers(0, 10, 2))
         placed = beside(first, second, -0.1 * h, radius, strokes=True)
         a, b = np.concatenate(first), np.concatenate(placed)
-        nearest = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)).min()   # between the strokes' centres
+        nearest = distances(a, b).min()   # between the strokes' centres
         assert (1 - OVERLAP_MAX) * 2 * radius - 0.25 <= nearest < 2 * radius, (i, nearest / (2 * radius))
 
 
