@@ -26,8 +26,9 @@ import numpy as np
 from src.ctc import Reading
 
 ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at which an unsure line is read
-PAIR_SURE = 0.7      # a lone piece the line model reads as two digits, at every zoom and this confidently, is two
+PAIR_SURE = 0.75     # a lone piece the line model reads as two digits, at every zoom and this confidently, is two
 LINE_VOTE = 2        # in both models' mean, the line model's share is its reading's confidence to this power
+DIGIT_SURE = 0.7     # a lone digit is flagged where the classifier's top probability is under this and the line model is unsure
 
 
 @dataclass
@@ -121,23 +122,27 @@ CASES = (
 
 @dataclass(frozen=True)
 class Flag:
-    """A row of FLAGS: when `holds(parts, reading, zooms_agree)`, the parts that `marks` are flagged."""
+    """A row of FLAGS: when `holds(parts, facts)`, the parts that `marks` are flagged."""
     when: str
-    holds: Callable[[list[Part], Reading, Callable[[], bool]], bool]
+    holds: Callable[[list[Part], Facts], bool]
     marks: Callable[[Part], bool]
     evidence: str
 
 
-def disputed(parts: list[Part], reading: Reading, zooms_agree) -> bool:
-    return digits_read(p.probs for p in parts) != reading.digits
+def disputed(parts: list[Part], f: Facts) -> bool:
+    return digits_read(p.probs for p in parts) != f.reading.digits
 
 
-def split_unstable(parts: list[Part], reading: Reading, zooms_agree) -> bool:
-    return any(p.source == "line" and not p.line_uncertain for p in parts) and not zooms_agree()
+def split_unstable(parts: list[Part], f: Facts) -> bool:
+    return any(p.source == "line" and not p.line_uncertain for p in parts) and not f.zooms_agree()
 
 
-def one_digit_unsteady(parts: list[Part], reading: Reading, zooms_agree) -> bool:
-    return len(parts) == 1 and not zooms_agree()
+def one_digit_unsteady(parts: list[Part], f: Facts) -> bool:
+    return len(parts) == 1 and not f.zooms_agree()
+
+
+def one_digit_both_unsure(parts: list[Part], f: Facts) -> bool:
+    return len(parts) == 1 and f.pieces == 1 and not f.sure and f.digit_probs.max() < DIGIT_SURE
 
 
 FLAGS = (
@@ -150,6 +155,9 @@ FLAGS = (
     Flag("one digit, where the line model's zooms read otherwise (two touching digits read as one, where a zoom "
          "sees two)", one_digit_unsteady, lambda part: True,
          "benchmarks/notes/reader.md#a-lone-piece-read-as-two-digits-confidently"),
+    Flag("one digit of one piece that neither model is sure of: the line model under its threshold, the classifier "
+         "under DIGIT_SURE (two touching digits read as one, where a zoom sees no second)", one_digit_both_unsure,
+         lambda part: True, "benchmarks/notes/reader.md#a-lone-digit-neither-model-is-sure-of"),
 )
 
 
@@ -174,7 +182,7 @@ def decide(boxes, digit_probs: np.ndarray, reading: Reading, threshold: float,
     facts = Facts(boxes, digit_probs, reading, threshold, zooms_agree)
     parts = next(case.answer(facts) for case in rules.cases if case.holds(facts))
     for flag in rules.flags:
-        if flag.holds(parts, reading, zooms_agree):
+        if flag.holds(parts, facts):
             return [replace(p, line_uncertain=True) if flag.marks(p) else p for p in parts]
     return parts
 

@@ -13,7 +13,7 @@ from scipy import ndimage
 from digit_reader.image import digits_in
 from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
 from digit_reader.numbers import LineModel, Zooms, read_parts
-from digit_reader.rules import ALL, CASES, FLAGS, LINE_VOTE, PAIR_SURE, decide, digit_counts
+from digit_reader.rules import ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, PAIR_SURE, decide, digit_counts
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import composed_on_paper, number_on_paper
@@ -229,6 +229,19 @@ def test_one_digit_that_another_zoom_reads_otherwise_is_uncertain():
     two = decide([piece(0, 14), piece(20, 40)], np.array([np.eye(10)[4], np.eye(10)[7]]), reading("47", 0.8),
                  threshold=0.99, zooms_agree=lambda: False)
     assert not any(p.line_uncertain for p in two)
+
+
+def test_one_digit_neither_model_is_sure_of_is_uncertain():
+    lone = [piece(0, int(0.8 * 20))]   # a "91" in marker, the 1 along the 9's tail: both read "9"
+    hesitant = np.array([0.4 * np.eye(10)[4] + (DIGIT_SURE - 0.1) * np.eye(10)[9]])
+    both_unsure = decide(lone, hesitant, reading("9", 0.88), threshold=0.97)
+    assert read(both_unsure) == "9" and all(p.line_uncertain for p in both_unsure)
+    assert not any(p.line_uncertain for p in decide(lone, hesitant, reading("9", 0.98), threshold=0.97))   # the line model sure
+    sure = np.array([0.1 * np.eye(10)[4] + (DIGIT_SURE + 0.1) * np.eye(10)[9]])
+    assert not any(p.line_uncertain for p in decide(lone, sure, reading("9", 0.88), threshold=0.97))   # the classifier sure
+    # a number of two pieces is not this flag's: each digit stands on both models' mean
+    two = decide([piece(0, 14), piece(20, 40)], np.concatenate([hesitant, hesitant]), reading("99", 0.88), threshold=0.97)
+    assert read(two) == "99" and not any(p.line_uncertain for p in two)
 
 
 def test_a_lone_piece_is_one_digit_only_if_the_line_model_is_unsure_of_two():
