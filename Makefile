@@ -21,9 +21,10 @@ repro: venv
 	dvc repro
 	dvc metrics show
 
-# Two pytest-xdist workers, one thread each (tests/conftest.py): alone, the suite left half the CPU idle.
+# Three pytest-xdist workers, one thread each (tests/conftest.py), on two cores: with two the suite
+# still left a quarter of the CPU idle, waiting on dvc, servers and the browser (benchmarks/notes/testing.md).
 test: venv
-	python -m pytest -q -m "not slow" -n 2 --durations=15 tests
+	python -m pytest -q -m "not slow" -n 3 --durations=15 tests
 
 # The slow tier: the default params trained for real (minutes; `make repro` does the same and
 # tests/test_committed_results.py checks its committed results in `make test`).

@@ -7,8 +7,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-# Under pytest-xdist (`make test`: two workers on two cores) each worker, and every process it
-# starts, computes on one thread: two workers' thread pools on two cores would contend. Set before
+# Under pytest-xdist (`make test`: three workers on two cores) each worker, and every process it
+# starts, computes on one thread: the workers' thread pools on two cores would contend. Set before
 # torch is imported here.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -194,7 +194,7 @@ PARAMS_READ_LOG = "params-read.jsonl"  # beside the tiny build: which params eac
 
 def shared_folder(tmp_path_factory) -> Path:
     """The session's temporary folder that every pytest-xdist worker sees: the parent of the
-    workers' own (`make test` runs two), or the session's own folder without xdist."""
+    workers' own (`make test` runs three), or the session's own folder without xdist."""
     base = tmp_path_factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
@@ -237,9 +237,9 @@ def tiny_built(tmp_path_factory, raw_mnist):
     return Project(folder / "project"), subprocess.CompletedProcess(first["args"], 0, first["stdout"], first["stderr"])
 
 
-# Which worker makes which of the session's builds before its first test, so that neither waits on
-# the other's lock: about as long on each side (tiny build + team, quick models + the two-rank launch).
-FIRST_BUILDS = {"gw0": ("tiny_built", "team"), "gw1": ("reader_project", "two_ranks")}
+# Which worker makes which of the session's builds before its first test, so that none waits on
+# another's lock (`make test` runs three workers, gw0 to gw2).
+FIRST_BUILDS = {"gw0": ("tiny_built", "team"), "gw1": ("reader_project",), "gw2": ("two_ranks",)}
 
 
 @pytest.fixture(scope="session", autouse=True)
