@@ -22,7 +22,8 @@ repro: venv
 	dvc metrics show
 
 # Three pytest-xdist workers, one thread each (tests/conftest.py), on two cores: with two the suite
-# still left a quarter of the CPU idle, waiting on dvc, servers and the browser (benchmarks/notes/testing.md).
+# still left a quarter of the CPU idle, waiting on dvc, servers and the browser
+# (benchmarks/notes/testing.md#2026-12-03-three-workers-on-two-cores).
 test: venv
 	python -m pytest -q -m "not slow" -n 3 --durations=15 tests
 
