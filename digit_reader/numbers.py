@@ -9,14 +9,20 @@ unsure (confidence under its calibrated threshold), it reads the line again at t
 that height, and the digits kept are those most probable on average over the zooms (each zoom's
 probability of them over all CTC alignments). Their reading, confidence included, is that of the
 first zoom that read them, so the confidence keeps the calibration of one reading.
+
+A lone piece of ink is either one digit or several that touch, and the two are sized differently:
+the line is made with a digit's height at BOX pixels, but MNIST sized a lone digit by its longer
+side, so a digit wider than tall is BOX pixels wide in training and wider than anything the line
+model saw here. Where it matters (digit_reader/rules.py), the line is also read at one digit's
+scale: its ink BOX pixels wide.
 """
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from digit_reader.image import digits_of, find_ink
-from digit_reader.line import Line, maker_of
+from digit_reader.image import BOX, digits_of, find_ink
+from digit_reader.line import MARGIN, Line, maker_of
 from digit_reader.rules import ALL, ZOOMS, Part, Rules, classified, decide
 from digit_reader.runtimes import REBUILD, ModelError, first_line, load_torch_weights, onnx_session
 from src.ctc import Reading, greedy_decode
@@ -78,7 +84,9 @@ class Zooms:
 
     def __init__(self, line_model: LineModel, make_line):
         self.line_model, self.make_line = line_model, make_line
-        self.readings = [line_model.read(make_line(ZOOMS[0]))]
+        self.first = make_line(ZOOMS[0])
+        self.readings = [line_model.read(self.first)]
+        self._one_digit = None
 
     def every(self) -> list[Reading]:
         """The readings at all ZOOMS, those not made yet made now."""
@@ -101,6 +109,15 @@ class Zooms:
     def agree(self) -> bool:
         """Whether every zoom reads the same digits."""
         return len({r.digits for r in self.every()}) == 1
+
+    def one_digit(self) -> Reading | None:
+        """The line read at one digit's scale, its ink BOX pixels wide, as MNIST sized a lone digit
+        wider than tall (read when first asked); None if its ink is no wider than that at the
+        estimated height: the first zoom is one digit's scale already."""
+        ink_width = self.first.width - 2 * MARGIN
+        if self._one_digit is None and ink_width > BOX:
+            self._one_digit = self.line_model.read(self.make_line(ZOOMS[0] * BOX / ink_width))
+        return self._one_digit
 
 
 @dataclass
@@ -134,8 +151,9 @@ def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
         return classified(seen.boxes, seen.probs)
     zooms = seen.zooms
     if not rules.zooms:
-        return decide(seen.boxes, seen.probs, zooms.readings[0], zooms.line_model.threshold, rules=rules)
-    return decide(seen.boxes, seen.probs, zooms.best(), zooms.line_model.threshold, zooms.agree, rules)
+        return decide(seen.boxes, seen.probs, zooms.readings[0], zooms.line_model.threshold, rules=rules,
+                      one_digit=zooms.one_digit)
+    return decide(seen.boxes, seen.probs, zooms.best(), zooms.line_model.threshold, zooms.agree, rules, zooms.one_digit)
 
 
 def read_parts(image, classify, line_model: LineModel | None) -> list[Part]:

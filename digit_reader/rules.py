@@ -26,7 +26,6 @@ import numpy as np
 from src.ctc import Reading
 
 ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at which an unsure line is read
-PAIR_SURE = 0.75     # a lone piece the line model reads as two digits, at every zoom and this confidently, is two
 LINE_VOTE = 2        # in both models' mean, the line model's share is its reading's confidence to this power
 DIGIT_SURE = 0.7     # a lone digit is flagged where the classifier's top probability is under this and the line model is unsure
 
@@ -44,11 +43,21 @@ class Facts:
     probabilities) and the line model's reading of them."""
 
     def __init__(self, boxes, digit_probs: np.ndarray, reading: Reading, threshold: float,
-                 zooms_agree: Callable[[], bool] = lambda: True):
+                 zooms_agree: Callable[[], bool] = lambda: True, one_digit: Callable[[], Reading | None] = lambda: None):
         self.boxes, self.digit_probs, self.reading = [tuple(b) for b in boxes], digit_probs, reading
         self.pieces, self.read = len(self.boxes), len(reading.digits)
+        self.threshold = threshold
         self.sure = reading.confidence >= threshold
         self.zooms_agree = zooms_agree   # whether the line model reads the same digits at every zoom (asked lazily)
+        self.one_digit = one_digit       # the line read at one digit's scale, or None (digit_reader/numbers.py; lazily)
+
+
+def one_wide_digit(f: Facts) -> bool:
+    """The line model, reading the line at one digit's scale, reads one digit, surely (its
+    threshold) and more surely than it reads several at the line's scale."""
+    alone = f.one_digit()
+    return (alone is not None and len(alone.digits) == 1 and alone.confidence >= f.threshold
+            and alone.confidence > f.reading.confidence)
 
 
 def digits_read(probs) -> str:
@@ -108,10 +117,10 @@ CASES = (
     Case("as many digits as pieces: each piece one digit, both models' mean, the line model's weighted by its "
          "confidence (they make different mistakes)",
          lambda f: f.read == f.pieces, mean_of_both, "benchmarks/notes/reader.md#both-models-mean-weighted-by-the-line-models-confidence"),
-    Case("one piece read as two, the line model unsure, and either under PAIR_SURE or reading otherwise at another "
-         "zoom: a wide single digit, not two touching ones", lambda f: f.pieces == 1 and f.read == 2 and not f.sure
-         and (f.reading.confidence < PAIR_SURE or not f.zooms_agree()), classifier,
-         "benchmarks/notes/reader.md#a-lone-piece-read-as-two-digits-confidently"),
+    Case("one piece read as two or more digits, but as one digit, surely and more surely, at one digit's scale (its "
+         "ink as wide as MNIST's box): a digit wider than tall, not touching ones",
+         lambda f: f.pieces == 1 and f.read >= 2 and one_wide_digit(f), classifier,
+         "benchmarks/notes/reader.md#a-lone-piece-at-one-digits-scale"),
     Case("any other count: the line model's digits (touching digits; a digit broken in two; flagged where it is unsure)",
          lambda f: True, line_model,
          "benchmarks/notes/reader.md#2026-11-30-the-reader-on-paper-second-pass-a-digits-height-per-column-the-line-models-digits-first"),
@@ -175,11 +184,13 @@ ALL = Rules()
 
 
 def decide(boxes, digit_probs: np.ndarray, reading: Reading, threshold: float,
-           zooms_agree: Callable[[], bool] = lambda: True, rules: Rules = ALL) -> list[Part]:
+           zooms_agree: Callable[[], bool] = lambda: True, rules: Rules = ALL,
+           one_digit: Callable[[], Reading | None] = lambda: None) -> list[Part]:
     """The parts of a number, left to right, with their flags: the first of the cases that holds,
     then the first of the flags that holds. `zooms_agree` says whether the line model reads the
-    same digits at every zoom (asked only where it matters)."""
-    facts = Facts(boxes, digit_probs, reading, threshold, zooms_agree)
+    same digits at every zoom, `one_digit` what it reads at one digit's scale (each asked only
+    where it matters)."""
+    facts = Facts(boxes, digit_probs, reading, threshold, zooms_agree, one_digit)
     parts = next(case.answer(facts) for case in rules.cases if case.holds(facts))
     for flag in rules.flags:
         if flag.holds(parts, facts):

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from digit_reader.image import digits_in
+from digit_reader.image import BOX, digits_in
 from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
 from digit_reader.numbers import LineModel, Zooms, read_parts
-from digit_reader.rules import ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, PAIR_SURE, decide, digit_counts
+from digit_reader.rules import ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, decide, digit_counts
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import composed_on_paper, number_on_paper
@@ -212,9 +212,9 @@ def test_a_number_the_line_model_reads_otherwise_is_uncertain():
     probs = np.array([np.eye(10)[4], np.eye(10)[7]])
     for agreed in (reading("47", 0.4), reading("47", 0.9)):   # unsure but the same digits, or sure
         assert not any(p.line_uncertain for p in decide(digits, probs, agreed, threshold=0.5))
-    # one piece read as two by an unsure line model: the classifier's "4" stands, but flagged
-    lone = [piece(0, int(0.8 * 20))]
-    disputed = decide(lone, probs[:1], reading("41", 0.4), threshold=0.5)
+    # one piece read as two, but as one "4" at one digit's scale: the classifier's "4" stands, but flagged
+    lone = [piece(0, int(1.4 * 20))]
+    disputed = decide(lone, probs[:1], reading("41", 0.4), threshold=0.5, one_digit=lambda: reading("4", 0.9))
     assert read(disputed) == "4" and all(p.line_uncertain for p in disputed)
     assert not any(p.line_uncertain for p in decide(lone, probs[:1], reading("4", 0.9), threshold=0.5))
 
@@ -244,20 +244,36 @@ def test_one_digit_neither_model_is_sure_of_is_uncertain():
     assert read(two) == "99" and not any(p.line_uncertain for p in two)
 
 
-def test_a_lone_piece_is_one_digit_only_if_the_line_model_is_unsure_of_two():
+def test_a_lone_piece_is_one_digit_where_the_line_model_reads_one_more_surely_at_one_digits_scale():
     probs = np.array([np.eye(10)[2]])
-    lone = [piece(0, int(0.8 * 20))]   # wide enough for two (a "58" in marker)
-    assert read(decide(lone, probs, reading("22", 0.9), threshold=0.5)) == "22"
-    # unsure, under PAIR_SURE: the classifier's one digit (a wide "2"), flagged as the line model disputes it
-    wide = decide(lone, probs, reading("23", PAIR_SURE - 0.01), threshold=0.99)
-    assert read(wide) == "2" and all(p.line_uncertain for p in wide)
-    # unsure, but PAIR_SURE or more at every zoom: two digits, flagged; at another zoom read otherwise: one
-    two = decide(lone, probs, reading("23", PAIR_SURE), threshold=0.99, zooms_agree=lambda: True)
-    assert read(two) == "23" and all(p.line_uncertain for p in two)
-    assert read(decide(lone, probs, reading("23", 0.95), threshold=0.99, zooms_agree=lambda: False)) == "2"
-    assert read(decide([piece(0, int(1.7 * 20))], probs, reading("2026", 0.2), threshold=0.5)) == "2026"
+    lone = [piece(0, int(1.4 * 20))]   # wider than tall: a wide "2", or "22" in marker
+    assert read(decide(lone, probs, reading("22", 0.9), threshold=0.5)) == "22"   # no reading at one digit's scale
+    one = decide(lone, probs, reading("22", 0.9), threshold=0.5, one_digit=lambda: reading("2", 0.99))
+    assert read(one) == "2" and all(p.line_uncertain for p in one)   # flagged: at the line's scale it read two
+    # two it stays where the one digit is less sure than the two, or under the threshold, or not one digit
+    for alone in (reading("2", 0.85), reading("2", 0.45), reading("22", 0.99)):
+        assert read(decide(lone, probs, reading("22", 0.9), threshold=0.5, one_digit=lambda: alone)) == "22"
+    # pieces that are not alone are not this case's: each is read by the line model's count
+    two = decide([piece(0, 28), piece(40, 60)], np.array([np.eye(10)[2], np.eye(10)[6]]), reading("226", 0.9),
+                 threshold=0.5, one_digit=lambda: reading("2", 0.99))
+    assert read(two) == "226"
     continuous = [piece(0, 4 * 20)]   # "2026" in one line: four digits' width
     assert read(decide(continuous, probs, reading("2026", 0.2), threshold=0.5)) == "2026"
+
+
+def test_a_lone_piece_wider_than_tall_is_also_read_at_one_digits_scale_once():
+    model = LineModel.__new__(LineModel)   # no weights: each line is its own reading
+    model.read, model.threshold = (lambda line: line), 0.9
+    wide, narrow = Image.new("L", (300, 200), 255), Image.new("L", (300, 200), 255)
+    ImageDraw.Draw(wide).ellipse((40, 60, 260, 140), outline=0, width=12)   # a "0" nearly three times as wide as tall
+    ImageDraw.Draw(narrow).line((150, 40, 150, 160), fill=0, width=12)       # a "1"
+    made = []
+    zooms = Zooms(model, lambda zoom: made.append(zoom) or line_maker(wide)(zoom))
+    line = zooms.one_digit()
+    # as wide as MNIST's box, as MNIST sized it, but for its strokes, thickened to MNIST's width at the smaller scale
+    assert line.width - 2 * LINE_MARGIN == pytest.approx(BOX, abs=2)
+    assert zooms.one_digit() is line and len(made) == 2
+    assert Zooms(model, line_maker(narrow)).one_digit() is None   # no wider than tall: the line is at that scale already
 
 
 def test_segmentation_and_the_line_agree_on_a_separated_number(mnist_test_digits):
@@ -283,9 +299,9 @@ def test_a_rule_left_out_passes_its_numbers_on_to_the_next_that_holds():
     without_the_mean = replace(ALL, cases=CASES[1:])
     assert [p.source for p in decide(digits, probs, reading("58"), 0.5, rules=without_the_mean)] == ["line", "line"]
     # without flags, a dispute is not flagged
-    lone = [piece(0, int(0.8 * 20))]
-    assert all(p.line_uncertain for p in decide(lone, probs[:1], reading("51", 0.4), 0.5))
-    disputed = decide(lone, probs[:1], reading("51", 0.4), 0.5, rules=replace(ALL, flags=()))
+    lone, one_five = [piece(0, int(1.4 * 20))], (lambda: reading("5", 0.9))
+    assert all(p.line_uncertain for p in decide(lone, probs[:1], reading("51", 0.4), 0.5, one_digit=one_five))
+    disputed = decide(lone, probs[:1], reading("51", 0.4), 0.5, rules=replace(ALL, flags=()), one_digit=one_five)
     assert read(disputed) == "5" and not any(p.line_uncertain for p in disputed)
 
 
