@@ -13,7 +13,7 @@ from scipy import ndimage
 from digit_reader.image import BOX, digits_in
 from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
 from digit_reader.numbers import LineModel, Zooms, read_parts
-from digit_reader.rules import ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, decide, digit_counts
+from digit_reader.rules import ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, LONE_DIGIT_ASPECT, decide, digit_counts
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import composed_on_paper, number_on_paper
@@ -257,8 +257,13 @@ def test_a_lone_piece_is_one_digit_where_the_line_model_reads_one_more_surely_at
     two = decide([piece(0, 28), piece(40, 60)], np.array([np.eye(10)[2], np.eye(10)[6]]), reading("226", 0.9),
                  threshold=0.5, one_digit=lambda: reading("2", 0.99))
     assert read(two) == "226"
-    continuous = [piece(0, 4 * 20)]   # "2026" in one line: four digits' width
-    assert read(decide(continuous, probs, reading("2026", 0.2), threshold=0.5)) == "2026"
+    # a piece wider than one digit can be (LONE_DIGIT_ASPECT) is never read at one digit's scale: squeezed
+    # into one digit's width, sixteen overlapping digits read as one "2", surely
+    asked = []
+    continuous = [piece(0, int(LONE_DIGIT_ASPECT * 20) + 1)]
+    sixteen = decide(continuous, probs, reading("2026", 0.2), threshold=0.5,
+                     one_digit=lambda: asked.append(1) or reading("2", 0.999))
+    assert read(sixteen) == "2026" and not asked
 
 
 def test_a_lone_piece_wider_than_tall_is_also_read_at_one_digits_scale_once():
