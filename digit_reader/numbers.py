@@ -12,9 +12,9 @@ first zoom that read them, so the confidence keeps the calibration of one readin
 
 A lone piece of ink is either one digit or several that touch, and the two are sized differently:
 the line is made with a digit's height at BOX pixels, but MNIST sized a lone digit by its longer
-side, so a digit wider than tall is BOX pixels wide in training and wider than anything the line
-model saw here. Where it matters (digit_reader/rules.py), the line is also read at one digit's
-scale: its ink BOX pixels wide.
+side, so a digit wider than tall, BOX pixels wide in training, comes out wider here. Where it
+matters (digit_reader/rules.py), the line is also read at one digit's scale: its ink BOX pixels
+wide.
 """
 from dataclasses import dataclass
 from pathlib import Path
