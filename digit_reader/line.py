@@ -30,7 +30,7 @@ from digit_reader.image import BOX, CENTRE, FIELD, Ink, find_ink, scaled_ink, st
 from src.ctc import STRIDE as WIDTH_STEP  # the line model's columns per output: a line's width is a multiple
 
 MARGIN = 4           # blank columns before the ink, as src/number_images.py's MARGIN (a test checks)
-WIDEST_DIGIT = 1.1    # MNIST's digits are at most about this many times as wide as tall; touching ones are wider
+WIDEST_DIGIT = 1.1    # a piece up to this many times as wide as tall is one digit tall (90% of MNIST's digits are no wider); touching ones are wider
 MAX_COLUMNS = 4096   # a line wider than this (a 200-digit number) is scaled down to fit
 
 
