@@ -153,7 +153,8 @@ def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
     if not rules.zooms:
         return decide(seen.boxes, seen.probs, zooms.readings[0], zooms.line_model.threshold, rules=rules,
                       one_digit=zooms.one_digit)
-    return decide(seen.boxes, seen.probs, zooms.best(), zooms.line_model.threshold, zooms.agree, rules, zooms.one_digit)
+    return decide(seen.boxes, seen.probs, zooms.best(), zooms.line_model.threshold, zooms_agree=zooms.agree, rules=rules,
+                  one_digit=zooms.one_digit)
 
 
 def read_parts(image, classify, line_model: LineModel | None) -> list[Part]:
