@@ -250,9 +250,14 @@ def test_a_lone_piece_is_one_digit_where_the_line_model_reads_one_more_surely_at
     assert read(decide(lone, probs, reading("22", 0.9), threshold=0.5)) == "22"   # no reading at one digit's scale
     one = decide(lone, probs, reading("22", 0.9), threshold=0.5, one_digit=lambda: reading("2", 0.99))
     assert read(one) == "2" and all(p.line_uncertain for p in one)   # flagged: at the line's scale it read two
-    # two it stays where the one digit is less sure than the two, or under the threshold, or not one digit
-    for alone in (reading("2", 0.85), reading("2", 0.45), reading("22", 0.99)):
+    # surer per digit: "22" at 0.81 is 0.9 a digit, under the one digit's 0.92, and "22" at 0.9 is 0.95 a digit,
+    # over it; an unsure one digit counts where the several are less sure still (the threshold plays no part)
+    assert read(decide(lone, probs, reading("22", 0.81), threshold=0.5, one_digit=lambda: reading("2", 0.92))) == "2"
+    assert read(decide(lone, probs, reading("22", 0.5), threshold=0.99, one_digit=lambda: reading("2", 0.92))) == "2"
+    for alone in (reading("2", 0.92), reading("2", 0.45), reading("22", 0.99)):   # less sure per digit, or not one digit
         assert read(decide(lone, probs, reading("22", 0.9), threshold=0.5, one_digit=lambda: alone)) == "22"
+    # four digits read at 0.5 are 0.84 a digit: one digit at 0.8, surer than the whole reading, is not
+    assert read(decide(lone, probs, reading("2026", 0.5), threshold=0.5, one_digit=lambda: reading("2", 0.8))) == "2026"
     # pieces that are not alone are not this case's: each is read by the line model's count
     two = decide([piece(0, 28), piece(40, 60)], np.array([np.eye(10)[2], np.eye(10)[6]]), reading("226", 0.9),
                  threshold=0.5, one_digit=lambda: reading("2", 0.99))
