@@ -271,6 +271,20 @@ def test_a_lone_piece_is_one_digit_where_the_line_model_reads_one_more_surely_at
     assert read(sixteen) == "2026" and not asked
 
 
+def test_a_lone_digit_is_weighed_at_the_surer_of_the_line_models_two_scales():
+    hesitant = np.array([[0.01] * 6 + [0.40, 0.01, 0.45, 0.05]])   # the classifier: an 8 or a 6
+    lone = [piece(0, int(1.4 * 20))]   # wider than tall: at the line's scale, wider than MNIST's box
+    assert read(decide(lone, hesitant, reading("6", 0.8), threshold=0.5)) == "6"
+    surer = decide(lone, hesitant, reading("6", 0.8), threshold=0.5, one_digit=lambda: reading("8", 0.95))
+    assert read(surer) == "8" and all(p.line_uncertain for p in surer)   # flagged: at the line's scale it read 6
+    assert read(decide(lone, hesitant, reading("6", 0.8), threshold=0.5, one_digit=lambda: reading("8", 0.7))) == "6"
+    # not where the one-digit scale reads several digits, nor for a piece among others
+    assert read(decide(lone, hesitant, reading("6", 0.8), threshold=0.5, one_digit=lambda: reading("88", 0.95))) == "6"
+    two = decide([piece(0, 28), piece(40, 60)], np.concatenate([hesitant, hesitant]), reading("66", 0.8), threshold=0.5,
+                 one_digit=lambda: reading("8", 0.95))
+    assert read(two) == "66"
+
+
 def test_a_lone_piece_wider_than_tall_is_also_read_at_one_digits_scale_once():
     model = LineModel.__new__(LineModel)   # no weights: each line is its own reading
     model.read, model.threshold = (lambda line: line), 0.9
