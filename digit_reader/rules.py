@@ -47,6 +47,7 @@ class Facts:
                  zooms_agree: Callable[[], bool] = lambda: True, one_digit: Callable[[], Reading | None] = lambda: None):
         self.boxes, self.digit_probs, self.reading = [tuple(b) for b in boxes], digit_probs, reading
         self.pieces, self.read = len(self.boxes), len(reading.digits)
+        self.threshold = threshold
         self.sure = reading.confidence >= threshold
         self.zooms_agree = zooms_agree   # whether the line model reads the same digits at every zoom (asked lazily)
         self.one_digit = one_digit       # the line read at one digit's scale, or None (digit_reader/numbers.py; lazily)
@@ -55,13 +56,17 @@ class Facts:
 def one_wide_digit(f: Facts) -> bool:
     """A lone piece no wider than one digit can be, which the line model, reading the line at one
     digit's scale, reads as one digit more surely than it reads each of the several digits it
-    reads at the line's scale: a reading of n digits is as sure as the product of n, so it is
-    compared per digit (its n-th root), or four overlapping digits would lose to one."""
+    reads at the line's scale (a reading of n digits is as sure as the product of n: compared per
+    digit, its n-th root). Against three digits or more, the one digit must also be sure (the
+    threshold): three or four overlapping digits squeezed into one digit's width read as one
+    digit surely enough to beat them per digit."""
     (x0, y0, x1, y1), = f.boxes
     if x1 - x0 > LONE_DIGIT_ASPECT * (y1 - y0):
         return False
     alone = f.one_digit()
-    return alone is not None and len(alone.digits) == 1 and alone.confidence > f.reading.confidence ** (1 / f.read)
+    if alone is None or len(alone.digits) != 1:
+        return False
+    return alone.confidence > f.reading.confidence ** (1 / f.read) and (f.read == 2 or alone.confidence >= f.threshold)
 
 
 def digits_read(probs) -> str:
@@ -134,8 +139,8 @@ CASES = (
          "confidence (they make different mistakes); a lone piece's at the surer of its two scales",
          lambda f: f.read == f.pieces, mean_of_both, "benchmarks/notes/reader.md#both-models-mean-weighted-by-the-line-models-confidence"),
     Case("one piece read as two or more digits, but as one digit at one digit's scale (its ink as wide as MNIST's "
-         "box), more surely than each of the several, and no wider than one digit can be: a digit wider than tall, "
-         "not touching ones",
+         "box), more surely than each of the several (and surely, against three or more), and no wider than one "
+         "digit can be: a digit wider than tall, not touching ones",
          lambda f: f.pieces == 1 and f.read >= 2 and one_wide_digit(f), classifier,
          "benchmarks/notes/reader.md#a-lone-piece-at-one-digits-scale"),
     Case("any other count: the line model's digits (touching digits; a digit broken in two; flagged where it is unsure)",

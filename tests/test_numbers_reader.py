@@ -258,6 +258,9 @@ def test_a_lone_piece_is_one_digit_where_the_line_model_reads_one_more_surely_at
         assert read(decide(lone, probs, reading("22", 0.9), threshold=0.5, one_digit=lambda: alone)) == "22"
     # four digits read at 0.5 are 0.84 a digit: one digit at 0.8, surer than the whole reading, is not
     assert read(decide(lone, probs, reading("2026", 0.5), threshold=0.5, one_digit=lambda: reading("2", 0.8))) == "2026"
+    # against three digits or more, surer per digit is not enough: the one digit must be sure too
+    assert read(decide(lone, probs, reading("2026", 0.3), threshold=0.9, one_digit=lambda: reading("2", 0.8))) == "2026"
+    assert read(decide(lone, probs, reading("2026", 0.3), threshold=0.9, one_digit=lambda: reading("2", 0.95))) == "2"
     # pieces that are not alone are not this case's: each is read by the line model's count
     two = decide([piece(0, 28), piece(40, 60)], np.array([np.eye(10)[2], np.eye(10)[6]]), reading("226", 0.9),
                  threshold=0.5, one_digit=lambda: reading("2", 0.99))
