@@ -32,7 +32,7 @@ SPLIT = "test"
 
 
 def sets_of(cfg: dict, split: str) -> dict:
-    return {name: writer_set(name, split, cfg["single"] if name == "single" else cfg["per_set"], cfg["writers"],
+    return {name: writer_set(name, split, cfg["single"] if SETS[name][0] == 1 else cfg["per_set"], cfg["writers"],
                              cfg["seed"]) for name in SETS}
 
 

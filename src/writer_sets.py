@@ -7,7 +7,9 @@ Each set holds `count` images, each with its true digits and its own seed, so th
 - single: one digit, the ten in turn;
 - spaced / touching: 4-digit numbers whose digits stand apart / whose strokes meet;
 - paper_spaced / paper_touching: the same, photographed (uneven light, tilt, blur, noise, JPEG);
-- pair_thick: two touching digits alone, written with a marker.
+- pair_thick: two touching digits alone, written with a marker;
+- paper_single: single digits photographed, the ten in turn (last, so that the sets before it keep
+  their seeds).
 """
 import numpy as np
 
@@ -20,6 +22,7 @@ SETS = {  # name: (digits, gap, pen, photographed)
     "paper_spaced": (4, "spaced", None, True),
     "paper_touching": (4, "touching", None, True),
     "pair_thick": (2, "touching", "marker", False),
+    "paper_single": (1, "spaced", None, True),
 }
 
 

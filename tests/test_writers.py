@@ -39,6 +39,22 @@ def test_a_set_is_the_same_pixels_every_time_and_a_larger_one_keeps_its_first_it
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_single_digits_come_clean_and_photographed_and_the_older_sets_keep_their_seeds():
+    from src.evaluate_writers import sets_of
+
+    sets = sets_of({"seed": 0, "writers": 3, "single": 10, "per_set": 2}, "val")
+    assert [len(sets[name]) for name in ("single", "paper_single", "spaced")] == [10, 10, 2]
+    assert [d for _, d in sets["paper_single"]] == [d for _, d in sets["single"]] == list("0123456789")
+    def paper(image):   # the image's first and last rows: paper, as the digit is drawn within a margin
+        pixels = np.asarray(image.convert("L"), float)
+        return np.concatenate([pixels[0], pixels[-1]])
+
+    assert all(paper(clean).std() == 0 for clean, _ in sets["single"])             # plain paper
+    assert all(paper(photo).std() > 0 for photo, _ in sets["paper_single"])        # lit, noisy, compressed
+    # a set's seed is its place in SETS: a new set goes last, so that every earlier set keeps its images
+    assert list(SETS)[:6] == ["single", "spaced", "touching", "paper_spaced", "paper_touching", "pair_thick"]
+
+
 def test_the_test_sets_hold_every_design_of_every_digit():
     """The styles MNIST lacks (a 1 with a flag and a foot, a crossbar 7, a closed 4, a straight-tailed
     9, a flat-topped 3, ...) are each written by several of the test writers of params.yaml."""
