@@ -251,7 +251,7 @@ def test_a_lone_piece_is_one_digit_where_the_line_model_reads_one_more_surely_at
     one = decide(lone, probs, reading("22", 0.9), threshold=0.5, one_digit=lambda: reading("2", 0.99))
     assert read(one) == "2" and all(p.line_uncertain for p in one)   # flagged: at the line's scale it read two
     # surer per digit: "22" at 0.81 is 0.9 a digit, under the one digit's 0.92, and "22" at 0.9 is 0.95 a digit,
-    # over it; an unsure one digit counts where the several are less sure still (the threshold plays no part)
+    # over it; against two digits an unsure one digit counts where the two are less sure still (no threshold)
     assert read(decide(lone, probs, reading("22", 0.81), threshold=0.5, one_digit=lambda: reading("2", 0.92))) == "2"
     assert read(decide(lone, probs, reading("22", 0.5), threshold=0.99, one_digit=lambda: reading("2", 0.92))) == "2"
     for alone in (reading("2", 0.92), reading("2", 0.45), reading("22", 0.99)):   # less sure per digit, or not one digit

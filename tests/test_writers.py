@@ -45,6 +45,7 @@ def test_single_digits_come_clean_and_photographed_and_the_older_sets_keep_their
     sets = sets_of({"seed": 0, "writers": 3, "single": 10, "per_set": 2}, "val")
     assert [len(sets[name]) for name in ("single", "paper_single", "spaced")] == [10, 10, 2]
     assert [d for _, d in sets["paper_single"]] == [d for _, d in sets["single"]] == list("0123456789")
+
     def paper(image):   # the image's first and last rows: paper, as the digit is drawn within a margin
         pixels = np.asarray(image.convert("L"), float)
         return np.concatenate([pixels[0], pixels[-1]])
