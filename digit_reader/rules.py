@@ -63,10 +63,15 @@ def one_wide_digit(f: Facts) -> bool:
     (x0, y0, x1, y1), = f.boxes
     if x1 - x0 > LONE_DIGIT_ASPECT * (y1 - y0):
         return False
+    alone = one_digit_there(f)
+    return alone is not None and alone.confidence > f.reading.confidence ** (1 / f.read) and (
+        f.read == 2 or alone.confidence >= f.threshold)
+
+
+def one_digit_there(f: Facts) -> Reading | None:
+    """The line model's reading at one digit's scale, if it reads one digit there."""
     alone = f.one_digit()
-    if alone is None or len(alone.digits) != 1:
-        return False
-    return alone.confidence > f.reading.confidence ** (1 / f.read) and (f.read == 2 or alone.confidence >= f.threshold)
+    return alone if alone is not None and len(alone.digits) == 1 else None
 
 
 def digits_read(probs) -> str:
@@ -90,8 +95,8 @@ def lone_digit_reading(f: Facts) -> Reading:
     digit, the reading at one digit's scale where it too is one digit and surer (MNIST sized a
     lone digit by its longer side, the line by a digit's height); else the line's own."""
     if f.pieces == 1 and f.read == 1:
-        alone = f.one_digit()
-        if alone is not None and len(alone.digits) == 1 and alone.confidence > f.reading.confidence:
+        alone = one_digit_there(f)
+        if alone is not None and alone.confidence > f.reading.confidence:
             return alone
     return f.reading
 
