@@ -36,6 +36,8 @@ def csv_to_idx(csv_bytes: bytes, source: str) -> tuple[bytes, bytes]:
     header, _, body = csv_bytes.partition(b"\n")
     if not header.startswith(b"label"):
         raise PipelineError(f"{source}: expected a header line starting with 'label', got {header[:40]!r}")
+    if not body.strip():
+        raise PipelineError(f"{source}: no rows after the header")
     try:  # numpy's own CSV reader, in C: splitting the bytes in Python was the stage's slowest step
         rows = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.int64, ndmin=2)
     except ValueError as error:  # a ragged row, or a value that is not an integer

@@ -29,6 +29,7 @@ def test_csv_to_idx_on_a_hand_made_csv():
 
 @pytest.mark.parametrize("csv, message", [
     (b"nope\n1,2\n", "header"),
+    (b"label,p\n", "no rows after the header"),
     (b"label,p\n1,2,3\n", "785 values"),
     (b"label,p\n" + b",".join([b"1"] * 785) + b"\n1,2\n", "785 integer values per row: .*column"),
     (b"label,p\n" + b",".join([b"1"] * 784) + b",x\n", "785 integer values per row"),
