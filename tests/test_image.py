@@ -136,6 +136,19 @@ def test_segment_joins_a_lifted_top_bar_to_the_body_below_it():
     assert [(box[1].start, box[1].stop) for box, _ in five(7)] == [(20, 60), (52, 92)]
 
 
+@pytest.mark.parametrize("bar, columns", [
+    ((50, 38, 95, 52), (20, 95)),   # starting over the body's right side, at its top: the 5's bar
+    ((62, 38, 107, 52), (20, 60)),  # starting right of the body: no digit's, dropped as a hyphen
+    ((50, 60, 95, 74), (20, 60)),   # across the body's upper middle, not its top: dropped
+])
+def test_segment_joins_a_short_bar_hanging_right_from_a_digits_top_and_nothing_else(bar, columns):
+    # a "5" as MNIST's writers often wrote it: the body (stem, bowl) in one stroke, the top bar
+    # apart, sharing the body's top rows and a quarter of its columns
+    body = [(20, 40, 32, 75), (20, 75, 60, 87), (48, 87, 60, 118), (20, 118, 60, 130)]
+    found = segment(to_ink(stroke_image(shape=(160, 200), boxes=body + [bar]) / 255))
+    assert [(box[1].start, box[1].stop) for box, _ in found] == [columns]
+
+
 def test_segment_keeps_two_full_height_digits_apart_even_if_their_boxes_overlap():
     # a 1 under the overhanging bar of a 7: the 1's box lies within the 7's
     image = stroke_image(boxes=[(10, 10, 100, 22), (68, 10, 80, 110), (88, 30, 96, 110)])
