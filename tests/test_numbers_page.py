@@ -89,6 +89,14 @@ def closed_four(x):
     return [[(x + 0.11, 0.80), (x + 0.11, 0.20), (x, 0.58), (x + 0.16, 0.58)]]
 
 
+def five_with_its_bar_apart(x):
+    """A 5 in two strokes, as many of MNIST's writers wrote it: the stem and bowl, then the bar,
+    apart, starting over the body's top and hanging to its right (digit_reader/image.py's
+    `_lifted_bar`: as short as a hyphen, the bar was dropped, and MNIST's bodies read as 3s or 1s)."""
+    return [[(x + 0.01, 0.26), (x + 0.01, 0.47), (x + 0.10, 0.44), (x + 0.15, 0.55), (x + 0.13, 0.72), (x + 0.06, 0.78),
+             (x, 0.72)], [(x + 0.13, 0.26), (x + 0.32, 0.26)]]
+
+
 OTHER_WRITERS = {"1": european_one(0.40), "7": crossed_seven(0.36), "58": five(0.33) + eight(0.47),
                  "28": two(0.33) + eight(0.47), "64": six(0.33) + closed_four(0.46),
                  # touching numbers in those shapes: each one piece of ink
@@ -115,3 +123,16 @@ def test_other_writers_shapes_drawn_on_the_page_read_right(browser, live_server,
         else:
             assert read == truth or page.locator("#number .unsure").count() > 0, read
     assert errors == []
+
+
+def test_a_five_with_its_bar_written_apart_is_one_digit(browser, live_server, tmp_path):
+    page = browser.new_page(viewport={"width": 800, "height": 760})
+    answers = []
+    page.on("response", lambda response: answers.append(response) if "/predict" in response.url else None)
+    page.goto(live_server)
+    draw(page, five_with_its_bar_apart(0.36))
+    assert answer_shown(page) == "5"
+    page.screenshot(path=str(tmp_path / "page-five-bar-apart.png"))
+    [digit] = answers[-1].json()["predictions"]
+    x0, y0, x1, y1 = digit["box"]
+    assert x1 - x0 > y1 - y0, digit["box"]   # the bar is the digit's: the body alone is taller than wide
