@@ -23,11 +23,14 @@ TWO_ZERO_TWO_SIX = [[
 ]]
 
 
-def read_drawing(browser, live_server, strokes, tmp_path, name) -> str:
-    """What the page shows after drawing `strokes`, once its last request is answered."""
+def read_drawing(browser, live_server, strokes, tmp_path, name, answers: list | None = None) -> str:
+    """What the page shows after drawing `strokes`, once its last request is answered; the
+    responses of POST /predict are appended to `answers`, if given."""
     page = browser.new_page(viewport={"width": 800, "height": 760})
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    if answers is not None:
+        page.on("response", lambda response: answers.append(response) if "/predict" in response.url else None)
     page.goto(live_server)
     draw(page, strokes)
     shown = answer_shown(page)
@@ -126,13 +129,8 @@ def test_other_writers_shapes_drawn_on_the_page_read_right(browser, live_server,
 
 
 def test_a_five_with_its_bar_written_apart_is_one_digit(browser, live_server, tmp_path):
-    page = browser.new_page(viewport={"width": 800, "height": 760})
     answers = []
-    page.on("response", lambda response: answers.append(response) if "/predict" in response.url else None)
-    page.goto(live_server)
-    draw(page, five_with_its_bar_apart(0.36))
-    assert answer_shown(page) == "5"
-    page.screenshot(path=str(tmp_path / "page-five-bar-apart.png"))
+    assert read_drawing(browser, live_server, five_with_its_bar_apart(0.36), tmp_path, "page-five-bar-apart", answers) == "5"
     [digit] = answers[-1].json()["predictions"]
     x0, y0, x1, y1 = digit["box"]
     assert x1 - x0 > y1 - y0, digit["box"]   # the bar is the digit's: the body alone is taller than wide
