@@ -83,6 +83,11 @@ MODEL_SCHEMA = {
     "scale": _float(0, 1, open_max=True),
     "precision": _choice("auto", "fp32", "bf16"),
 }
+# Keys a model section may leave out. `init`: another model section whose trained weights this one
+# starts from (the same arch and net); `writer_digits`: train on data/writers/digits.pt too, the
+# training writers' digits (src/writer_digits.py), beside MNIST's.
+MODEL_OPTIONAL = {"init": str, "writer_digits": _bool}
+
 
 def _int_range(minimum, maximum):
     def check(value):
@@ -128,6 +133,9 @@ WRITERS_SCHEMA = {"seed": _int(0), "writers": _int(1), "single": _int(1), "per_s
 # Lines by the training split's other writers, for the line model (src/writer_lines.py).
 WRITER_LINES_SCHEMA = {"seed": _int(0), "count": _int(1), "touching": _float(0, 1), "photographed": _float(0, 1)}
 
+# Single digits by the training split's other writers, for the reader's classifier (src/writer_digits.py).
+WRITER_DIGITS_SCHEMA = {"seed": _int(0), "count": _int(1), "photographed": _float(0, 1)}
+
 SCHEMA = {
     "data": {"val_size": _int(0, 30000), "seed": _int(0)},
     "train": {"seed": _int(0), "device": _choice("auto", "cpu", "cuda"), "subset": _int(0), "nproc": _int(1)},
@@ -135,27 +143,31 @@ SCHEMA = {
     "numbers": NUMBERS_SCHEMA,
     "writers": WRITERS_SCHEMA,
     "writer_lines": WRITER_LINES_SCHEMA,
+    "writer_digits": WRITER_DIGITS_SCHEMA,
 }
 
 
-def _check_section(section: dict, schema: dict, where: str, path: Path, required=True):
+def _check_section(section: dict, schema: dict, where: str, path: Path, required=True, optional=None):
     if not isinstance(section, dict):
         raise ParamsError(f"{path}: {where} must be a mapping, got {_describe(section)}")
+    optional = optional or {}
+    schema = {**schema, **optional}
     for key in section:
         if key not in schema:
             raise ParamsError(f"{path}: unknown key {where}.{key} (known: {', '.join(schema)})")
     for key, check in schema.items():
         if key not in section:
-            if required:
+            if required and key not in optional:
                 raise ParamsError(f"{path}: missing key {where}.{key}")
             continue
         value = section[key]
         if isinstance(check, dict):
             _check_section(value, check, f"{where}.{key}", path)
             continue
-        if check is dict:
-            if not isinstance(value, dict):
-                raise ParamsError(f"{path}: {where}.{key} must be a mapping, got {_describe(value)}")
+        if check in (dict, str):
+            if not isinstance(value, check):
+                kind = "a mapping" if check is dict else "a string"
+                raise ParamsError(f"{path}: {where}.{key} must be {kind}, got {_describe(value)}")
             continue
         ok, expected = check(value)
         if not ok:
@@ -178,14 +190,29 @@ def validate(params: dict, path: Path = PARAMS_FILE) -> dict:
             _check_section({k: v for k, v in section.items() if k not in models}, schema, name, path)
             for model_name, model in models.items():
                 where = f"train.{model_name}"
-                _check_section(model, MODEL_SCHEMA, where, path)
+                _check_section(model, MODEL_SCHEMA, where, path, optional=MODEL_OPTIONAL)
                 _check_section(model["net"], NET_SCHEMA[model["arch"]], f"{where}.net", path, required=False)
+                _check_init(models, model_name, path)
                 if model["batch_size"] % section["nproc"]:  # each process takes an equal slice of a batch
                     raise ParamsError(f"{path}: {where}.batch_size ({model['batch_size']}) must be a multiple "
                                       f"of train.nproc ({section['nproc']})")
         else:
             _check_section(section, schema, name, path)
     return params
+
+
+def _check_init(models: dict, name: str, path: Path) -> None:
+    """A model that starts from another's weights must be built as that one is."""
+    init = models[name].get("init")
+    if init is None:
+        return
+    if init == name or init not in models:
+        others = ", ".join(sorted(set(models) - {name}))
+        raise ParamsError(f"{path}: train.{name}.init must name another model section ({others}), got {init!r}")
+    for key in ("arch", "net"):
+        if models[name][key] != models[init][key]:
+            raise ParamsError(f"{path}: train.{name}.{key} ({models[name][key]!r}) must equal train.{init}.{key} "
+                              f"({models[init][key]!r}): train.{name} starts from {init}'s weights")
 
 
 def load_params(path: Path = PARAMS_FILE) -> dict:

@@ -3,6 +3,9 @@
     python -m src.train cnn
 
 Writes models/<model>.pth (a state_dict) and per-epoch curves to metrics/<model>/train (DVCLive).
+A section with `init` starts from that model's weights (models/<init>.pth) instead of at random;
+with `writer_digits`, it trains on data/writers/digits.pt too (stage writer_digits), beside MNIST's
+training digits: so does the reader's classifier, `train.reader` (stage train_reader).
 With `train.nproc` > 1 it re-runs itself as that many torchrun workers (src/distributed.py); only
 rank 0 writes those files.
 """
@@ -11,26 +14,35 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
+import torch
 from dvclive import Live
 
 from src import distributed
 from src.config import load_params, model_params
 from src.data import load_split, load_stats, normalize
-from src.models import build_model, count_parameters, save_weights
+from src.models import build_model, count_parameters, load_weights, save_weights
 from src.training import fit, precision_name, resolve_device, seed_everything
 
 log = logging.getLogger("train")
+WRITER_DIGITS = Path("data/writers/digits.pt")
 
 
 def live_dir(name: str) -> Path:
     return Path("metrics") / name / "train"
 
 
-def load_training_data(device, subset: int = 0):
+def load_training_data(device, subset: int = 0, writer_digits: bool = False):
+    """MNIST's training digits (the first `subset`, if set), and the training writers' digits after
+    them with `writer_digits`; the validation digits; normalised, on `device`."""
     mean, std = load_stats()
     train_x, train_y = load_split("train")
     if subset:
         train_x, train_y = train_x[:subset], train_y[:subset]
+    if writer_digits:
+        if not WRITER_DIGITS.exists():
+            raise FileNotFoundError(f"{WRITER_DIGITS} not found: run `dvc repro writer_digits` first")
+        extra = torch.load(WRITER_DIGITS, weights_only=True)
+        train_x, train_y = torch.cat([train_x, extra["images"]]), torch.cat([train_y, extra["labels"]])
     val_x, val_y = load_split("val")
 
     def to_device(x, y):
@@ -70,8 +82,10 @@ def main(name: str) -> None:
 
 def train(name: str, cfg: dict, settings: dict, device) -> None:
     seed_everything(settings["seed"], device)
-    (train_x, train_y), val, fill = load_training_data(device, settings["subset"])
+    (train_x, train_y), val, fill = load_training_data(device, settings["subset"], cfg.get("writer_digits", False))
     model = build_model(cfg["arch"], cfg["net"])
+    if cfg.get("init"):
+        load_weights(model, Path("models") / f"{cfg['init']}.pth")
     log.info("%s: %s, %d parameters, %d training images on %s", name, cfg["arch"],
              count_parameters(model), len(train_y), device)
 

@@ -61,7 +61,22 @@ def test_seed_cnn_takes_no_net_arguments():
     with pytest.raises(ParamsError, match="unknown key train.cnn.net.widths"):
         validate(params)
     params["train"]["cnn"]["net"] = {}
+    params["train"]["reader"].update(arch="seed_cnn", net={})   # it starts from cnn's weights
     validate(params)
+
+
+def test_a_model_that_starts_from_another_must_be_built_as_it_is():
+    params = with_change("train.cnn.net.widths", [16, 32, 64])
+    with pytest.raises(ParamsError, match=r"train.reader.net .* must equal train.cnn.net") as error:
+        validate(params)
+    assert "\n" not in str(error.value)
+    params["train"]["reader"]["net"]["widths"] = [16, 32, 64]
+    validate(params)
+    for init, message in (("reader", "must name another model section"), ("vgg", "must name another model section"),
+                          (3, "train.reader.init must be a string")):
+        with pytest.raises(ParamsError, match=message):
+            validate(with_change("train.reader.init", init))
+    validate(with_change("train.reader.init", KeyError))   # optional: a model trained from scratch
 
 
 def test_unreadable_yaml_is_one_line(tmp_path):

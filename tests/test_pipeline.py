@@ -42,13 +42,14 @@ def test_changing_one_models_params_reruns_only_that_model(tiny):
     params = tiny.params()
     params["train"]["cnn"]["lr"] = 0.05
     tiny.set_params(params)
-    # the reader scored on other writers reads models/cnn.onnx
-    assert would_run(tiny) == ["train@cnn", "evaluate@cnn", "export@cnn", "evaluate_writers"]
+    # the reader's classifier starts from cnn's weights, and the reader scored on other writers reads it
+    assert would_run(tiny) == ["train@cnn", "evaluate@cnn", "export@cnn", "train_reader", "evaluate@reader",
+                               "export@reader", "evaluate_writers"]
     tiny.run("git", "checkout", "params.yaml")
     params = tiny.params()
     params["evaluate"]["gallery_size"] = 3
     tiny.set_params(params)
-    assert would_run(tiny) == ["evaluate@mlp", "evaluate@cnn"]
+    assert would_run(tiny) == ["evaluate@mlp", "evaluate@cnn", "evaluate@reader"]
 
 
 def test_editing_model_code_reruns_training_not_data_stages(tiny):
@@ -56,7 +57,7 @@ def test_editing_model_code_reruns_training_not_data_stages(tiny):
         f.write("\n# an edit\n")
     # the line model's stages share none of the classifiers' code
     assert would_run(tiny) == ["train@mlp", "train@cnn", "evaluate@mlp", "evaluate@cnn", "export@mlp", "export@cnn",
-                               "evaluate_writers"]
+                               "train_reader", "evaluate@reader", "export@reader", "evaluate_writers"]
 
 
 def test_forced_reruns_on_cpu_are_identical(tiny):

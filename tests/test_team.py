@@ -121,9 +121,9 @@ print(json.dumps({"predictions": session.run(["logits"], {"pixels": pixels})[0].
 
 def test_artifacts_get_fetches_a_registered_model_through_the_remote(team, tmp_path, mnist_test_digits):
     declared = yaml.safe_load((team["a"].path / "dvc.yaml").read_text())["artifacts"]
-    assert {name: a["type"] for name, a in declared.items()} == {"mlp": "model", "cnn": "model",
-                                                                 "mlp-onnx": "model", "cnn-onnx": "model"}
-    assert all("onnx" in declared[name]["labels"] for name in ("mlp-onnx", "cnn-onnx"))
+    assert {name: a["type"] for name, a in declared.items()} == {"mlp": "model", "cnn": "model", "mlp-onnx": "model",
+                                                                 "cnn-onnx": "model", "reader-onnx": "model"}
+    assert all("onnx" in declared[name]["labels"] for name in ("mlp-onnx", "cnn-onnx", "reader-onnx"))
     # Registering a version is a GTO-style git tag; `dvc artifacts get` finds the latest one.
     for name in ("cnn", "cnn-onnx"):
         git(team["a"], "tag", "-a", f"{name}@v1.0.0", "-m", f"Registering artifact {name} version 1.0.0", "main")

@@ -132,6 +132,44 @@ def test_the_writer_stages_make_their_lines_and_score_every_set_in_the_tiny_buil
     assert all(label.isdigit() for label in pool.labels) and pool.starts[-1] == pool.pixels.shape[1]
 
 
+def test_the_readers_classifier_starts_from_cnn_and_learns_the_writers_digits_in_the_tiny_build(tiny_built):
+    import torch
+
+    project, _ = tiny_built
+    digits = torch.load(project.path / "data/writers/digits.pt", weights_only=True)   # the stage writer_digits' file
+    count = project.params()["writer_digits"]["count"]
+    assert digits["images"].dtype == torch.uint8 and digits["images"].shape[1:] == (28, 28)
+    assert 0.9 * count <= len(digits["labels"]) <= count and set(digits["labels"].tolist()) == set(range(10))
+    train_log = (project.path / "metrics/reader/train/metrics.json")
+    assert train_log.exists() and project.read_json("metrics/reader.json")["test"]["accuracy"] > 0.1
+    cnn, reader = (torch.load(project.path / f"models/{name}.pth", weights_only=True) for name in ("cnn", "reader"))
+    assert cnn.keys() == reader.keys() and any(not torch.equal(cnn[k], reader[k]) for k in cnn)
+    assert (project.path / "models/reader.onnx").stat().st_size > 0
+
+
+# --- digits by the training split's writers, for the reader's classifier (src/writer_digits.py) ---
+
+def test_a_writer_digit_is_the_readers_digit_of_a_training_writers_drawing():
+    from src.writer_digits import writer_digit, writer_digits
+
+    def same(a, b):
+        return (a is None) == (b is None) and (a is None or (np.array_equal(a[0], b[0]) and a[1] == b[1]))
+
+    cfg = {"seed": 0, "count": 20, "photographed": 0.3}
+    made = writer_digits(cfg, 1)
+    assert all(same(a, b) for a, b in zip(made, [writer_digit(i, cfg) for i in range(20)]))   # every time, to the pixel
+    kept = [(i, d) for i, d in enumerate(made) if d is not None]
+    assert len(kept) >= 18
+    for i, (image, label) in kept:
+        assert image.dtype == np.uint8 and image.shape == (28, 28) and label == i % 10
+        # MNIST's field: the ink's box 20 px on its longer side, centred by mass near (14, 14)
+        rows, cols = np.nonzero(image > 50)
+        assert max(np.ptp(rows), np.ptp(cols)) + 1 in range(17, 22)
+        cy, cx = ndimage.center_of_mass(image.astype(float))
+        assert abs(cy - 14) < 2 and abs(cx - 14) < 2
+    assert all(same(a, b) for a, b in zip(made, writer_digits(cfg, 2)))   # one process per core: the same digits
+
+
 # --- lines by the training split's writers, for the line model (src/writer_lines.py) ---
 
 LINES_CFG = {"seed": 0, "count": 6, "touching": 0.5, "photographed": 0.3}
@@ -185,6 +223,6 @@ def test_the_validation_benchmark_scores_every_set_with_the_models_it_names(read
     other_writers.main()
     result = json.loads(out.read_text())
     assert result["split"] == "val" and set(result["sets"]) == set(SETS)
-    assert result["models_md5"]["cnn"] == md5_of(reader_project / "models/cnn.onnx")
+    assert result["models_md5"]["reader"] == md5_of(reader_project / "models/reader.onnx")
     assert all(0 <= v <= 1 for s in result["sets"].values() for v in s.values())
     assert "pair_thick" in capsys.readouterr().out

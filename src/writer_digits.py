@@ -1,0 +1,77 @@
+"""Stage `writer_digits`: single digits by the training split's other writers, cut out as the reader cuts them.
+
+    python -m src.writer_digits
+
+The reader's classifier (`train.reader`, stage train_reader) learns from MNIST's digits and from
+these: `count` digits, the ten in turn, each by its own writer of the **training** split
+(src/writers.py; the benchmark reads the validation and test splits' writers), some photographed,
+each normalised to MNIST's 28 x 28 field by the reader's own code (digit_reader/image.py), so
+that it learns from what it will be given. A drawing whose ink the reader cuts into other than
+one piece is left out.
+
+Each digit has its own seed, and the work is shared by one process per core: the same digits
+whichever the CPU. Writes data/writers/digits.pt: uint8 images (N x 28 x 28, white ink on black,
+as MNIST) and their int64 labels.
+"""
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from digit_reader.image import digits_in
+from src.config import load_params
+from src.errors import PipelineError
+from src.fileio import save_torch
+from src.writers import photographed, write, writer_of
+
+log = logging.getLogger("writer_digits")
+OUT = Path("data/writers/digits.pt")
+CHUNK = 1000   # digits per task of the process pool
+
+
+def writer_digit(i: int, cfg: dict) -> tuple[np.ndarray, int] | None:
+    """Digit i (i mod 10) by the i-th training writer, as the reader normalises it (uint8 28 x 28);
+    None if the reader does not cut its ink into one piece."""
+    rng = np.random.default_rng([cfg["seed"], i])
+    digit = i % 10
+    image = write(writer_of("train", i), str(digit), "spaced", rng)
+    if rng.random() < cfg["photographed"]:
+        image = photographed(image, rng)
+    found = digits_in(image)
+    if len(found) != 1:
+        return None
+    return np.round(found[0].image * 255).astype(np.uint8), digit
+
+
+def _chunk(args):
+    start, stop, cfg = args
+    return [writer_digit(i, cfg) for i in range(start, stop)]
+
+
+def writer_digits(cfg: dict, workers: int) -> list:
+    chunks = [(start, min(start + CHUNK, cfg["count"]), cfg) for start in range(0, cfg["count"], CHUNK)]
+    if workers == 1:
+        return [digit for chunk in map(_chunk, chunks) for digit in chunk]
+    with ProcessPoolExecutor(workers) as pool:
+        return [digit for chunk in pool.map(_chunk, chunks) for digit in chunk]
+
+
+def main() -> None:
+    import torch
+
+    cfg = load_params()["writer_digits"]
+    made = writer_digits(cfg, max(1, min(os.cpu_count() or 1, 4)))
+    kept = [m for m in made if m is not None]
+    if not kept:
+        raise PipelineError(f"writer_digits: none of the {len(made)} digits drawn came out as one piece")
+    save_torch({"images": torch.from_numpy(np.stack([image for image, _ in kept])),
+                "labels": torch.tensor([label for _, label in kept], dtype=torch.int64)}, OUT)
+    log.info("%d digits by other writers (%d not one piece)", len(kept), len(made) - len(kept))
+
+
+if __name__ == "__main__":
+    from src.cli import run_stage
+
+    run_stage(main)
