@@ -15,7 +15,7 @@ import datetime
 from pathlib import Path
 
 from benchmarks.hardware import RESULTS_DIR, git_commit
-from digit_reader.reader import Reader
+from digit_reader.reader import DEFAULT_MODEL, Reader
 from src.evaluate_writers import read_sets, score, sets_of
 from src.fileio import md5_of, write_json
 
@@ -32,12 +32,12 @@ def main() -> None:
     commit = git_commit()
     cfg = {"seed": 0, "writers": args.writers, "single": args.single, "per_set": args.per_set}
     sets = sets_of(cfg, args.split)
-    read = read_sets(sets, Reader("cnn", args.root), Reader("cnn", args.root, numbers=False))
+    read = read_sets(sets, Reader(root=args.root), Reader(root=args.root, numbers=False))
     scores = {name: score(readings, pieces, [t for _, t in sets[name]]) for name, (readings, pieces) in read.items()}
     for name, s in scores.items():
         print(f"{name:15} exact {s['exact']:.1%} (classifier alone {s['pieces']:.1%}), flagged {s['flagged']:.1%}, "
               f"wrong and not flagged {s['wrong_unflagged']:.1%}")
-    models = {name: md5_of(args.root / "models" / f"{name}.onnx") for name in ("cnn", "numbers")}
+    models = {name: md5_of(args.root / "models" / f"{name}.onnx") for name in (DEFAULT_MODEL, "numbers")}
     out = args.out or RESULTS_DIR / f"writers-{args.split}.json"
     write_json(out, {"date": datetime.date.today().isoformat(), "commit": commit, "split": args.split, **cfg,
                      "models_md5": models, "sets": scores})

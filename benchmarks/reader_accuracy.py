@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from benchmarks.hardware import RESULTS_DIR, git_commit
-from digit_reader.reader import DEFAULT_RUNTIME, RUNTIMES, Reader
+from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, RUNTIMES, Reader
 from src.fileio import md5_of, write_json
 from src.number_images import KINDS, fixed_numbers
 from src.preprocess import read_raw
@@ -89,7 +89,7 @@ def score(reader: Reader, items) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path("."))
-    parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"])
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=MODELS)
     parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES)
     parser.add_argument("--digits", type=int, default=5000, help="single test digits, clean and photographed")
     parser.add_argument("--numbers", type=int, default=1000, help="4-digit numbers of each kind")

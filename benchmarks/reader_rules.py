@@ -25,7 +25,7 @@ import numpy as np
 from benchmarks.hardware import RESULTS_DIR, git_commit
 from benchmarks.reader_accuracy import numbers_on_paper, single_digits
 from digit_reader.numbers import parts_of, see
-from digit_reader.reader import Reader, answer
+from digit_reader.reader import DEFAULT_MODEL, Reader, answer
 from digit_reader.rules import ALL, CASES, FLAGS
 from src.config import load_params
 from src.evaluate_writers import answer_scores, sets_of
@@ -66,7 +66,7 @@ def main() -> None:
     cfg = {"seed": 0, "writers": args.writers, "single": args.per_set, "per_set": args.per_set}
     data_params = load_params(args.root / "params.yaml")["data"]
     sets = {**sets_of(cfg, "val"), **mnist_sets(args.mnist, data_params, args.mnist_per_kind, args.mnist_single)}
-    reader = Reader("cnn", args.root)
+    reader = Reader(root=args.root)
     seen = {name: [see(image, reader.probabilities, reader.lines) for image, _ in items] for name, items in sets.items()}
     results = {}
     for variant, rules in variants().items():
@@ -75,7 +75,7 @@ def main() -> None:
         print(variant)
         print("   " + "  ".join(f"{name} {s['exact']:.1%} ({s['flagged']:.0%} flagged, {s['wrong_unflagged']:.1%} wrong unflagged)"
                                 for name, s in results[variant].items()), flush=True)
-    models = {name: md5_of(args.root / "models" / f"{name}.onnx") for name in ("cnn", "numbers")}
+    models = {name: md5_of(args.root / "models" / f"{name}.onnx") for name in (DEFAULT_MODEL, "numbers")}
     write_json(args.out, {"date": datetime.date.today().isoformat(), "commit": commit, "split": "val", **cfg,
                           "mnist_per_kind": args.mnist_per_kind, "mnist_single": args.mnist_single, "models_md5": models, "variants": results})
     print(f"wrote {args.out}")

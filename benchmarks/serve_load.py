@@ -4,7 +4,7 @@
                                     [--image digit|number] [--mnist DIR] [--attack N] [--batch N]
 
 Without --url it starts `python -m digit_reader.serve` on a free port of 127.0.0.1 with the project's
-trained model (models/cnn.pth or models/cnn.onnx: run `make repro` first), once per runtime, one
+trained model (models/reader.pth or models/reader.onnx: run `make repro` first), once per runtime, one
 after the other under the same load, and stops it afterwards. Each client is a keep-alive HTTP/1.1
 connection that posts the PNG a user drawing a 7 on the page would send (its canvas, scaled to
 400 x 200), waits for the answer, and posts again; with `--image number`, a 4-digit number whose
@@ -41,7 +41,7 @@ import psutil
 from PIL import Image, ImageDraw
 
 from benchmarks.hardware import RESULTS_DIR, cpu_kind, cpu_name, git_commit
-from digit_reader.runtimes import DEFAULT_RUNTIME, RUNTIMES
+from digit_reader.runtimes import DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, RUNTIMES
 
 
 
@@ -297,7 +297,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=1, help="server processes, when this starts the server")
-    parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"])
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=MODELS)
     parser.add_argument("--root", type=Path, default=Path("."), help="the project directory the server reads (default: current)")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help=f"where to write the results (default {RESULTS_DIR})")
     parser.add_argument("--image", default="digit", choices=["digit", "number"],

@@ -37,7 +37,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from digit_reader.image import (MAX_PIXELS, MAX_PIXELS_PER_BYTE, MAX_SIDE, RATIO_FROM_PIXELS, ImageError, load,
                                 open_image, pixels)
-from digit_reader.reader import DEFAULT_RUNTIME, Reader
+from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, Reader
 
 MAX_BODY = 10 * 1024 * 1024   # bytes; a phone photo is 2-8 MB
 MAX_BATCH_FILES = 64          # images in one /predict/batch (a scanned form's boxes)
@@ -126,7 +126,7 @@ LIMITS = {"max_body_bytes": MAX_BODY, "max_batch_files": MAX_BATCH_FILES, "max_b
           "pixels_per_byte_checked_above": RATIO_FROM_PIXELS}
 
 
-def create_app(root: Path | str = ".", model: str = "cnn", runtime: str = DEFAULT_RUNTIME,
+def create_app(root: Path | str = ".", model: str = DEFAULT_MODEL, runtime: str = DEFAULT_RUNTIME,
                threads: int | None = SERVER_THREADS) -> FastAPI:
     """The app, with the project's model loaded in `runtime` (torch: models/<model>.pth; onnx:
     models/<model>.onnx) on `threads` CPU threads (None: the runtime's default); ModelError if
@@ -201,7 +201,7 @@ def read_batch(reader: Reader, files: list[tuple[str, bytes]], top: int) -> list
 
 def app_from_environment() -> FastAPI:
     """uvicorn's factory: `uvicorn --factory digit_reader.api:app_from_environment`; the project
-    directory, model and runtime come from DIGITS_ROOT (default `.`), DIGITS_MODEL (default `cnn`)
+    directory, model and runtime come from DIGITS_ROOT (default `.`), DIGITS_MODEL (default DEFAULT_MODEL)
     and DIGITS_RUNTIME (default DEFAULT_RUNTIME)."""
-    return create_app(os.environ.get("DIGITS_ROOT", "."), os.environ.get("DIGITS_MODEL", "cnn"),
+    return create_app(os.environ.get("DIGITS_ROOT", "."), os.environ.get("DIGITS_MODEL", DEFAULT_MODEL),
                       os.environ.get("DIGITS_RUNTIME", DEFAULT_RUNTIME))

@@ -1,6 +1,6 @@
 """Read the digits in image files with a trained model.
 
-    python -m digit_reader.predict [--model cnn|mlp] [--runtime torch|onnx] [--json] [--top K] IMAGE...
+    python -m digit_reader.predict [--model reader|cnn|mlp] [--runtime torch|onnx] [--json] [--top K] IMAGE...
 
 PNG, JPEG, BMP, GIF, WebP (anything Pillow reads). An image may hold one digit or a whole
 number; it is read left to right. Plain output: one line per file, the number read and its
@@ -16,13 +16,14 @@ import sys
 from pathlib import Path
 
 from digit_reader.image import ImageError
-from digit_reader.reader import DEFAULT_RUNTIME, RUNTIMES, ModelError, Reader
+from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, RUNTIMES, ModelError, Reader
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m digit_reader.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, BMP, GIF, WebP)")
-    parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"], help="which trained model (default: cnn)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=MODELS,
+                        help=f"which trained classifier (default: {DEFAULT_MODEL}, the reader's own)")
     parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES,
                         help=f"torch (models/<model>.pth) or onnx (models/<model>.onnx, no torch) (default: {DEFAULT_RUNTIME})")
     parser.add_argument("--json", action="store_true", help="one JSON object per line per file")

@@ -11,14 +11,15 @@ import numpy as np
 
 from digit_reader.image import decode
 from digit_reader.numbers import LineModel, Part, read_parts
-from digit_reader.runtimes import DEFAULT_RUNTIME, REBUILD, RUNTIMES, ModelError, ModelMissing, load_model  # noqa: F401 (re-exported)
+from digit_reader.runtimes import (DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, REBUILD, RUNTIMES, ModelError,  # noqa: F401 (re-exported)
+                                   ModelMissing, load_model)
 from src.ctc import softmax
 
 UNCERTAIN_BELOW = 0.7   # a digit whose top probability is lower is flagged, not silently guessed
 
 
 class Reader:
-    def __init__(self, model: str = "cnn", root: Path | str = ".", runtime: str = DEFAULT_RUNTIME,
+    def __init__(self, model: str = DEFAULT_MODEL, root: Path | str = ".", runtime: str = DEFAULT_RUNTIME,
                  threads: int | None = None, numbers: bool = True):
         """models/<model> in `runtime` (torch or onnx) on `threads` CPU threads (None: the
         runtime's default); ModelError, one line, if it is missing or does not fit.

@@ -22,6 +22,10 @@ from src.fileio import md5_of
 
 RUNTIMES = ("torch", "onnx")
 DEFAULT_RUNTIME = "onnx"  # the CLI's, the API's, `make serve`'s and `make bench-serve`'s default
+# reader: the reader's classifier (train.reader: the cnn trained on further with other writers'
+# digits); cnn and mlp: the pipeline's MNIST benchmark models, which read every piece the same way.
+MODELS = ("reader", "cnn", "mlp")
+DEFAULT_MODEL = "reader"
 REBUILD = "run `make repro` (or `dvc pull`) first"
 
 

@@ -1,6 +1,6 @@
 """Run the app with uvicorn: `python -m digit_reader.serve` (what `make serve` runs).
 
-    python -m digit_reader.serve [--host 127.0.0.1] [--port 8000] [--model cnn] [--runtime torch|onnx] [--root .] [--workers 1]
+    python -m digit_reader.serve [--host 127.0.0.1] [--port 8000] [--model reader] [--runtime torch|onnx] [--root .] [--workers 1]
 
 With `--runtime onnx` the server runs models/<model>.onnx with onnxruntime and never imports torch.
 """
@@ -13,14 +13,14 @@ import sys
 import uvicorn
 
 from digit_reader.api import create_app
-from digit_reader.reader import DEFAULT_RUNTIME, RUNTIMES, ModelError
+from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, RUNTIMES, ModelError
 
 BACKLOG = 2048  # uvicorn's default: connections the kernel queues before the server accepts them
 # No access log: a line per request would cost more than reading the digit.
 UVICORN_OPTIONS = dict(access_log=False, log_level="info", backlog=BACKLOG)
 
 
-def server_app(root: str = ".", model: str = "cnn", runtime: str = DEFAULT_RUNTIME):
+def server_app(root: str = ".", model: str = DEFAULT_MODEL, runtime: str = DEFAULT_RUNTIME):
     """The app for a server process; a missing or mismatched model is one line and exit 2."""
     try:
         return create_app(root, model, runtime)
@@ -33,7 +33,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m digit_reader.serve", description="Serve the digit reader over HTTP.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--model", default="cnn", choices=["cnn", "mlp"])
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=MODELS)
     parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES,
                         help=f"torch (models/<model>.pth) or onnx (models/<model>.onnx, no torch) (default: {DEFAULT_RUNTIME})")
     parser.add_argument("--root", default=".", help="the project directory (models/, data/processed/, params.yaml)")

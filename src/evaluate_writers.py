@@ -2,7 +2,7 @@
 
     python -m src.evaluate_writers
 
-The reader (digit_reader: the classifier models/cnn.onnx and the line model models/numbers.onnx,
+The reader (digit_reader: its classifier models/reader.onnx and the line model models/numbers.onnx,
 as `make serve` runs them) reads the fixed sets of src/writer_sets.py, written by the test split's
 writers (src/writers.py). Beside it, the classifier alone reads each piece of ink as one digit:
 the floor that the reader must never fall below on numbers whose digits stand apart.
@@ -78,7 +78,7 @@ def misread_gallery(sets: dict, read: dict, path: Path, size: int) -> None:
 def main() -> None:
     cfg = load_params()["writers"]
     sets = sets_of(cfg, SPLIT)
-    read = read_sets(sets, Reader("cnn"), Reader("cnn", numbers=False))
+    read = read_sets(sets, Reader(), Reader(numbers=False))
     metrics = {name: score(readings, pieces, [t for _, t in sets[name]]) for name, (readings, pieces) in read.items()}
     misread_gallery(sets, read, OUT / "misread.png", cfg["gallery_size"])
     write_json(OUT / "styles.json", style_accuracy(sets["single"], read["single"][0], cfg, SPLIT))

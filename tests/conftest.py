@@ -102,19 +102,22 @@ def toy_problem(n=512):
 
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "src", "digit_reader", "tools", "presets", ".dvc/config", ".dvcignore", ".gitignore"]
 STAGES = ["download", "preprocess", "train@mlp", "train@cnn", "evaluate@mlp", "evaluate@cnn", "export@mlp", "export@cnn",
-          "writer_lines", "train_numbers", "evaluate_numbers", "export_numbers", "evaluate_writers"]
+          "writer_digits", "train_reader", "evaluate@reader", "export@reader", "writer_lines", "train_numbers",
+          "evaluate_numbers", "export_numbers", "evaluate_writers"]
 TINY = {
     "data": {"val_size": 500},
     "train": {"subset": 2000,
               "mlp": {"epochs": 1, "net": {"hidden": [32], "dropout": 0.1}},
               "cnn": {"epochs": 1, "net": {"widths": [4, 8, 8], "dropout": 0.0, "stem": "stride"},
-                      "rotate": 5, "scale": 0.05}},
+                      "rotate": 5, "scale": 0.05},
+              "reader": {"epochs": 1, "net": {"widths": [4, 8, 8], "dropout": 0.0, "stem": "stride"}}},
     "evaluate": {"gallery_size": 6, "tta": True},
     "numbers": {"net": {"widths": [4, 8, 8], "hidden": 8, "sequence": "conv"},
                 "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "val_numbers": 24},
                 "evaluate": {"per_kind": 8, "per_length": 2, "gallery_size": 4}},
     "writers": {"writers": 5, "single": 20, "per_set": 3, "gallery_size": 4},
     "writer_lines": {"count": 24},
+    "writer_digits": {"count": 40},
 }
 
 
@@ -360,8 +363,12 @@ QUICK_MODELS = {  # as presets/fast.yaml, in fp32 (exact on any CPU): ~99.0% in 
     "cnn": {"net": {"widths": [16, 16, 48], "dropout": 0.0, "stem": "stride"}, "epochs": 1, "batch_size": 192,
             "lr": 0.3, "shift": 0, "precision": "fp32"},
     "mlp": {"net": {"hidden": [64], "dropout": 0.0}, "epochs": 1, "batch_size": 128, "precision": "fp32"},
+    # the reader's classifier: the quick cnn trained on for an epoch with QUICK_WRITER_DIGITS beside MNIST's
+    "reader": {"net": {"widths": [16, 16, 48], "dropout": 0.0, "stem": "stride"}, "epochs": 1, "batch_size": 192,
+               "lr": 0.02, "shift": 0, "precision": "fp32"},
 }
 QUICK_MLP_IMAGES = 10_000  # the MLP is only there to be chosen by --model: it need not be good
+QUICK_WRITER_DIGITS = {"count": 3000}
 
 
 @pytest.fixture(scope="session")
@@ -385,10 +392,13 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
     root = tmp_path_factory.mktemp("reader")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["train"] = merge(params["train"], QUICK_MODELS)
+    params["writer_digits"] = merge(params["writer_digits"], QUICK_WRITER_DIGITS)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     made_by = [ROOT / "src" / name for name in ("models.py", "training.py", "data.py", "preprocess.py", "export.py",
-                                                "onnx_export.py")]
-    key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(params["train"], sort_keys=True).encode()
+                                                "onnx_export.py", "writer_digits.py", "writers.py")]
+    made_by.append(ROOT / "digit_reader" / "image.py")   # the writers' digits are cut out by the reader's code
+    used = {key: params[key] for key in ("train", "writer_digits")}
+    key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(used, sort_keys=True).encode()
                       + torch.__version__.encode() + str(QUICK_MLP_IMAGES).encode()).hexdigest()
     cached = Path(request.config.cache.mkdir("quick")) / f"reader-project-{key}"
     with built_once(cached) as building:
@@ -472,17 +482,27 @@ def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
     from src.models import build_model, save_weights
     from src.preprocess import pixel_stats, read_raw
     from src.training import fit
+    from src.writer_digits import writer_digits
+
+    import numpy as np
 
     images, labels = read_raw("train", raw_mnist)
     mean, std = pixel_stats(images)
     x = normalize(images, mean, std)
     test_images, test_labels = read_raw("t10k", raw_mnist)
+    digits = [d for d in writer_digits(params["writer_digits"], 1) if d is not None]
+    writers_x = normalize(torch.from_numpy(np.stack([image for image, _ in digits])), mean, std)
+    writers_y = torch.tensor([label for _, label in digits])
     for name in QUICK_MODELS:
         cfg = params["train"][name]
         torch.manual_seed(0)
         model = build_model(cfg["arch"], cfg["net"])
         n = QUICK_MLP_IMAGES if name == "mlp" else len(labels)
-        fit(model, x[:n], labels[:n], cfg, seed=0, fill=-mean / std, progress=False)
+        train_x, train_y = x[:n], labels[:n]
+        if cfg.get("init"):   # as src/train.py: from that model's weights, with the writers' digits
+            model.load_state_dict(torch.load(root / "models" / f"{cfg['init']}.pth", weights_only=True))
+            train_x, train_y = torch.cat([train_x, writers_x]), torch.cat([train_y, writers_y])
+        fit(model, train_x, train_y, cfg, seed=0, fill=-mean / std, progress=False)
         save_weights(model, root / "models" / f"{name}.pth")
         onnx = root / "models" / f"{name}.onnx"
         onnx.write_bytes(export_classifier(model, name, mean, std, test_images, test_labels, onnx)[0])

@@ -36,7 +36,7 @@ def composed(mnist_test_digits):
 
 @pytest.fixture(scope="module")
 def readers(reader_project):
-    return {"with lines": Reader("cnn", reader_project), "digits only": Reader("cnn", reader_project, numbers=False)}
+    return {"with lines": Reader(root=reader_project), "digits only": Reader(root=reader_project, numbers=False)}
 
 
 def exact(reader, items) -> float:
@@ -83,10 +83,10 @@ def test_a_reading_keeps_its_json_shape_with_a_box_per_digit(readers, composed):
     assert answer["confidence"] == min(p["probability"] for p in answer["predictions"])
 
 
-def test_the_onnx_reader_reads_as_the_torch_reader(reader_project, readers, composed):
-    onnx = Reader("cnn", reader_project, runtime="onnx")
-    for data, _ in composed["touching"][:20] + composed["overlap"][:10]:
-        a, b = readers["with lines"].read(data), onnx.read(data)
+def test_the_onnx_reader_reads_as_the_torch_reader(reader_project, composed):
+    torch_reader, onnx = (Reader(root=reader_project, runtime=runtime) for runtime in ("torch", "onnx"))
+    for data, _ in composed["touching"][:20] + composed["overlap"][:10] + composed["separated"][:10]:
+        a, b = torch_reader.read(data), onnx.read(data)
         assert a["digits"] == b["digits"] and a["uncertain"] == b["uncertain"]
         assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-4)
 
@@ -137,4 +137,4 @@ def test_the_reader_benchmark_scores_both_readers_on_every_kind(reader_project, 
     for kind in numbers.values():   # the unflagged numbers read right are some of those read right
         assert 0 <= kind["flagged"] <= 1
         assert kind["unflagged right"] is None or (1 - kind["flagged"]) * kind["unflagged right"] <= kind["with the line model"] + 1e-4
-    assert set(result["models_md5"]) == {"cnn.onnx", "numbers.onnx"} and result["runtime"] == "onnx"
+    assert set(result["models_md5"]) == {"reader.onnx", "numbers.onnx"} and result["runtime"] == "onnx"

@@ -91,7 +91,7 @@ def test_cli_missing_file_and_missing_model_are_one_line(tmp_path, images, reade
     assert err.strip() == f"error: {tmp_path / 'nope.png'}: No such file or directory"
     assert predict.main(["--root", str(tmp_path), "--runtime", "torch", str(images["seven.png"])]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "models/cnn.pth not found" in err and "make repro" in err
+    assert len(err.splitlines()) == 1 and "models/reader.pth not found" in err and "make repro" in err
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "torch"])
@@ -185,12 +185,12 @@ def test_cli_with_the_onnx_runtime_never_imports_torch(images, reader_project, p
 def test_a_missing_or_broken_onnx_file_is_one_line(tmp_path, images, reader_project, capsys):
     assert predict.main(["--root", str(tmp_path), "--runtime", "onnx", str(images["seven.png"])]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"error: {tmp_path / 'models/cnn.onnx'} not found: run `make repro` (or `dvc pull`) first"
+    assert err == f"error: {tmp_path / 'models/reader.onnx'} not found: run `make repro` (or `dvc pull`) first"
     (tmp_path / "models").mkdir()
-    (tmp_path / "models/cnn.onnx").write_bytes((reader_project / "models/cnn.onnx").read_bytes()[:500])
+    (tmp_path / "models/reader.onnx").write_bytes((reader_project / "models/reader.onnx").read_bytes()[:500])
     assert predict.main(["--root", str(tmp_path), "--runtime", "onnx", str(images["seven.png"])]) == 2
     (err,) = capsys.readouterr().err.strip().splitlines()
-    assert err.startswith(f"error: {tmp_path / 'models/cnn.onnx'} is not a model onnxruntime can run: ") and "make repro" in err
+    assert err.startswith(f"error: {tmp_path / 'models/reader.onnx'} is not a model onnxruntime can run: ") and "make repro" in err
 
 
 def test_an_onnx_file_of_another_shape_is_refused(tmp_path):

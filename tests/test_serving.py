@@ -45,7 +45,7 @@ def number(mnist_test_digits, paper) -> bytes:
 
 
 def test_raw_body_and_multipart_upload_give_the_clis_json(client, seven, number, reader_project):
-    expected = Reader("cnn", reader_project).read(seven, top=3)
+    expected = Reader(root=reader_project).read(seven, top=3)
     raw = client.post("/predict", content=seven, headers={"content-type": "image/png"})
     upload = client.post("/predict", files={"file": ("seven.png", seven, "image/png")})
     assert raw.status_code == upload.status_code == 200
@@ -57,8 +57,8 @@ def test_raw_body_and_multipart_upload_give_the_clis_json(client, seven, number,
 
 def test_health_docs_and_page(client, reader_project):
     models = reader_project / "models"
-    assert client.get("/health").json() == {"status": "ok", "model": "cnn", "arch": "FastCNN", "runtime": DEFAULT_RUNTIME,
-                                            "md5": md5_of(models / f"cnn.{DEFAULT_RUNTIME}"),
+    assert client.get("/health").json() == {"status": "ok", "model": "reader", "arch": "FastCNN", "runtime": DEFAULT_RUNTIME,
+                                            "md5": md5_of(models / f"reader.{DEFAULT_RUNTIME}"),
                                             "threads": SERVER_THREADS,
                                             "line_model": {"md5": md5_of(models / f"numbers.{DEFAULT_RUNTIME}")},
                                             "limits": LIMITS, "pid": os.getpid()}
@@ -217,16 +217,16 @@ def test_every_reading_names_the_models_that_answered_it(live_server, reader_pro
     with httpx.Client(base_url=live_server, timeout=10) as http:
         health = http.get("/health").json()
         answer = http.post("/predict", content=seven)
-    assert health["md5"] == md5_of(models / "cnn.onnx") and health["line_model"] == {"md5": md5_of(models / "numbers.onnx")}
+    assert health["md5"] == md5_of(models / "reader.onnx") and health["line_model"] == {"md5": md5_of(models / "numbers.onnx")}
     assert "warning" not in health
     assert {k: answer.headers[k] for k in ("x-model", "x-model-runtime", "x-model-md5", "x-line-model-md5")} == {
-        "x-model": "cnn", "x-model-runtime": "onnx", "x-model-md5": health["md5"], "x-line-model-md5": health["line_model"]["md5"]}
+        "x-model": "reader", "x-model-runtime": "onnx", "x-model-md5": health["md5"], "x-line-model-md5": health["line_model"]["md5"]}
 
 
 def test_the_torch_runtime_names_its_weights_files(reader_project):
-    served = Reader("cnn", reader_project, runtime="torch").served()
+    served = Reader(root=reader_project, runtime="torch").served()
     models = reader_project / "models"
-    assert served["md5"] == md5_of(models / "cnn.pth") and served["line_model"] == {"md5": md5_of(models / "numbers.pth")}
+    assert served["md5"] == md5_of(models / "reader.pth") and served["line_model"] == {"md5": md5_of(models / "numbers.pth")}
 
 
 @pytest.mark.server  # starts a server process itself
@@ -351,7 +351,7 @@ def test_every_way_to_start_the_server_gives_the_same_threads_and_limits(live_se
 def test_a_server_without_its_model_says_so_in_one_line(tmp_path, workers, python_process):
     result = python_process("-m", "digit_reader.serve", "--root", tmp_path, "--workers", workers, cwd=ROOT, timeout=60)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [f"error: {tmp_path}/models/cnn.onnx not found: run `make repro` (or `dvc pull`) first"]
+    assert result.stderr.splitlines() == [f"error: {tmp_path}/models/reader.onnx not found: run `make repro` (or `dvc pull`) first"]
 
 
 def test_worker_sockets_share_a_port_hold_it_against_others_and_turn_nagles_algorithm_off():
@@ -389,7 +389,7 @@ def test_worker_sockets_share_a_port_hold_it_against_others_and_turn_nagles_algo
 def test_the_onnx_app_answers_as_the_torch_app(reader_project, client, seven, number):
     with TestClient(create_app(reader_project, runtime="onnx")) as onnx_client:
         health = onnx_client.get("/health").json()
-        assert (health["runtime"], health["arch"], health["model"]) == ("onnx", "FastCNN", "cnn")
+        assert (health["runtime"], health["arch"], health["model"]) == ("onnx", "FastCNN", "reader")
         for body in (seven, number):
             expected, got = (c.post("/predict?top=2", content=body).json() for c in (client, onnx_client))
             assert got["digits"] == expected["digits"] and got["count"] == expected["count"]
@@ -501,7 +501,7 @@ def test_the_serving_benchmark_measures_each_runtime_into_its_own_file(reader_pr
         memory = result["server_memory_mb_after_load"]
         assert memory["processes"] >= 3 and 0 < memory["pss"] <= memory["rss"]  # the parent and two workers
         assert result["start_to_first_answer_s"] > 0
-        name = f"serve-{result['cpu_kind']}-cnn-{result['runtime']}-2w-2c.json"
+        name = f"serve-{result['cpu_kind']}-reader-{result['runtime']}-2w-2c.json"
         assert json.loads((tmp_path / name).read_text()) == result
     onnx_run, torch_run = sorted(results, key=lambda r: r["runtime"])
     assert onnx_run["server_memory_mb_after_load"]["pss"] < torch_run["server_memory_mb_after_load"]["pss"]
@@ -512,11 +512,11 @@ def test_the_serving_benchmark_measures_each_runtime_into_its_own_file(reader_pr
     assert attack["pixels"] == "8000x4900" and attack["honest"]["statuses"] == {"200": attack["honest"]["requests"]}
     assert attack["hostile"]["statuses"] == {"422": attack["hostile"]["requests"]} and attack["hostile"]["requests"] > 0
     assert attack["honest_throughput_kept"] == round(attack["honest"]["requests_per_s"] / number["requests_per_s"], 3)
-    assert (tmp_path / f"serve-{number['cpu_kind']}-cnn-onnx-1w-1c-number-attack1.json").exists()
+    assert (tmp_path / f"serve-{number['cpu_kind']}-reader-onnx-1w-1c-number-attack1.json").exists()
     [batch] = serve_load.main(["--root", str(reader_project), "--seconds", "1", "--clients", "1", "--runtime", "onnx",
                                "--batch", "4", "--results", str(tmp_path)])
     assert batch["statuses"] == {"200": batch["requests"]} and batch["images_per_s"] == round(4 * batch["requests_per_s"], 1)
-    assert (tmp_path / f"serve-{batch['cpu_kind']}-cnn-onnx-1w-1c-batch4.json").exists()
+    assert (tmp_path / f"serve-{batch['cpu_kind']}-reader-onnx-1w-1c-batch4.json").exists()
 
 
 def test_the_serving_benchmark_without_mnist_for_its_number_is_one_clear_line(tmp_path, python_process):
