@@ -363,12 +363,14 @@ QUICK_MODELS = {  # as presets/fast.yaml, in fp32 (exact on any CPU): ~99.0% in 
     "cnn": {"net": {"widths": [16, 16, 48], "dropout": 0.0, "stem": "stride"}, "epochs": 1, "batch_size": 192,
             "lr": 0.3, "shift": 0, "precision": "fp32"},
     "mlp": {"net": {"hidden": [64], "dropout": 0.0}, "epochs": 1, "batch_size": 128, "precision": "fp32"},
-    # the reader's classifier: the quick cnn trained on for an epoch with QUICK_WRITER_DIGITS beside MNIST's
+    # the reader's classifier: the quick cnn trained on for an epoch with QUICK_WRITER_DIGITS beside the
+    # first QUICK_READER_MNIST of MNIST's training digits
     "reader": {"net": {"widths": [16, 16, 48], "dropout": 0.0, "stem": "stride"}, "epochs": 1, "batch_size": 192,
                "lr": 0.02, "shift": 0, "precision": "fp32"},
 }
 QUICK_MLP_IMAGES = 10_000  # the MLP is only there to be chosen by --model: it need not be good
-QUICK_WRITER_DIGITS = {"count": 3000}
+QUICK_WRITER_DIGITS = {"count": 1500}
+QUICK_READER_MNIST = 20_000
 
 
 @pytest.fixture(scope="session")
@@ -399,7 +401,7 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
     made_by.append(ROOT / "digit_reader" / "image.py")   # the writers' digits are cut out by the reader's code
     used = {key: params[key] for key in ("train", "writer_digits")}
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(used, sort_keys=True).encode()
-                      + torch.__version__.encode() + str(QUICK_MLP_IMAGES).encode()).hexdigest()
+                      + torch.__version__.encode() + str((QUICK_MLP_IMAGES, QUICK_READER_MNIST)).encode()).hexdigest()
     cached = Path(request.config.cache.mkdir("quick")) / f"reader-project-{key}"
     with built_once(cached) as building:
         if building:
@@ -497,7 +499,7 @@ def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
         cfg = params["train"][name]
         torch.manual_seed(0)
         model = build_model(cfg["arch"], cfg["net"])
-        n = QUICK_MLP_IMAGES if name == "mlp" else len(labels)
+        n = {"mlp": QUICK_MLP_IMAGES, "reader": QUICK_READER_MNIST}.get(name, len(labels))
         train_x, train_y = x[:n], labels[:n]
         if cfg.get("init"):   # as src/train.py: from that model's weights, with the writers' digits
             model.load_state_dict(torch.load(root / "models" / f"{cfg['init']}.pth", weights_only=True))
