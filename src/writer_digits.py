@@ -14,8 +14,6 @@ whichever the CPU. Writes data/writers/digits.pt: uint8 images (N x 28 x 28, whi
 as MNIST) and their int64 labels.
 """
 import logging
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +22,11 @@ from digit_reader.image import digits_in
 from src.config import load_params
 from src.errors import PipelineError
 from src.fileio import save_torch
+from src.parallel import made_in_order, workers
 from src.writers import photographed, write, writer_of
 
 log = logging.getLogger("writer_digits")
 OUT = Path("data/writers/digits.pt")
-CHUNK = 1000   # digits per task of the process pool
 
 
 def writer_digit(i: int, cfg: dict) -> tuple[np.ndarray, int] | None:
@@ -45,24 +43,15 @@ def writer_digit(i: int, cfg: dict) -> tuple[np.ndarray, int] | None:
     return np.round(found[0].image * 255).astype(np.uint8), digit
 
 
-def _chunk(args):
-    start, stop, cfg = args
-    return [writer_digit(i, cfg) for i in range(start, stop)]
-
-
-def writer_digits(cfg: dict, workers: int) -> list:
-    chunks = [(start, min(start + CHUNK, cfg["count"]), cfg) for start in range(0, cfg["count"], CHUNK)]
-    if workers == 1:
-        return [digit for chunk in map(_chunk, chunks) for digit in chunk]
-    with ProcessPoolExecutor(workers) as pool:
-        return [digit for chunk in pool.map(_chunk, chunks) for digit in chunk]
+def writer_digits(cfg: dict, processes: int) -> list:
+    return made_in_order(writer_digit, cfg["count"], cfg, processes)
 
 
 def main() -> None:
     import torch
 
     cfg = load_params()["writer_digits"]
-    made = writer_digits(cfg, max(1, min(os.cpu_count() or 1, 4)))
+    made = writer_digits(cfg, workers())
     kept = [m for m in made if m is not None]
     if not kept:
         raise PipelineError(f"writer_digits: none of the {len(made)} digits drawn came out as one piece")

@@ -16,8 +16,6 @@ whichever the CPU. Writes data/writers/lines.pt: the lines' uint8 pixels side by
 white ink on black), each line's first column, and its digits.
 """
 import logging
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from digit_reader.image import find_ink
 from digit_reader.line import maker_of
 from src.config import load_params
 from src.fileio import save_torch
+from src.parallel import made_in_order, workers
 from src.writers import photographed, write, writer_of
 
 log = logging.getLogger("writer_lines")
@@ -49,17 +48,8 @@ def writer_line(i: int, cfg: dict) -> tuple[np.ndarray, str] | None:
     return np.round(line.pixels[:, :line.width] * 255).astype(np.uint8), digits
 
 
-def _chunk(args):
-    start, stop, cfg = args
-    return [writer_line(i, cfg) for i in range(start, stop)]
-
-
-def writer_lines(cfg: dict, workers: int) -> list:
-    chunks = [(start, min(start + 500, cfg["count"]), cfg) for start in range(0, cfg["count"], 500)]
-    if workers == 1:
-        return [line for chunk in map(_chunk, chunks) for line in chunk]
-    with ProcessPoolExecutor(workers) as pool:
-        return [line for chunk in pool.map(_chunk, chunks) for line in chunk]
+def writer_lines(cfg: dict, processes: int) -> list:
+    return made_in_order(writer_line, cfg["count"], cfg, processes)
 
 
 def packed(lines: list) -> dict:
@@ -75,7 +65,7 @@ def packed(lines: list) -> dict:
 
 def main() -> None:
     cfg = load_params()["writer_lines"]
-    made = writer_lines(cfg, max(1, min(os.cpu_count() or 1, 4)))
+    made = writer_lines(cfg, workers())
     kept = [m for m in made if m is not None]
     pool = packed(kept)
     save_torch(pool, OUT)

@@ -397,7 +397,7 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
     params["writer_digits"] = merge(params["writer_digits"], QUICK_WRITER_DIGITS)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     made_by = [ROOT / "src" / name for name in ("models.py", "training.py", "data.py", "preprocess.py", "export.py",
-                                                "onnx_export.py", "writer_digits.py", "writers.py")]
+                                                "onnx_export.py", "writer_digits.py", "writers.py", "parallel.py")]
     made_by.append(ROOT / "digit_reader" / "image.py")   # the writers' digits are cut out by the reader's code
     used = {key: params[key] for key in ("train", "writer_digits")}
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(used, sort_keys=True).encode()
@@ -434,7 +434,7 @@ def add_quick_numbers_model(request, root: Path, raw_mnist: Path) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     made_by = [ROOT / "src" / f"{name}.py" for name in ("number_images", "number_model", "number_calibration", "ctc",
                                                           "train_numbers", "training", "preprocess", "export_numbers",
-                                                          "onnx_export", "writer_lines", "writers")]
+                                                          "onnx_export", "writer_lines", "writers", "parallel")]
     made_by += [ROOT / "digit_reader" / f"{name}.py" for name in ("image", "line")]   # the writers' lines are made by the reader's
     used = {key: params[key] for key in ("numbers", "writer_lines")}
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(used, sort_keys=True).encode()
