@@ -116,3 +116,43 @@ def test_auto_precision_on_cuda_asks_the_gpu(monkeypatch):
     for supported, expected in [(True, "bf16"), (False, "fp32")]:
         monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda supported=supported: supported)
         assert precision_name("auto", torch.device("cuda")) == expected
+
+
+def test_a_model_with_init_starts_from_its_weights_and_writer_digits_join_its_training_set(tmp_path, monkeypatch, caplog):
+    """src/train.py's `init` and `writer_digits` (train.reader): with a learning rate too small to
+    move anything, the trained weights are the init model's; the writers' digits follow MNIST's."""
+    import json
+    import logging
+
+    from src.models import save_weights
+    from src.train import train
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/processed").mkdir(parents=True)
+    (tmp_path / "data/writers").mkdir()
+    (tmp_path / "models").mkdir()
+    generator = torch.Generator().manual_seed(0)
+    for split, n in (("train", 64), ("val", 16)):
+        torch.save({"images": torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=generator),
+                    "labels": torch.randint(0, 10, (n,), generator=generator)}, tmp_path / f"data/processed/{split}.pt")
+    (tmp_path / "data/processed/stats.json").write_text(json.dumps({"mean": 0.13, "std": 0.31}))
+    torch.save({"images": torch.randint(0, 256, (32, 28, 28), dtype=torch.uint8, generator=generator),
+                "labels": torch.arange(32) % 10}, tmp_path / "data/writers/digits.pt")
+    net = {"widths": [4, 8, 8], "dropout": 0.0, "stem": "stride"}
+    torch.manual_seed(1)
+    start = build_model("cnn", net)
+    save_weights(start, tmp_path / "models/cnn.pth")
+    cfg = {"arch": "cnn", "net": net, "init": "cnn", "writer_digits": True, "epochs": 1, "batch_size": 16,
+           "optimizer": "sgd", "lr": 1e-12, "momentum": 0.0, "weight_decay": 0.0, "schedule": "constant",
+           "warmup": 0.0, "label_smoothing": 0.0, "shift": 0, "rotate": 0, "scale": 0, "precision": "fp32"}
+    settings = {"seed": 0, "subset": 0, "nproc": 1}
+    with caplog.at_level(logging.INFO, logger="train"):
+        train("reader", cfg, settings, torch.device("cpu"))
+    assert "96 training images" in caplog.text   # 64 of MNIST's and 32 of the writers'
+    trained = torch.load(tmp_path / "models/reader.pth", weights_only=True)
+    for name, value in start.state_dict().items():
+        if value.is_floating_point() and "running" not in name:   # batch-norm statistics move without a rate
+            torch.testing.assert_close(trained[name], value)
+    train("scratch", {**cfg, "init": None, "writer_digits": False}, settings, torch.device("cpu"))
+    scratch = torch.load(tmp_path / "models/scratch.pth", weights_only=True)
+    assert any(not torch.equal(scratch[k], trained[k]) for k in trained if "running" not in k)
