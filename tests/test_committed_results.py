@@ -50,3 +50,19 @@ def test_the_committed_metrics_reach_the_targets():
     assert metrics("cnn.json")["test"]["accuracy"] >= 0.995
     assert metrics("mlp.json")["test"]["accuracy"] >= 0.980
     assert metrics("numbers.json")["exact"]["touching"] >= 0.96
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn", "reader"])
+def test_the_readmes_model_table_quotes_the_committed_metrics(model):
+    """The README's results table row of each model: its accuracy, errors and timings as the committed
+    metrics/<model>.json and metrics/<model>/speed.json say (a rerun of `make repro` changes them)."""
+    import re
+
+    row = next(line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith(f"| `{model}` ("))
+    metrics = json.loads((ROOT / "metrics" / f"{model}.json").read_text())
+    speed = json.loads((ROOT / "metrics" / model / "speed.json").read_text())
+    quoted = [f"{100 * metrics['test']['accuracy']:.2f}%", f"| {metrics['test']['errors']} |",
+              f"{speed['train_time_s']:.2f} s, {speed['train_precision']}", f"{speed['throughput_img_s']:,} img/s",
+              f"{speed['latency_batch1_ms']:.3f} ms"]
+    missing = [text for text in quoted if text not in re.sub(r"\s+", " ", row)]
+    assert not missing, f"README.md's `{model}` row does not quote {missing}: copy them from metrics/{model}*"
