@@ -85,8 +85,11 @@ MODEL_SCHEMA = {
 }
 # Keys a model section may leave out. `init`: another model section whose trained weights this one
 # starts from (the same arch and net); `writer_digits`: train on data/writers/digits.pt too, the
-# training writers' digits (src/writer_digits.py), beside MNIST's.
-MODEL_OPTIONAL = {"init": str, "writer_digits": _bool}
+# training writers' digits (src/writer_digits.py), beside MNIST's; `several_digits`: an eleventh
+# output, a piece of ink that is several digits touching, learned from that file's pairs.
+MODEL_OPTIONAL = {"init": str, "writer_digits": _bool, "several_digits": _bool}
+DIGITS = 10
+SEVERAL = 10   # the label of several digits (data/writers/digits.pt) and its output, after the digits'
 
 
 def _int_range(minimum, maximum):
@@ -134,7 +137,8 @@ WRITERS_SCHEMA = {"seed": _int(0), "writers": _int(1), "single": _int(1), "per_s
 WRITER_LINES_SCHEMA = {"seed": _int(0), "count": _int(1), "touching": _float(0, 1), "photographed": _float(0, 1)}
 
 # Single digits by the training split's other writers, for the reader's classifier (src/writer_digits.py).
-WRITER_DIGITS_SCHEMA = {"seed": _int(0), "count": _int(1), "photographed": _float(0, 1)}
+WRITER_DIGITS_SCHEMA = {"seed": _int(0), "count": _int(1), "photographed": _float(0, 1), "pairs": _int(0),
+                        "pairs_marker": _float(0, 1)}
 
 SCHEMA = {
     "data": {"val_size": _int(0, 30000), "seed": _int(0)},
@@ -193,6 +197,7 @@ def validate(params: dict, path: Path = PARAMS_FILE) -> dict:
                 _check_section(model, MODEL_SCHEMA, where, path, optional=MODEL_OPTIONAL)
                 _check_section(model["net"], NET_SCHEMA[model["arch"]], f"{where}.net", path, required=False)
                 _check_init(models, model_name, path)
+                _check_several(model, where, params.get("writer_digits"), path)
                 if model["batch_size"] % section["nproc"]:  # each process takes an equal slice of a batch
                     raise ParamsError(f"{path}: {where}.batch_size ({model['batch_size']}) must be a multiple "
                                       f"of train.nproc ({section['nproc']})")
@@ -213,6 +218,17 @@ def _check_init(models: dict, name: str, path: Path) -> None:
         if models[name][key] != models[init][key]:
             raise ParamsError(f"{path}: train.{name}.{key} ({models[name][key]!r}) must equal train.{init}.{key} "
                               f"({models[init][key]!r}): train.{name} starts from {init}'s weights")
+
+
+def _check_several(model: dict, where: str, writer_digits, path: Path) -> None:
+    """`several_digits` learns from the writers' pairs: the model must train on them, and there must be some."""
+    if not model.get("several_digits"):
+        return
+    if not model.get("writer_digits"):
+        raise ParamsError(f"{path}: {where}.several_digits needs {where}.writer_digits: true (it learns from the "
+                          "writers' pairs in data/writers/digits.pt)")
+    if isinstance(writer_digits, dict) and writer_digits.get("pairs") == 0:
+        raise ParamsError(f"{path}: {where}.several_digits needs writer_digits.pairs > 0, got 0")
 
 
 def load_params(path: Path = PARAMS_FILE) -> dict:

@@ -5,7 +5,8 @@
 Writes, under metrics/:
 - <model>.json: only what people compare between branches (`dvc metrics diff`): test accuracy,
   loss and errors, parameter count, and with `evaluate.tta` the accuracy and errors with
-  test-time augmentation;
+  test-time augmentation; for a model with `several_digits`, how many test digits it reads as
+  several (counted among the errors, as its largest output is the prediction);
 - <model>/per_class.csv: per-class precision, recall and F1 (a `dvc plots` bar chart);
 - <model>/speed.json: timings, which change on every run: training seconds (copied from the train
   stage's DVCLive summary), inference throughput and batch-1 latency;
@@ -22,11 +23,11 @@ from pathlib import Path
 import torch
 from sklearn.metrics import precision_recall_fscore_support
 
-from src.config import load_params, model_params
+from src.config import SEVERAL, load_params, model_params
 from src.data import load_split, load_stats, normalize, translate
 from src.fileio import write_bytes, write_json
 from src.gallery import save_gallery
-from src.models import build_model, count_parameters, load_weights
+from src.models import classes_of, count_parameters, load_weights, model_of
 from src.training import evaluate, predict, resolve_device, uses_bf16
 
 log = logging.getLogger("evaluate")
@@ -103,7 +104,8 @@ def misclassified_gallery(images, labels, probs, path: Path, size: int) -> None:
     predictions = probs.argmax(1)
     wrong = (predictions != labels).nonzero().flatten()
     wrong = wrong[probs[wrong, predictions[wrong]].argsort(descending=True)][:size].tolist()
-    captions = [f"true {labels[i]} / pred {predictions[i]}\n({probs[i, predictions[i]]:.0%})" for i in wrong]
+    named = {i: "several" if predictions[i] == SEVERAL else int(predictions[i]) for i in wrong}   # SEVERAL: not one digit
+    captions = [f"true {labels[i]} / pred {named[i]}\n({probs[i, predictions[i]]:.0%})" for i in wrong]
     save_gallery([images[i] for i in wrong], captions, f"{len(wrong)} most confidently misclassified test digits",
                  path, cols=6, cell=(1.6, 1.8))
 
@@ -112,7 +114,7 @@ def main(name: str) -> None:
     params = load_params()
     cfg, settings = model_params(params, name), params["evaluate"]
     device = resolve_device(params["train"]["device"])
-    model = load_weights(build_model(cfg["arch"], cfg["net"]), Path("models") / f"{name}.pth")
+    model = load_weights(model_of(cfg), Path("models") / f"{name}.pth")
     model.to(device=device, memory_format=torch.channels_last)
     mean, std = load_stats()
     images, labels = load_split("test")
@@ -127,6 +129,8 @@ def main(name: str) -> None:
         "test": {"accuracy": round(accuracy, 6), "loss": round(loss, 6), "errors": int((predictions != labels).sum())},
         "params": count_parameters(model),
     }
+    if classes_of(cfg) > SEVERAL:
+        metrics["test"]["read_as_several"] = int((predictions == SEVERAL).sum())
     if settings["tta"]:
         tta = tta_probs(model, x, -mean / std, settings["batch_size"], autocast).cpu()
         errors = int((tta.argmax(1) != labels).sum())

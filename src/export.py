@@ -7,7 +7,8 @@ this repository):
 - input `pixels`: float32, N x 1 x 28 x 28, raw intensities in [0, 1] (MNIST / 255: a white
   digit on a black background), any N;
 - output `logits`: float32, N x 10, one unnormalised score per digit 0-9; the largest is the
-  prediction, and softmax turns them into probabilities.
+  prediction, and softmax turns them into probabilities. A model with `several_digits` (the
+  reader's classifier) has an eleventh, SEVERAL: the piece of ink is more than one digit.
 The training split's normalisation, (pixels - mean) / std with data/processed/stats.json's
 values, is part of the graph. Before anything is written, onnxruntime and PyTorch (fp32, CPU)
 score the 10,000 test images: a single different prediction fails the stage. The check is
@@ -23,19 +24,29 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from src.config import load_params, model_params
+from src.config import DIGITS, load_params, model_params
 from src.data import load_split, load_stats
 from src.fileio import write_bytes, write_json
-from src.models import build_model, load_weights
+from src.models import load_weights, model_of
 from src.onnx_export import INPUT, OPSET, OUTPUT, InputSpec, Normalised, export_checked
 
 log = logging.getLogger("export")
 
-DIGITS = InputSpec(
+PIXELS = InputSpec(
     shape=(2, 1, 28, 28),  # 2, not 1: the exporter would fix a traced size of 1 as a constant
     doc="float32 N x 1 x 28 x 28: raw pixel intensities in [0, 1] (MNIST / 255), a white digit on black, "
         "size-normalised and centred as MNIST's are")
-LOGITS_DOC = "float32 N x 10: unnormalised scores of the digits 0-9; the largest is the prediction (softmax: probabilities)"
+
+
+def logits_doc(classes: int) -> str:
+    several = ", then of several digits (the piece of ink is more than one digit)" if classes > DIGITS else ""
+    return (f"float32 N x {classes}: unnormalised scores of the digits 0-9{several}; the largest is the prediction "
+            "(softmax: probabilities)")
+
+
+def torch_outputs(model: nn.Module) -> int:
+    """The number of outputs of a classifier: its last linear layer's."""
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
 
 
 def export_classifier(model: nn.Module, name: str, mean: float, std: float, images: torch.Tensor, labels: torch.Tensor,
@@ -44,18 +55,19 @@ def export_classifier(model: nn.Module, name: str, mean: float, std: float, imag
     `images`; and the record of the check (what metrics/<model>/onnx.json holds)."""
     pixels = (images.float() / 255.0).unsqueeze(1)  # as a user's image reaches the file
     metadata = {"model": name, "arch": type(model).__name__, "mean": repr(mean), "std": repr(std)}
-    data, check = export_checked(Normalised(model, mean, std), DIGITS, pixels, lambda logits: logits.argmax(1).tolist(),
-                                 where, "test images", LOGITS_DOC, metadata)
+    doc = logits_doc(torch_outputs(model))
+    data, check = export_checked(Normalised(model, mean, std), PIXELS, pixels, lambda logits: logits.argmax(1).tolist(),
+                                 where, "test images", doc, metadata)
     predictions = torch.tensor(check.readings)
     record = {"images": check.inputs, "same_predictions": check.inputs, "max_abs_logit_diff": check.max_abs_logit_diff,
               "test_accuracy": round(float((predictions == labels).double().mean()), 6),
-              "bytes": len(data), "opset": OPSET, "input": f"{INPUT}: {DIGITS.doc}", "output": f"{OUTPUT}: {LOGITS_DOC}"}
+              "bytes": len(data), "opset": OPSET, "input": f"{INPUT}: {PIXELS.doc}", "output": f"{OUTPUT}: {doc}"}
     return data, record
 
 
 def main(name: str) -> None:
     cfg = model_params(load_params(), name)
-    model = load_weights(build_model(cfg["arch"], cfg["net"]), Path("models") / f"{name}.pth")
+    model = load_weights(model_of(cfg), Path("models") / f"{name}.pth")
     mean, std = load_stats()
     images, labels = load_split("test")
     out = Path("models") / f"{name}.onnx"

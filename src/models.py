@@ -10,20 +10,26 @@
   `pool` computes it and max-pools away three quarters of it, as the original design did.
   What each choice measured: benchmarks/notes/training.md#current-choices.
 - `seed_cnn` (CNNNet): the original notebook's CNN, layer for layer, to reproduce it.
+
+Each has one output per digit; a model section with `several_digits` (the reader's classifier) has
+an eleventh, SEVERAL (src/config.py): a piece of ink that is more than one digit, two touching. `model_of` builds a
+section's model with its outputs.
 """
 import torch
 from torch import nn
 import torch.nn.functional as F
 
+from src.config import DIGITS, SEVERAL
+
 
 class MNISTNet(nn.Module):
-    def __init__(self, hidden=(512, 512), dropout=0.2):
+    def __init__(self, hidden=(512, 512), dropout=0.2, classes=DIGITS):
         super().__init__()
         layers, width = [nn.Flatten()], 28 * 28
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU(inplace=True), nn.Dropout(dropout)]
             width = size
-        layers.append(nn.Linear(width, 10))
+        layers.append(nn.Linear(width, classes))
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -40,14 +46,14 @@ def conv_block(c_in, c_out, stride=False):
 
 
 class FastCNN(nn.Module):
-    def __init__(self, widths=(32, 64, 128), dropout=0.0, stem="stride"):
+    def __init__(self, widths=(32, 64, 128), dropout=0.0, stem="stride", classes=DIGITS):
         super().__init__()
         channels = [1, *widths]
         self.features = nn.Sequential(*(conv_block(a, b, stride=(i == 0 and stem == "stride"))
                                         for i, (a, b) in enumerate(zip(channels, channels[1:]))))
         side = 28 // 2 ** len(widths)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(widths[-1] * side * side, 10)
+        self.classifier = nn.Linear(widths[-1] * side * side, classes)
 
     def forward(self, x):
         return self.classifier(self.dropout(self.features(x).flatten(1)))
@@ -56,14 +62,14 @@ class FastCNN(nn.Module):
 class CNNNet(nn.Module):
     """The original notebook's CNN, exactly."""
 
-    def __init__(self):
+    def __init__(self, classes=DIGITS):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
         self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
         self.pool = nn.MaxPool2d(2, 2)
         self.dropout = nn.Dropout(0.25)
         self.fc1 = nn.Linear(64 * 14 * 14, 128)
-        self.fc2 = nn.Linear(128, 10)
+        self.fc2 = nn.Linear(128, classes)
 
     def forward(self, x):
         x = F.relu(self.conv1(x))
@@ -76,8 +82,18 @@ class CNNNet(nn.Module):
 ARCHS = {"mlp": MNISTNet, "cnn": FastCNN, "seed_cnn": CNNNet}
 
 
-def build_model(arch: str, net: dict | None = None) -> nn.Module:
-    return ARCHS[arch](**(net or {}))
+def build_model(arch: str, net: dict | None = None, classes: int = DIGITS) -> nn.Module:
+    return ARCHS[arch](**(net or {}), classes=classes)
+
+
+def classes_of(cfg: dict) -> int:
+    """The outputs of a model section's model: the ten digits, and SEVERAL with `several_digits`."""
+    return DIGITS + bool(cfg.get("several_digits"))
+
+
+def model_of(cfg: dict) -> nn.Module:
+    """A model section's model (`arch`, `net`, `several_digits`), untrained."""
+    return build_model(cfg["arch"], cfg["net"], classes_of(cfg))
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -94,4 +110,18 @@ def save_weights(model: nn.Module, path) -> None:
 def load_weights(model: nn.Module, path) -> nn.Module:
     """Load a state_dict; `weights_only=True` refuses pickled objects, which could run code."""
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model
+
+
+def start_from(model: nn.Module, path) -> nn.Module:
+    """Another model's weights (a section's `init`), built the same but perhaps without SEVERAL: the
+    ten digits' outputs start from its weights, SEVERAL from `model`'s own initialisation. Any
+    other difference is an error, as in load_weights."""
+    weights = torch.load(path, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    for key, value in weights.items():
+        mine = own.get(key)
+        if mine is not None and value.ndim and len(value) == DIGITS and mine.shape == (DIGITS + 1, *value.shape[1:]):
+            weights[key] = torch.cat([value, mine[DIGITS:]])   # the output layer's weights or biases
+    model.load_state_dict(weights)
     return model

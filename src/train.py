@@ -5,7 +5,8 @@
 Writes models/<model>.pth (a state_dict) and per-epoch curves to metrics/<model>/train (DVCLive).
 A section with `init` starts from that model's weights (models/<init>.pth) instead of at random;
 with `writer_digits`, it trains on data/writers/digits.pt too (stage writer_digits), beside MNIST's
-training digits: so does the reader's classifier, `train.reader` (stage train_reader).
+training digits, and with `several_digits` on that file's pairs too, as an eleventh class: so does
+the reader's classifier, `train.reader` (stage train_reader).
 With `train.nproc` > 1 it re-runs itself as that many torchrun workers (src/distributed.py); only
 rank 0 writes those files.
 """
@@ -18,9 +19,9 @@ import torch
 from dvclive import Live
 
 from src import distributed
-from src.config import load_params, model_params
+from src.config import SEVERAL, load_params, model_params
 from src.data import load_split, load_stats, normalize
-from src.models import build_model, count_parameters, load_weights, save_weights
+from src.models import count_parameters, model_of, save_weights, start_from
 from src.training import fit, precision_name, resolve_device, seed_everything
 
 log = logging.getLogger("train")
@@ -31,9 +32,10 @@ def live_dir(name: str) -> Path:
     return Path("metrics") / name / "train"
 
 
-def load_training_data(device, subset: int = 0, writer_digits: bool = False):
+def load_training_data(device, subset: int = 0, writer_digits: bool = False, several: bool = False):
     """MNIST's training digits (the first `subset`, if set), and the training writers' digits after
-    them with `writer_digits`; the validation digits; normalised, on `device`."""
+    them with `writer_digits` (their pairs, SEVERAL, too with `several`); the validation digits;
+    normalised, on `device`."""
     mean, std = load_stats()
     train_x, train_y = load_split("train")
     if subset:
@@ -42,7 +44,8 @@ def load_training_data(device, subset: int = 0, writer_digits: bool = False):
         if not WRITER_DIGITS.exists():
             raise FileNotFoundError(f"{WRITER_DIGITS} not found: run `dvc repro writer_digits` first")
         extra = torch.load(WRITER_DIGITS, weights_only=True)
-        train_x, train_y = torch.cat([train_x, extra["images"]]), torch.cat([train_y, extra["labels"]])
+        kept = torch.ones_like(extra["labels"], dtype=torch.bool) if several else extra["labels"] != SEVERAL
+        train_x, train_y = torch.cat([train_x, extra["images"][kept]]), torch.cat([train_y, extra["labels"][kept]])
     val_x, val_y = load_split("val")
 
     def to_device(x, y):
@@ -82,10 +85,11 @@ def main(name: str) -> None:
 
 def train(name: str, cfg: dict, settings: dict, device) -> None:
     seed_everything(settings["seed"], device)
-    (train_x, train_y), val, fill = load_training_data(device, settings["subset"], cfg.get("writer_digits", False))
-    model = build_model(cfg["arch"], cfg["net"])
+    (train_x, train_y), val, fill = load_training_data(device, settings["subset"], cfg.get("writer_digits", False),
+                                                       cfg.get("several_digits", False))
+    model = model_of(cfg)
     if cfg.get("init"):
-        load_weights(model, Path("models") / f"{cfg['init']}.pth")
+        start_from(model, Path("models") / f"{cfg['init']}.pth")
     log.info("%s: %s, %d parameters, %d training images on %s", name, cfg["arch"],
              count_parameters(model), len(train_y), device)
 

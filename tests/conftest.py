@@ -117,7 +117,7 @@ TINY = {
                 "evaluate": {"per_kind": 8, "per_length": 2, "gallery_size": 4}},
     "writers": {"writers": 5, "single": 20, "per_set": 3, "gallery_size": 4},
     "writer_lines": {"count": 24},
-    "writer_digits": {"count": 40},
+    "writer_digits": {"count": 40, "pairs": 10},
 }
 
 
@@ -363,13 +363,13 @@ QUICK_MODELS = {  # as presets/fast.yaml, in fp32 (exact on any CPU): ~99.0% in 
     "cnn": {"net": {"widths": [16, 16, 48], "dropout": 0.0, "stem": "stride"}, "epochs": 1, "batch_size": 192,
             "lr": 0.3, "shift": 0, "precision": "fp32"},
     "mlp": {"net": {"hidden": [64], "dropout": 0.0}, "epochs": 1, "batch_size": 128, "precision": "fp32"},
-    # the reader's classifier: the quick cnn trained on for an epoch with QUICK_WRITER_DIGITS beside the
-    # first QUICK_READER_MNIST of MNIST's training digits
+    # the reader's classifier: the quick cnn trained on for an epoch with QUICK_WRITER_DIGITS (and their
+    # pairs, as several digits) beside the first QUICK_READER_MNIST of MNIST's training digits
     "reader": {"net": {"widths": [16, 16, 48], "dropout": 0.0, "stem": "stride"}, "epochs": 1, "batch_size": 192,
                "lr": 0.02, "shift": 0, "precision": "fp32"},
 }
 QUICK_MLP_IMAGES = 10_000  # the MLP is only there to be chosen by --model: it need not be good
-QUICK_WRITER_DIGITS = {"count": 1500}
+QUICK_WRITER_DIGITS = {"count": 1500, "pairs": 600}
 QUICK_READER_MNIST = 20_000
 
 
@@ -396,8 +396,9 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
     params["train"] = merge(params["train"], QUICK_MODELS)
     params["writer_digits"] = merge(params["writer_digits"], QUICK_WRITER_DIGITS)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    made_by = [ROOT / "src" / name for name in ("models.py", "training.py", "data.py", "preprocess.py", "export.py",
-                                                "onnx_export.py", "writer_digits.py", "writers.py", "parallel.py")]
+    made_by = [ROOT / "src" / name for name in ("models.py", "config.py", "training.py", "data.py", "preprocess.py",
+                                                "export.py", "onnx_export.py", "writer_digits.py", "writers.py",
+                                                "parallel.py")]
     made_by.append(ROOT / "digit_reader" / "image.py")   # the writers' digits are cut out by the reader's code
     used = {key: params[key] for key in ("train", "writer_digits")}
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(used, sort_keys=True).encode()
@@ -481,7 +482,7 @@ def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
 
     from src.data import normalize
     from src.export import export_classifier
-    from src.models import build_model, save_weights
+    from src.models import model_of, save_weights, start_from
     from src.preprocess import pixel_stats, read_raw
     from src.training import fit
     from src.writer_digits import writer_digits
@@ -498,11 +499,11 @@ def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
     for name in QUICK_MODELS:
         cfg = params["train"][name]
         torch.manual_seed(0)
-        model = build_model(cfg["arch"], cfg["net"])
+        model = model_of(cfg)
         n = {"mlp": QUICK_MLP_IMAGES, "reader": QUICK_READER_MNIST}.get(name, len(labels))
         train_x, train_y = x[:n], labels[:n]
-        if cfg.get("init"):   # as src/train.py: from that model's weights, with the writers' digits
-            model.load_state_dict(torch.load(root / "models" / f"{cfg['init']}.pth", weights_only=True))
+        if cfg.get("init"):   # as src/train.py: from that model's weights, with the writers' digits and pairs
+            start_from(model, root / "models" / f"{cfg['init']}.pth")
             train_x, train_y = torch.cat([train_x, writers_x]), torch.cat([train_y, writers_y])
         fit(model, train_x, train_y, cfg, seed=0, fill=-mean / std, progress=False)
         save_weights(model, root / "models" / f"{name}.pth")

@@ -49,6 +49,9 @@ def with_change(path, value):
     ("train.cnn.net", [1], "train.cnn.net must be a mapping, got [1]"),
     ("evaluate.colour", "red", "unknown key evaluate.colour"),
     ("train.cnn.epochs", KeyError, "missing key train.cnn.epochs"),
+    ("train.reader.writer_digits", False, "train.reader.several_digits needs train.reader.writer_digits: true"),
+    ("writer_digits.pairs", 0, "train.reader.several_digits needs writer_digits.pairs > 0, got 0"),
+    ("writer_digits.pairs_marker", 1.5, "writer_digits.pairs_marker must be a number in [0, 1], got 1.5"),
 ])
 def test_invalid_params_name_the_key_and_value(path, value, message):
     with pytest.raises(ParamsError) as error:

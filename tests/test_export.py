@@ -16,7 +16,7 @@ from torch import nn
 from src import export, onnx_export
 from src.cli import run_stage
 from src.config import model_params
-from src.models import build_model, load_weights
+from src.models import load_weights, model_of
 from tests.conftest import ROOT
 
 
@@ -24,7 +24,7 @@ from tests.conftest import ROOT
 def stage_project(tmp_path, reader_project, mnist_test_digits, monkeypatch):
     """What the export stage reads, as `dvc repro` leaves it: params.yaml, models/<model>.pth,
     data/processed/test.pt and stats.json; the stage's working directory."""
-    for name in ("params.yaml", "models/cnn.pth", "models/mlp.pth", "data/processed/stats.json"):
+    for name in ("params.yaml", "models/cnn.pth", "models/mlp.pth", "models/reader.pth", "data/processed/stats.json"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(reader_project / name, tmp_path / name)
     images, labels = mnist_test_digits
@@ -35,10 +35,10 @@ def stage_project(tmp_path, reader_project, mnist_test_digits, monkeypatch):
 
 def quick_model(project, name: str) -> nn.Module:
     cfg = model_params(yaml.safe_load((project / "params.yaml").read_text()), name)
-    return load_weights(build_model(cfg["arch"], cfg["net"]), project / "models" / f"{name}.pth").eval()
+    return load_weights(model_of(cfg), project / "models" / f"{name}.pth").eval()
 
 
-@pytest.mark.parametrize("name", ["cnn", "mlp"])
+@pytest.mark.parametrize("name", ["cnn", "mlp", "reader"])
 def test_the_stage_writes_a_file_that_predicts_what_pytorch_does(stage_project, mnist_test_digits, name, caplog):
     caplog.set_level("INFO")
     run_stage(export.main, name)
@@ -53,7 +53,8 @@ def test_the_stage_writes_a_file_that_predicts_what_pytorch_does(stage_project, 
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     (given,), (got,) = session.get_inputs(), session.get_outputs()
     assert (given.name, given.shape, given.type) == ("pixels", ["batch", 1, 28, 28], "tensor(float)")
-    assert (got.name, got.shape) == ("logits", ["batch", 10])
+    outputs = 11 if name == "reader" else 10   # the reader's classifier: the digits, then several digits
+    assert (got.name, got.shape) == ("logits", ["batch", outputs])
     pixels = images[:, None].astype(np.float32) / 255
     predictions = session.run(["logits"], {"pixels": pixels})[0].argmax(1)
     mean, std = (json.loads((stage_project / "data/processed/stats.json").read_text())[k] for k in ("mean", "std"))
@@ -65,6 +66,7 @@ def test_the_stage_writes_a_file_that_predicts_what_pytorch_does(stage_project, 
         assert (session.run(["logits"], {"pixels": pixels[:batch]})[0].argmax(1) == expected[:batch]).all()
     described = onnx.load_from_string(data)
     assert "white digit on black" in described.graph.input[0].doc_string and "digits 0-9" in described.graph.output[0].doc_string
+    assert ("several digits" in described.graph.output[0].doc_string) == (name == "reader")
     assert {p.key: p.value for p in described.metadata_props}["model"] == name
 
 

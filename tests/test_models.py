@@ -5,13 +5,36 @@ import torch
 from torch import nn
 
 from src.config import ARCH_NAMES
-from src.models import ARCHS, CNNNet, build_model, count_parameters, load_weights, save_weights
+from src.models import ARCHS, CNNNet, build_model, count_parameters, load_weights, model_of, save_weights, start_from
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_arch_maps_a_batch_to_ten_logits(arch):
     model = build_model(arch)
     assert model(torch.randn(5, 1, 28, 28)).shape == (5, 10)
+    several = model_of({"arch": arch, "net": {}, "several_digits": True})   # the reader's classifier: several digits too
+    assert several(torch.randn(5, 1, 28, 28)).shape == (5, 11)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_model_with_several_digits_starts_from_a_ten_digit_model_with_its_own_eleventh_output(arch, tmp_path):
+    torch.manual_seed(0)
+    ten = build_model(arch)
+    save_weights(ten, tmp_path / "ten.pth")
+    torch.manual_seed(1)
+    fresh = model_of({"arch": arch, "net": {}, "several_digits": True})
+    own = {k: v.clone() for k, v in fresh.state_dict().items()}
+    started = start_from(fresh, tmp_path / "ten.pth").state_dict()
+    for key, value in ten.state_dict().items():
+        if started[key].shape == value.shape:
+            assert torch.equal(started[key], value), key
+        else:   # the output layer: the digits' rows are the ten-digit model's, the eleventh its own
+            assert torch.equal(started[key][:10], value) and torch.equal(started[key][10:], own[key][10:]), key
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.allclose(fresh.eval()(x)[:, :10], ten.eval()(x), atol=1e-5)
+    with pytest.raises(RuntimeError, match="size mismatch"):   # any other difference is an error
+        start_from(model_of({"arch": "mlp", "net": {"hidden": [7]}}), tmp_path / "ten.pth") if arch == "mlp" else \
+            start_from(build_model(arch, classes=9), tmp_path / "ten.pth")
 
 
 def test_mlp_layers_follow_params():

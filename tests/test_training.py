@@ -2,6 +2,7 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 
+from src.config import SEVERAL
 from src.data import affine, random_affine, random_shift
 from src.models import build_model
 from src.training import fit, lr_factor, precision_name
@@ -119,8 +120,9 @@ def test_auto_precision_on_cuda_asks_the_gpu(monkeypatch):
 
 
 def test_a_model_with_init_starts_from_its_weights_and_writer_digits_join_its_training_set(tmp_path, monkeypatch, caplog):
-    """src/train.py's `init` and `writer_digits` (train.reader): with a learning rate too small to
-    move anything, the trained weights are the init model's; the writers' digits follow MNIST's."""
+    """src/train.py's `init`, `writer_digits` and `several_digits` (train.reader): with a learning
+    rate too small to move anything, the trained weights are the init model's; the writers' digits
+    follow MNIST's, and their pairs (SEVERAL) too only for a model with several digits."""
     import json
     import logging
 
@@ -136,8 +138,8 @@ def test_a_model_with_init_starts_from_its_weights_and_writer_digits_join_its_tr
         torch.save({"images": torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=generator),
                     "labels": torch.randint(0, 10, (n,), generator=generator)}, tmp_path / f"data/processed/{split}.pt")
     (tmp_path / "data/processed/stats.json").write_text(json.dumps({"mean": 0.13, "std": 0.31}))
-    torch.save({"images": torch.randint(0, 256, (32, 28, 28), dtype=torch.uint8, generator=generator),
-                "labels": torch.arange(32) % 10}, tmp_path / "data/writers/digits.pt")
+    torch.save({"images": torch.randint(0, 256, (40, 28, 28), dtype=torch.uint8, generator=generator),
+                "labels": torch.cat([torch.arange(32) % 10, torch.full((8,), SEVERAL)])}, tmp_path / "data/writers/digits.pt")
     net = {"widths": [4, 8, 8], "dropout": 0.0, "stem": "stride"}
     torch.manual_seed(1)
     start = build_model("cnn", net)
@@ -148,11 +150,18 @@ def test_a_model_with_init_starts_from_its_weights_and_writer_digits_join_its_tr
     settings = {"seed": 0, "subset": 0, "nproc": 1}
     with caplog.at_level(logging.INFO, logger="train"):
         train("reader", cfg, settings, torch.device("cpu"))
-    assert "96 training images" in caplog.text   # 64 of MNIST's and 32 of the writers'
+    assert "96 training images" in caplog.text   # 64 of MNIST's and the writers' 32 digits, not their pairs
     trained = torch.load(tmp_path / "models/reader.pth", weights_only=True)
     for name, value in start.state_dict().items():
         if value.is_floating_point() and "running" not in name:   # batch-norm statistics move without a rate
             torch.testing.assert_close(trained[name], value)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="train"):
+        train("several", {**cfg, "several_digits": True}, settings, torch.device("cpu"))
+    assert "104 training images" in caplog.text   # and the 8 pairs
+    several = torch.load(tmp_path / "models/several.pth", weights_only=True)
+    assert several["classifier.weight"].shape[0] == 11
+    torch.testing.assert_close(several["classifier.weight"][:10], start.state_dict()["classifier.weight"])
     train("scratch", {**cfg, "init": None, "writer_digits": False}, settings, torch.device("cpu"))
     scratch = torch.load(tmp_path / "models/scratch.pth", weights_only=True)
     assert any(not torch.equal(scratch[k], trained[k]) for k in trained if "running" not in k)

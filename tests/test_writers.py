@@ -1,11 +1,14 @@
 """The other writers (src/writers.py, src/writer_sets.py) and the stage that reads them
 (src/evaluate_writers.py): writers split by seed, the styles MNIST lacks all present, spaced
 digits standing apart and touching ones touching, and the stage's metrics in the tiny build."""
+import json
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from digit_reader.image import digits_in
+from src.config import SEVERAL
 from src.writer_sets import SETS, writer_index, writer_set
 from src.writers import (COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, beside, catmull_rom, covered, digit_paths, distances,
                          shaped, write, writer_of)
@@ -137,14 +140,20 @@ def test_the_readers_classifier_starts_from_cnn_and_learns_the_writers_digits_in
 
     project, _ = tiny_built
     digits = torch.load(project.path / "data/writers/digits.pt", weights_only=True)   # the stage writer_digits' file
-    count = project.params()["writer_digits"]["count"]
+    cfg = project.params()["writer_digits"]
+    labels = digits["labels"].tolist()
     assert digits["images"].dtype == torch.uint8 and digits["images"].shape[1:] == (28, 28)
-    assert 0.9 * count <= len(digits["labels"]) <= count and set(digits["labels"].tolist()) == set(range(10))
+    assert 0.9 * cfg["count"] <= sum(label < 10 for label in labels) <= cfg["count"] and set(labels[:30]) == set(range(10))
+    assert 0.7 * cfg["pairs"] <= labels.count(SEVERAL) <= cfg["pairs"] and labels[-1] == SEVERAL   # the pairs come last
     train_log = (project.path / "metrics/reader/train/metrics.json")
-    assert train_log.exists() and project.read_json("metrics/reader.json")["test"]["accuracy"] > 0.1
+    metrics = project.read_json("metrics/reader.json")["test"]
+    assert train_log.exists() and metrics["accuracy"] > 0.1 and 0 <= metrics["read_as_several"] <= metrics["errors"]
+    assert "read_as_several" not in project.read_json("metrics/cnn.json")["test"]
     cnn, reader = (torch.load(project.path / f"models/{name}.pth", weights_only=True) for name in ("cnn", "reader"))
     assert cnn.keys() == reader.keys() and any(not torch.equal(cnn[k], reader[k]) for k in cnn)
-    assert (project.path / "models/reader.onnx").stat().st_size > 0
+    assert reader["classifier.bias"].shape == (11,)   # the digits' ten outputs, then several digits
+    onnx = json.loads((project.path / "metrics/reader/onnx.json").read_text())
+    assert onnx["output"].startswith("logits: float32 N x 11") and "several digits" in onnx["output"]
 
 
 # --- digits by the training split's writers, for the reader's classifier (src/writer_digits.py) ---
@@ -155,13 +164,14 @@ def test_a_writer_digit_is_the_readers_digit_of_a_training_writers_drawing():
     def same(a, b):
         return (a is None) == (b is None) and (a is None or (np.array_equal(a[0], b[0]) and a[1] == b[1]))
 
-    cfg = {"seed": 0, "count": 20, "photographed": 0.3}
+    cfg = {"seed": 0, "count": 20, "photographed": 0.3, "pairs": 6, "pairs_marker": 0.5}
     made = writer_digits(cfg, 1)
-    assert all(same(a, b) for a, b in zip(made, [writer_digit(i, cfg) for i in range(20)]))   # every time, to the pixel
+    assert all(same(a, b) for a, b in zip(made, [writer_digit(i, cfg) for i in range(26)]))   # every time, to the pixel
+    assert all(same(a, b) for a, b in zip(made, writer_digits({**cfg, "pairs": 0}, 1)))   # the pairs come after
     kept = [(i, d) for i, d in enumerate(made) if d is not None]
-    assert len(kept) >= 18
+    assert len(kept) >= 22 and sum(i >= 20 for i, _ in kept) >= 4
     for i, (image, label) in kept:
-        assert image.dtype == np.uint8 and image.shape == (28, 28) and label == i % 10
+        assert image.dtype == np.uint8 and image.shape == (28, 28) and label == (i % 10 if i < 20 else SEVERAL)
         # MNIST's field: the ink's box 20 px on its longer side, centred by mass near (14, 14)
         rows, cols = np.nonzero(image > 50)
         assert max(np.ptp(rows), np.ptp(cols)) + 1 in range(17, 22)
