@@ -25,6 +25,7 @@ from digit_reader.image import BOX, digits_of, find_ink
 from digit_reader.line import MARGIN, Line, maker_of
 from digit_reader.rules import ALL, ZOOMS, Part, Rules, classified, decide
 from digit_reader.runtimes import REBUILD, ModelError, first_line, load_torch_weights, onnx_session
+from src.config import DIGITS, SEVERAL
 from src.ctc import Reading, greedy_decode
 from src.fileio import md5_of
 
@@ -123,23 +124,35 @@ class Zooms:
 @dataclass
 class Seen:
     """What both models make of one image: its pieces of ink, the classifier's probabilities of
-    each, and the line model's readings (None without a line model)."""
+    each (the digits', given that it is one digit), the probability that each is several digits
+    (None from a classifier without that output), and the line model's readings (None without a
+    line model)."""
     boxes: list[tuple]
     probs: np.ndarray
     zooms: Zooms | None
+    several: np.ndarray | None = None
+
+
+def split_several(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """N x 10 or N x 11 class probabilities -> the digits' probabilities given one digit (N x 10),
+    and the probability of several digits (SEVERAL, the eleventh; None where there is none)."""
+    if probs.shape[1] == DIGITS:
+        return probs, None
+    digits = probs[:, :DIGITS]
+    return digits / digits.sum(1, keepdims=True), probs[:, SEVERAL]
 
 
 def see(image, classify, line_model: LineModel | None) -> Seen | None:
     """Both models' readings of a decoded `image` (None: no ink); `classify` maps N x 28 x 28
-    digits to N x 10 probabilities (the per-digit classifier)."""
+    digits to N x 10 (or 11) probabilities (the per-digit classifier)."""
     found = find_ink(image)   # once, for the classifier's digits and the line model's line
     digits = digits_of(found) if found else []
     if not digits:
         return None
-    probs = classify(np.stack([d.image for d in digits]))
+    probs, several = split_several(classify(np.stack([d.image for d in digits])))
     boxes = [tuple(d.box) for d in digits]
     make_line = maker_of(found) if line_model is not None else None
-    return Seen(boxes, probs, None if make_line is None else Zooms(line_model, make_line))
+    return Seen(boxes, probs, None if make_line is None else Zooms(line_model, make_line), several)
 
 
 def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
@@ -152,9 +165,9 @@ def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
     zooms = seen.zooms
     if not rules.zooms:
         return decide(seen.boxes, seen.probs, zooms.readings[0], zooms.line_model.threshold, rules=rules,
-                      one_digit=zooms.one_digit)
+                      one_digit=zooms.one_digit, several=seen.several)
     return decide(seen.boxes, seen.probs, zooms.best(), zooms.line_model.threshold, zooms_agree=zooms.agree, rules=rules,
-                  one_digit=zooms.one_digit)
+                  one_digit=zooms.one_digit, several=seen.several)
 
 
 def read_parts(image, classify, line_model: LineModel | None) -> list[Part]:

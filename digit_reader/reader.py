@@ -44,7 +44,8 @@ class Reader:
                 "threads": self.model.threads, "line_model": None if self.lines is None else {"md5": self.lines.md5}}
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """N x 28 x 28 floats in [0, 1] (MNIST / 255) -> N x 10 class probabilities."""
+        """N x 28 x 28 floats in [0, 1] (MNIST / 255) -> N x 10 class probabilities (N x 11 from the
+        reader's classifier: the eleventh, several digits; digit_reader/numbers.py's split_several)."""
         pixels = np.ascontiguousarray(images, dtype=np.float32)[:, None]
         return softmax(self.model.logits(pixels).astype(np.float64))
 

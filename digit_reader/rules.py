@@ -29,6 +29,7 @@ ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at whic
 LINE_VOTE = 2        # in both models' mean, the line model's share is its reading's confidence to this power
 DIGIT_SURE = 0.7     # a lone digit is flagged where the classifier's top probability is under this and the line model is unsure
 LONE_DIGIT_ASPECT = 2.0   # a piece at most this many times as wide as tall may be one digit: 6 of MNIST's 60,000 training digits are wider
+ONE_RATHER_THAN_SEVERAL = 0.5   # a piece is one digit to the classifier where its probability of several digits is under this: more likely one
 
 
 @dataclass
@@ -44,8 +45,10 @@ class Facts:
     probabilities) and the line model's reading of them."""
 
     def __init__(self, boxes, digit_probs: np.ndarray, reading: Reading, threshold: float,
-                 zooms_agree: Callable[[], bool] = lambda: True, one_digit: Callable[[], Reading | None] = lambda: None):
+                 zooms_agree: Callable[[], bool] = lambda: True, one_digit: Callable[[], Reading | None] = lambda: None,
+                 several: np.ndarray | None = None):
         self.boxes, self.digit_probs, self.reading = [tuple(b) for b in boxes], digit_probs, reading
+        self.several = several           # per piece, the classifier's probability that it is several digits (or None)
         self.pieces, self.read = len(self.boxes), len(reading.digits)
         self.threshold = threshold
         self.sure = reading.confidence >= threshold
@@ -66,6 +69,12 @@ def one_wide_digit(f: Facts) -> bool:
     alone = one_digit_there(f)
     return alone is not None and alone.confidence > f.reading.confidence ** (1 / f.read) and (
         f.read == 2 or alone.confidence >= f.threshold)
+
+
+def each_one_to_the_classifier(f: Facts) -> bool:
+    """The classifier, which learned two touching digits as a class of their own (SEVERAL), finds
+    every piece more likely one digit than several."""
+    return f.several is not None and bool((np.asarray(f.several) < ONE_RATHER_THAN_SEVERAL).all())
 
 
 def one_digit_there(f: Facts) -> Reading | None:
@@ -136,6 +145,12 @@ CASES = (
     Case("as many digits as pieces: each piece one digit, both models' mean, the line model's weighted by its "
          "confidence (they make different mistakes)",
          lambda f: f.read == f.pieces, mean_of_both, "benchmarks/notes/reader.md#both-models-mean-weighted-by-the-line-models-confidence"),
+    Case("one piece read as two digits, which the classifier, that learned two touching digits as a class of their "
+         "own (several digits), finds more likely one digit: the classifier's digit (flagged, as the line model "
+         "disputes it): a lone digit that the line model splits in two is read as the classifier reads it (issue "
+         "26's floor), where a touching pair still reads as two",
+         lambda f: f.pieces == 1 and f.read == 2 and each_one_to_the_classifier(f), classifier,
+         "benchmarks/notes/reader.md#several-digits-a-class-of-the-classifiers-own-fourteenth-session"),
     Case("one piece read as two or more digits, but as one digit at one digit's scale (its ink as wide as MNIST's "
          "box), more surely than each of the several (and surely, against three or more), and no wider than one "
          "digit can be: a digit wider than tall, not touching ones",
@@ -205,12 +220,13 @@ ALL = Rules()
 
 def decide(boxes, digit_probs: np.ndarray, reading: Reading, threshold: float,
            zooms_agree: Callable[[], bool] = lambda: True, rules: Rules = ALL,
-           one_digit: Callable[[], Reading | None] = lambda: None) -> list[Part]:
+           one_digit: Callable[[], Reading | None] = lambda: None, several: np.ndarray | None = None) -> list[Part]:
     """The parts of a number, left to right, with their flags: the first of the cases that holds,
     then the first of the flags that holds. `zooms_agree` says whether the line model reads the
     same digits at every zoom, `one_digit` what it reads at one digit's scale (each asked only
-    where it matters)."""
-    facts = Facts(boxes, digit_probs, reading, threshold, zooms_agree, one_digit)
+    where it matters), `several` each piece's probability of several digits (None: a classifier
+    without that output)."""
+    facts = Facts(boxes, digit_probs, reading, threshold, zooms_agree, one_digit, several)
     parts = next(case.answer(facts) for case in rules.cases if case.holds(facts))
     for flag in rules.flags:
         if flag.holds(parts, facts):

@@ -9,7 +9,8 @@
 Either way a model is an object with `name`, `arch`, `runtime`, `md5` (of the weights or ONNX
 file it runs, as dvc.lock records it: which model answered), `threads` (as the runtime reports
 them; onnxruntime's 0 is one per core) and `logits(pixels)`: float32
-N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits.
+N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits, or N x 11 for the
+reader's classifier, whose eleventh output says that the piece is several digits (SEVERAL).
 """
 import json
 from dataclasses import dataclass
@@ -95,16 +96,15 @@ class TorchModel:
         import torch
 
         from src.config import model_params
-        from src.models import build_model, load_weights
+        from src.models import load_weights, model_of
 
         def settings(params):
             cfg = model_params(params, name)
-            return {"arch": cfg["arch"], "net": cfg["net"]}
+            return {key: cfg[key] for key in ("arch", "net", "several_digits") if key in cfg}
 
         self.name = name
         loaded = load_torch_weights(root, f"{name}.pth", f"train.{name}", settings,
-                                    lambda cfg, weights: load_weights(build_model(cfg["arch"], cfg["net"]), weights),
-                                    threads)
+                                    lambda cfg, weights: load_weights(model_of(cfg), weights), threads)
         self.net, self.mean, self.std, self.md5 = loaded.net, loaded.mean, loaded.std, loaded.md5
         self.arch = type(self.net).__name__
         self.threads = torch.get_num_threads()
@@ -141,9 +141,9 @@ class OnnxModel:
         self.session = onnx_session(path, threads)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         signature = [(i.name, i.shape) for i in inputs], [(o.name, o.shape) for o in outputs]
-        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].shape[1:] != [1, 28, 28] or outputs[0].shape[1:] != [10]:
+        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].shape[1:] != [1, 28, 28] or outputs[0].shape[1:] not in ([10], [11]):
             raise ModelError(f"{path} maps {signature[0]} to {signature[1]}, not one N x 1 x 28 x 28 input of "
-                             f"pixels to one N x 10 output of logits; {REBUILD}")
+                             f"pixels to one N x 10 (or 11: several digits) output of logits; {REBUILD}")
         inputs, outputs = inputs[0], outputs[0]
         self.input, self.output = inputs.name, outputs.name
         self.arch = self.session.get_modelmeta().custom_metadata_map.get("arch", "unknown")

@@ -14,8 +14,9 @@ from scipy import ndimage
 
 from digit_reader.image import BOX, digits_in
 from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
-from digit_reader.numbers import LineModel, Zooms, read_parts
-from digit_reader.rules import ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, LONE_DIGIT_ASPECT, decide, digit_counts
+from digit_reader.numbers import LineModel, Zooms, read_parts, split_several
+from digit_reader.rules import (ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, LONE_DIGIT_ASPECT, ONE_RATHER_THAN_SEVERAL, decide,
+                                digit_counts)
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import composed_on_paper, number_on_paper
@@ -277,6 +278,36 @@ def test_a_lone_piece_is_one_digit_where_the_line_model_reads_one_more_surely_at
     assert read(sixteen) == "2026" and not asked
 
 
+def test_the_classifiers_several_digits_are_split_from_its_digits_probabilities():
+    probs = np.array([[0.1] * 5 + [0.0] * 5 + [0.5], [0.0] * 9 + [0.8] + [0.2]])
+    digits, several = split_several(probs)
+    assert np.allclose(digits.sum(1), 1) and np.allclose(digits[0, :5], 0.2) and digits[1].argmax() == 9
+    assert np.array_equal(several, [0.5, 0.2])
+    ten = np.full((2, 10), 0.1)
+    assert split_several(ten)[0] is ten and split_several(ten)[1] is None   # a classifier without several digits
+
+
+def test_a_lone_piece_read_as_two_is_the_classifiers_one_digit_where_it_finds_one_more_likely_than_several():
+    """The reader's classifier has an output for several digits (SEVERAL): a lone piece that the
+    line model splits into two is the classifier's one digit where that output is under
+    ONE_RATHER_THAN_SEVERAL (flagged: the line model read otherwise), and the line model's two
+    where it is not; a classifier without that output leaves the line model's count standing."""
+    probs = np.array([np.eye(10)[4] * 0.9 + 0.01])
+    lone = [piece(0, 20)]
+    for several, expected in ((0.05, "4"), (ONE_RATHER_THAN_SEVERAL - 0.01, "4"), (ONE_RATHER_THAN_SEVERAL, "14"),
+                              (0.9, "14"), (None, "14")):
+        parts = decide(lone, probs, reading("14", 0.95), threshold=0.5,
+                       several=None if several is None else np.array([several]))
+        assert read(parts) == expected and all(p.line_uncertain for p in parts) == (expected == "4"), several
+        if expected == "4":
+            assert parts[0].source == "digit" and np.array_equal(parts[0].probs, probs[0])
+    # only a lone piece read as two: three digits in one piece, or a digit too many among several
+    # pieces, are the line model's (a classifier that learned writers' pairs alone calls MNIST's one digit)
+    assert read(decide(lone, probs, reading("141", 0.95), 0.5, several=np.array([0.05]))) == "141"
+    two, both = [piece(0, 20), piece(30, 50)], np.concatenate([probs, probs])
+    assert read(decide(two, both, reading("414", 0.95), 0.5, several=np.array([0.05, 0.05]))) == "414"
+
+
 @settings(max_examples=200, deadline=None)
 @given(digit_probs=arrays(np.float64, 10, elements=st.floats(0.001, 1.0)), line_digit=st.integers(0, 9),
        confidence=st.floats(0.0, 1.0), threshold=st.floats(0.05, 0.99), aspect=st.floats(0.3, 1.9))
@@ -354,7 +385,7 @@ def test_the_rules_benchmark_scores_the_reader_as_it_serves_and_each_rule_left_o
     params = yaml.safe_load((reader_project / "params.yaml").read_text())
     sets = {**sets_of({"seed": 0, "writers": 3, "single": 4, "per_set": 4}, "val"),
             **reader_rules.mnist_sets(raw_mnist, params["data"], 4, 6)}
-    reader = Reader("cnn", reader_project)
+    reader = Reader(root=reader_project)   # the reader's classifier, as the benchmark and the server read
     for name, items in sets.items():   # all the rules: as the reader reads
         exact = np.mean([reader.read_image(image)["digits"] == truth for image, truth in items])
         assert result["variants"]["all rules"][name]["exact"] == pytest.approx(exact)
