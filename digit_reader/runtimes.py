@@ -96,15 +96,15 @@ class TorchModel:
         import torch
 
         from src.config import model_params
-        from src.models import load_weights, model_of
+        from src.models import load_trained
 
         def settings(params):
             cfg = model_params(params, name)
-            return {key: cfg[key] for key in ("arch", "net", "several_digits") if key in cfg}
+            return {"arch": cfg["arch"], "net": cfg["net"]}
 
         self.name = name
         loaded = load_torch_weights(root, f"{name}.pth", f"train.{name}", settings,
-                                    lambda cfg, weights: load_weights(model_of(cfg), weights), threads)
+                                    lambda cfg, weights: load_trained(cfg["arch"], cfg["net"], weights), threads)
         self.net, self.mean, self.std, self.md5 = loaded.net, loaded.mean, loaded.std, loaded.md5
         self.arch = type(self.net).__name__
         self.threads = torch.get_num_threads()

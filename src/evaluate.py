@@ -27,7 +27,7 @@ from src.config import SEVERAL, load_params, model_params
 from src.data import load_split, load_stats, normalize, translate
 from src.fileio import write_bytes, write_json
 from src.gallery import save_gallery
-from src.models import classes_of, count_parameters, load_weights, model_of
+from src.models import count_parameters, load_trained
 from src.training import evaluate, predict, resolve_device, uses_bf16
 
 log = logging.getLogger("evaluate")
@@ -114,7 +114,7 @@ def main(name: str) -> None:
     params = load_params()
     cfg, settings = model_params(params, name), params["evaluate"]
     device = resolve_device(params["train"]["device"])
-    model = load_weights(model_of(cfg), Path("models") / f"{name}.pth")
+    model = load_trained(cfg["arch"], cfg["net"], Path("models") / f"{name}.pth")
     model.to(device=device, memory_format=torch.channels_last)
     mean, std = load_stats()
     images, labels = load_split("test")
@@ -129,7 +129,7 @@ def main(name: str) -> None:
         "test": {"accuracy": round(accuracy, 6), "loss": round(loss, 6), "errors": int((predictions != labels).sum())},
         "params": count_parameters(model),
     }
-    if classes_of(cfg) > SEVERAL:
+    if logits.shape[1] > SEVERAL:
         metrics["test"]["read_as_several"] = int((predictions == SEVERAL).sum())
     if settings["tta"]:
         tta = tta_probs(model, x, -mean / std, settings["batch_size"], autocast).cpu()

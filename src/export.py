@@ -27,7 +27,7 @@ from torch import nn
 from src.config import DIGITS, load_params, model_params
 from src.data import load_split, load_stats
 from src.fileio import write_bytes, write_json
-from src.models import load_weights, model_of
+from src.models import load_trained, outputs_of
 from src.onnx_export import INPUT, OPSET, OUTPUT, InputSpec, Normalised, export_checked
 
 log = logging.getLogger("export")
@@ -44,18 +44,13 @@ def logits_doc(classes: int) -> str:
             "(softmax: probabilities)")
 
 
-def torch_outputs(model: nn.Module) -> int:
-    """The number of outputs of a classifier: its last linear layer's."""
-    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
-
-
 def export_classifier(model: nn.Module, name: str, mean: float, std: float, images: torch.Tensor, labels: torch.Tensor,
                       where: Path) -> tuple[bytes, dict]:
     """A digit classifier with its normalisation, as ONNX bytes, checked on uint8 N x 28 x 28
     `images`; and the record of the check (what metrics/<model>/onnx.json holds)."""
     pixels = (images.float() / 255.0).unsqueeze(1)  # as a user's image reaches the file
     metadata = {"model": name, "arch": type(model).__name__, "mean": repr(mean), "std": repr(std)}
-    doc = logits_doc(torch_outputs(model))
+    doc = logits_doc(outputs_of(model))
     data, check = export_checked(Normalised(model, mean, std), PIXELS, pixels, lambda logits: logits.argmax(1).tolist(),
                                  where, "test images", doc, metadata)
     predictions = torch.tensor(check.readings)
@@ -67,7 +62,7 @@ def export_classifier(model: nn.Module, name: str, mean: float, std: float, imag
 
 def main(name: str) -> None:
     cfg = model_params(load_params(), name)
-    model = load_weights(model_of(cfg), Path("models") / f"{name}.pth")
+    model = load_trained(cfg["arch"], cfg["net"], Path("models") / f"{name}.pth")
     mean, std = load_stats()
     images, labels = load_split("test")
     out = Path("models") / f"{name}.onnx"

@@ -12,8 +12,9 @@
 - `seed_cnn` (CNNNet): the original notebook's CNN, layer for layer, to reproduce it.
 
 Each has one output per digit; a model section with `several_digits` (the reader's classifier) has
-an eleventh, SEVERAL (src/config.py): a piece of ink that is more than one digit, two touching. `model_of` builds a
-section's model with its outputs.
+an eleventh, SEVERAL (src/config.py): a piece of ink that is more than one digit, two touching.
+`model_of` builds a section's model to train; `load_trained` rebuilds a trained one with as many
+outputs as its weights file has, so that only training reads `several_digits`.
 """
 import torch
 from torch import nn
@@ -86,14 +87,15 @@ def build_model(arch: str, net: dict | None = None, classes: int = DIGITS) -> nn
     return ARCHS[arch](**(net or {}), classes=classes)
 
 
-def classes_of(cfg: dict) -> int:
-    """The outputs of a model section's model: the ten digits, and SEVERAL with `several_digits`."""
-    return DIGITS + bool(cfg.get("several_digits"))
-
-
 def model_of(cfg: dict) -> nn.Module:
-    """A model section's model (`arch`, `net`, `several_digits`), untrained."""
-    return build_model(cfg["arch"], cfg["net"], classes_of(cfg))
+    """A model section's model (`arch`, `net`, `several_digits`), untrained: the ten digits'
+    outputs, and SEVERAL's with `several_digits`."""
+    return build_model(cfg["arch"], cfg["net"], DIGITS + bool(cfg.get("several_digits")))
+
+
+def outputs_of(model: nn.Module) -> int:
+    """How many outputs a classifier has: its last linear layer's."""
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -110,6 +112,17 @@ def save_weights(model: nn.Module, path) -> None:
 def load_weights(model: nn.Module, path) -> nn.Module:
     """Load a state_dict; `weights_only=True` refuses pickled objects, which could run code."""
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model
+
+
+def load_trained(arch: str, net: dict, path) -> nn.Module:
+    """A trained classifier of `arch` and `net` from its weights file, with the outputs the file has:
+    the ten digits', or SEVERAL's too (the output layer's bias is a state_dict's last entry).
+    Weights that fit neither raise, as in load_weights."""
+    weights = torch.load(path, map_location="cpu", weights_only=True)
+    outputs = len(next(reversed(weights.values()))) if weights else DIGITS
+    model = build_model(arch, net, outputs if outputs in (DIGITS, DIGITS + 1) else DIGITS)
+    model.load_state_dict(weights)
     return model
 
 

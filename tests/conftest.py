@@ -369,7 +369,7 @@ QUICK_MODELS = {  # as presets/fast.yaml, in fp32 (exact on any CPU): ~99.0% in 
                "lr": 0.02, "shift": 0, "precision": "fp32"},
 }
 QUICK_MLP_IMAGES = 10_000  # the MLP is only there to be chosen by --model: it need not be good
-QUICK_WRITER_DIGITS = {"count": 1500, "pairs": 600}
+QUICK_WRITER_DIGITS = {"count": 1500, "pairs": 3000}
 QUICK_READER_MNIST = 20_000
 
 

@@ -16,7 +16,7 @@ from torch import nn
 from src import export, onnx_export
 from src.cli import run_stage
 from src.config import model_params
-from src.models import load_weights, model_of
+from src.models import load_trained
 from tests.conftest import ROOT
 
 
@@ -35,7 +35,7 @@ def stage_project(tmp_path, reader_project, mnist_test_digits, monkeypatch):
 
 def quick_model(project, name: str) -> nn.Module:
     cfg = model_params(yaml.safe_load((project / "params.yaml").read_text()), name)
-    return load_weights(model_of(cfg), project / "models" / f"{name}.pth").eval()
+    return load_trained(cfg["arch"], cfg["net"], project / "models" / f"{name}.pth").eval()
 
 
 @pytest.mark.parametrize("name", ["cnn", "mlp", "reader"])

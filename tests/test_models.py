@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from src.config import ARCH_NAMES
-from src.models import ARCHS, CNNNet, build_model, count_parameters, load_weights, model_of, save_weights, start_from
+from src.models import (ARCHS, CNNNet, build_model, count_parameters, load_trained, load_weights, model_of, save_weights,
+                        start_from)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -35,6 +36,18 @@ def test_a_model_with_several_digits_starts_from_a_ten_digit_model_with_its_own_
     with pytest.raises(RuntimeError, match="size mismatch"):   # any other difference is an error
         start_from(model_of({"arch": "mlp", "net": {"hidden": [7]}}), tmp_path / "ten.pth") if arch == "mlp" else \
             start_from(build_model(arch, classes=9), tmp_path / "ten.pth")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_trained_model_is_rebuilt_with_the_outputs_its_weights_have(arch, tmp_path):
+    """Evaluation, export and the reader read `arch` and `net` only: the file says whether the model
+    learned several digits."""
+    for outputs in (10, 11):
+        save_weights(build_model(arch, classes=outputs), tmp_path / f"{outputs}.pth")
+        assert load_trained(arch, {}, tmp_path / f"{outputs}.pth")(torch.randn(2, 1, 28, 28)).shape == (2, outputs)
+    save_weights(build_model(arch, classes=12), tmp_path / "12.pth")
+    with pytest.raises(RuntimeError, match="size mismatch"):   # neither: refused, not rebuilt to fit
+        load_trained(arch, {}, tmp_path / "12.pth")
 
 
 def test_mlp_layers_follow_params():
