@@ -141,7 +141,8 @@ class OnnxModel:
         self.session = onnx_session(path, threads)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         signature = [(i.name, i.shape) for i in inputs], [(o.name, o.shape) for o in outputs]
-        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].shape[1:] != [1, 28, 28] or outputs[0].shape[1:] not in ([10], [11]):
+        digits_out = outputs and outputs[0].shape[1:] in ([10], [11])   # the digits, and several digits (SEVERAL)
+        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].shape[1:] != [1, 28, 28] or not digits_out:
             raise ModelError(f"{path} maps {signature[0]} to {signature[1]}, not one N x 1 x 28 x 28 input of "
                              f"pixels to one N x 10 (or 11: several digits) output of logits; {REBUILD}")
         inputs, outputs = inputs[0], outputs[0]

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from src.config import DIGITS, SEVERAL
+from src.config import DIGITS
 
 
 class MNISTNet(nn.Module):
