@@ -139,7 +139,7 @@ def split_several(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if probs.shape[1] == DIGITS:
         return probs, None
     digits = probs[:, :DIGITS]
-    return digits / digits.sum(1, keepdims=True), probs[:, SEVERAL]
+    return digits / np.maximum(digits.sum(1, keepdims=True), np.finfo(float).tiny), probs[:, SEVERAL]
 
 
 def see(image, classify, line_model: LineModel | None) -> Seen | None:

@@ -218,6 +218,9 @@ def _check_init(models: dict, name: str, path: Path) -> None:
         if models[name][key] != models[init][key]:
             raise ParamsError(f"{path}: train.{name}.{key} ({models[name][key]!r}) must equal train.{init}.{key} "
                               f"({models[init][key]!r}): train.{name} starts from {init}'s weights")
+    if models[init].get("several_digits") and not models[name].get("several_digits"):
+        raise ParamsError(f"{path}: train.{name}.several_digits must be true, as train.{init}'s is: train.{name} "
+                          f"starts from {init}'s weights")
 
 
 def _check_several(model: dict, where: str, writer_digits, path: Path) -> None:

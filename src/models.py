@@ -94,8 +94,8 @@ def model_of(cfg: dict) -> nn.Module:
 
 
 def outputs_of(model: nn.Module) -> int:
-    """How many outputs a classifier has: its last linear layer's."""
-    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
+    """How many outputs a classifier has: its output layer's."""
+    return model.get_submodule(output_layer(model)).out_features
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -115,13 +115,20 @@ def load_weights(model: nn.Module, path) -> nn.Module:
     return model
 
 
+def output_layer(model: nn.Module) -> str:
+    """The name of a classifier's output layer: its last linear layer."""
+    return [name for name, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
+
+
 def load_trained(arch: str, net: dict, path) -> nn.Module:
-    """A trained classifier of `arch` and `net` from its weights file, with the outputs the file has:
-    the ten digits', or SEVERAL's too (the output layer's bias is a state_dict's last entry).
-    Weights that fit neither raise, as in load_weights."""
+    """A trained classifier of `arch` and `net` from its weights file, with the outputs the file's
+    output layer has: the ten digits', or SEVERAL's too. Weights that fit neither raise, as in
+    load_weights."""
     weights = torch.load(path, map_location="cpu", weights_only=True)
-    outputs = len(next(reversed(weights.values()))) if weights else DIGITS
-    model = build_model(arch, net, outputs if outputs in (DIGITS, DIGITS + 1) else DIGITS)
+    model = build_model(arch, net)
+    bias = weights.get(f"{output_layer(model)}.bias") if isinstance(weights, dict) else None
+    if bias is not None and bias.shape == (DIGITS + 1,):
+        model = build_model(arch, net, DIGITS + 1)
     model.load_state_dict(weights)
     return model
 
@@ -132,9 +139,8 @@ def start_from(model: nn.Module, path) -> nn.Module:
     other difference is an error, as in load_weights."""
     weights = torch.load(path, map_location="cpu", weights_only=True)
     own = model.state_dict()
-    for key, value in weights.items():
-        mine = own.get(key)
-        if mine is not None and value.ndim and len(value) == DIGITS and mine.shape == (DIGITS + 1, *value.shape[1:]):
-            weights[key] = torch.cat([value, mine[DIGITS:]])   # the output layer's weights or biases
+    for key in (f"{output_layer(model)}.weight", f"{output_layer(model)}.bias"):
+        if key in weights and len(weights[key]) == DIGITS and own[key].shape == (DIGITS + 1, *weights[key].shape[1:]):
+            weights[key] = torch.cat([weights[key], own[key][DIGITS:]])
     model.load_state_dict(weights)
     return model

@@ -82,6 +82,16 @@ def test_a_model_that_starts_from_another_must_be_built_as_it_is():
     validate(with_change("train.reader.init", KeyError))   # optional: a model trained from scratch
 
 
+def test_a_model_that_starts_from_one_with_several_digits_has_them_too():
+    params = with_change("train.cnn.several_digits", True)
+    params["train"]["cnn"]["writer_digits"] = True
+    validate(params)   # the reader has several digits too
+    params["train"]["reader"]["several_digits"] = False
+    with pytest.raises(ParamsError, match="train.reader.several_digits must be true, as train.cnn's is") as error:
+        validate(params)
+    assert "\n" not in str(error.value)
+
+
 def test_unreadable_yaml_is_one_line(tmp_path):
     (tmp_path / "params.yaml").write_text("train: [unclosed\n")
     with pytest.raises(ParamsError, match="not valid YAML") as error:

@@ -48,6 +48,12 @@ def test_a_trained_model_is_rebuilt_with_the_outputs_its_weights_have(arch, tmp_
     save_weights(build_model(arch, classes=12), tmp_path / "12.pth")
     with pytest.raises(RuntimeError, match="size mismatch"):   # neither: refused, not rebuilt to fit
         load_trained(arch, {}, tmp_path / "12.pth")
+    weights = build_model(arch, classes=11).state_dict()
+    torch.save(dict(sorted(weights.items())), tmp_path / "sorted.pth")   # the output layer found by name, not place
+    assert load_trained(arch, {}, tmp_path / "sorted.pth")(torch.randn(2, 1, 28, 28)).shape == (2, 11)
+    torch.save({}, tmp_path / "empty.pth")
+    with pytest.raises(RuntimeError, match="Missing key"):
+        load_trained(arch, {}, tmp_path / "empty.pth")
 
 
 def test_mlp_layers_follow_params():

@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from digit_reader.image import BOX, digits_in
 from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
-from digit_reader.numbers import LineModel, Zooms, read_parts, split_several
+from digit_reader.numbers import LineModel, Zooms, parts_of, read_parts, see, split_several
 from digit_reader.rules import (ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, LONE_DIGIT_ASPECT, ONE_RATHER_THAN_SEVERAL, decide,
                                 digit_counts)
 from src.ctc import BLANK, STRIDE, greedy_decode
@@ -285,6 +285,21 @@ def test_the_classifiers_several_digits_are_split_from_its_digits_probabilities(
     assert np.array_equal(several, [0.5, 0.2])
     ten = np.full((2, 10), 0.1)
     assert split_several(ten)[0] is ten and split_several(ten)[1] is None   # a classifier without several digits
+
+
+def test_the_readers_several_digits_reach_the_rules():
+    """see() splits an 11-output classifier's probabilities and parts_of() hands the several digits'
+    to the rules: the same lone piece, read "14" by the line model, is the classifier's "4" or the
+    line model's "14" as the classifier finds it one digit or several."""
+    model = LineModel.__new__(LineModel)   # no weights: it reads every line "14"
+    model.read, model.threshold = (lambda line: reading("14", 0.95)), 0.5
+    image = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(image).line([(120, 160), (120, 40), (70, 120), (140, 120)], fill=0, width=14)   # a closed 4
+    for several, expected in ((0.1, "4"), (0.9, "14")):
+        digit = np.eye(10)[4] * (1 - several) * 0.98 + (1 - several) * 0.002
+        seen = see(image, lambda images: np.tile(np.append(digit, several), (len(images), 1)), model)
+        assert len(seen.boxes) == 1 and np.allclose(seen.several, [several]) and np.allclose(seen.probs.sum(1), 1)
+        assert read(parts_of(seen)) == expected, several
 
 
 def test_a_lone_piece_read_as_two_is_the_classifiers_one_digit_where_it_finds_one_more_likely_than_several():
