@@ -157,11 +157,12 @@ def see(image, classify, line_model: LineModel | None) -> Seen | None:
 
 def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
     """The parts of the number, left to right, as `rules` decide (digit_reader/rules.py). Without
-    the line model's readings, each piece of ink is one digit, read by the classifier."""
+    the line model's readings, each piece of ink is one digit, read by the classifier (flagged
+    where it finds the piece several digits)."""
     if seen is None:
         return []
     if seen.zooms is None:
-        return classified(seen.boxes, seen.probs)
+        return classified(seen.boxes, seen.probs, seen.several)
     zooms = seen.zooms
     if not rules.zooms:
         return decide(seen.boxes, seen.probs, zooms.readings[0], zooms.line_model.threshold, rules=rules,

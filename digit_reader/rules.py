@@ -36,7 +36,7 @@ ONE_RATHER_THAN_SEVERAL = 0.5   # a piece is one digit to the classifier where i
 class Part:
     probs: np.ndarray           # the 10 digit probabilities
     box: tuple                  # x0, y0, x1, y1 in the image's pixels
-    line_uncertain: bool        # uncertain on the line model's account (FLAGS)
+    line_uncertain: bool        # uncertain on the line model's account (FLAGS); without it, on the classifier's (classified)
     source: str                 # "digit" (the classifier), "line" (the line model) or "both" (their mean)
 
 
@@ -90,9 +90,12 @@ def digits_read(probs) -> str:
 
 # --- The answers: whose digits, in which boxes ---
 
-def classified(boxes, digit_probs) -> list[Part]:
-    """Each piece one digit, as the classifier reads it."""
-    return [Part(probs, box, False, "digit") for probs, box in zip(digit_probs, boxes)]
+def classified(boxes, digit_probs, several: np.ndarray | None = None) -> list[Part]:
+    """Each piece one digit, as the classifier reads it. With `several` (the reader without its line
+    model, which has nothing else to count digits by), a piece that the classifier finds more likely
+    several digits than one is flagged: two touching digits read as one."""
+    unsure = np.zeros(len(boxes), bool) if several is None else np.asarray(several) >= ONE_RATHER_THAN_SEVERAL
+    return [Part(probs, box, bool(flag), "digit") for probs, box, flag in zip(digit_probs, boxes, unsure)]
 
 
 def classifier(f: Facts) -> list[Part]:

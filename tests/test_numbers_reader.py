@@ -14,7 +14,8 @@ from scipy import ndimage
 
 from digit_reader.image import BOX, digits_in
 from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
-from digit_reader.numbers import LineModel, Zooms, parts_of, read_parts, see, split_several
+from digit_reader.numbers import LineModel, Seen, Zooms, parts_of, read_parts, see, split_several
+from digit_reader.reader import answer
 from digit_reader.rules import (ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, LONE_DIGIT_ASPECT, ONE_RATHER_THAN_SEVERAL, decide,
                                 digit_counts)
 from src.ctc import BLANK, STRIDE, greedy_decode
@@ -300,6 +301,15 @@ def test_the_readers_several_digits_reach_the_rules():
         seen = see(image, lambda images: np.tile(np.append(digit, several), (len(images), 1)), model)
         assert len(seen.boxes) == 1 and np.allclose(seen.several, [several]) and np.allclose(seen.probs.sum(1), 1)
         assert read(parts_of(seen)) == expected, several
+
+
+def test_without_the_line_model_a_piece_the_classifier_finds_several_digits_is_flagged():
+    """The reader without its line model reads each piece as one digit; where the classifier finds
+    a piece more likely several digits than one (two touching digits), that digit is flagged."""
+    boxes, probs = [piece(0, 20), piece(30, 50)], np.array([np.eye(10)[5], np.eye(10)[8]])
+    parts = parts_of(Seen(boxes, probs, None, np.array([0.1, ONE_RATHER_THAN_SEVERAL])))
+    assert read(parts) == "58" and [p.line_uncertain for p in parts] == [False, True]
+    assert answer(parts)["uncertain"] and not answer(parts_of(Seen(boxes, probs, None)))["uncertain"]
 
 
 def test_a_lone_piece_read_as_two_is_the_classifiers_one_digit_where_it_finds_one_more_likely_than_several():
