@@ -71,10 +71,15 @@ def one_wide_digit(f: Facts) -> bool:
         f.read == 2 or alone.confidence >= f.threshold)
 
 
+def several_to_the_classifier(several) -> np.ndarray:
+    """Per piece, whether the classifier, which learned two touching digits as a class of their own
+    (SEVERAL), finds it more likely several digits than one."""
+    return np.asarray(several) >= ONE_RATHER_THAN_SEVERAL
+
+
 def each_one_to_the_classifier(f: Facts) -> bool:
-    """The classifier, which learned two touching digits as a class of their own (SEVERAL), finds
-    every piece more likely one digit than several."""
-    return f.several is not None and bool((np.asarray(f.several) < ONE_RATHER_THAN_SEVERAL).all())
+    """The classifier finds every piece more likely one digit than several."""
+    return f.several is not None and not several_to_the_classifier(f.several).any()
 
 
 def one_digit_there(f: Facts) -> Reading | None:
@@ -94,7 +99,7 @@ def classified(boxes, digit_probs, several: np.ndarray | None = None) -> list[Pa
     """Each piece one digit, as the classifier reads it. With `several` (the reader without its line
     model, which has nothing else to count digits by), a piece that the classifier finds more likely
     several digits than one is flagged: two touching digits read as one."""
-    unsure = np.zeros(len(boxes), bool) if several is None else np.asarray(several) >= ONE_RATHER_THAN_SEVERAL
+    unsure = np.zeros(len(boxes), bool) if several is None else several_to_the_classifier(several)
     return [Part(probs, box, bool(flag), "digit") for probs, box, flag in zip(digit_probs, boxes, unsure)]
 
 
