@@ -107,10 +107,6 @@ class Zooms:
         best = max(candidates, key=mean.get)
         return next(r for r in readings if r.digits == best)
 
-    def agree(self) -> bool:
-        """Whether every zoom reads the same digits."""
-        return len({r.digits for r in self.every()}) == 1
-
     def one_digit(self) -> Reading | None:
         """The line read at one digit's scale, its ink BOX pixels wide, as MNIST sized a lone digit
         wider than tall (read when first asked); None if its ink is no wider than that at the
@@ -167,7 +163,7 @@ def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
     if not rules.zooms:
         return decide(seen.boxes, seen.probs, zooms.readings[0], zooms.line_model.threshold, rules=rules,
                       one_digit=zooms.one_digit, several=seen.several)
-    return decide(seen.boxes, seen.probs, zooms.best(), zooms.line_model.threshold, zooms_agree=zooms.agree, rules=rules,
+    return decide(seen.boxes, seen.probs, zooms.best(), zooms.line_model.threshold, zooms=zooms.every, rules=rules,
                   one_digit=zooms.one_digit, several=seen.several)
 
 

@@ -45,14 +45,14 @@ class Facts:
     probabilities) and the line model's reading of them."""
 
     def __init__(self, boxes, digit_probs: np.ndarray, reading: Reading, threshold: float,
-                 zooms_agree: Callable[[], bool] = lambda: True, one_digit: Callable[[], Reading | None] = lambda: None,
+                 zooms: Callable[[], list[Reading]] | None = None, one_digit: Callable[[], Reading | None] = lambda: None,
                  several: np.ndarray | None = None):
         self.boxes, self.digit_probs, self.reading = [tuple(b) for b in boxes], digit_probs, reading
         self.several = several           # per piece, the classifier's probability that it is several digits (or None)
         self.pieces, self.read = len(self.boxes), len(reading.digits)
         self.threshold = threshold
         self.sure = reading.confidence >= threshold
-        self.zooms_agree = zooms_agree   # whether the line model reads the same digits at every zoom (asked lazily)
+        self.zooms = zooms or (lambda: [reading])   # the line model's readings at every zoom (asked lazily)
         self.one_digit = one_digit       # the line read at one digit's scale, or None (digit_reader/numbers.py; lazily)
 
 
@@ -80,6 +80,17 @@ def several_to_the_classifier(several) -> np.ndarray:
 def each_one_to_the_classifier(f: Facts) -> bool:
     """The classifier finds every piece more likely one digit than several."""
     return f.several is not None and not several_to_the_classifier(f.several).any()
+
+
+def zooms_agree(f: Facts) -> bool:
+    """The line model reads the same digits at every zoom."""
+    return len({r.digits for r in f.zooms()}) == 1
+
+
+def a_zoom_reads_the_classifiers_digits(f: Facts) -> bool:
+    """At one of its zooms, the line model reads one digit per piece of ink: the classifier's digits."""
+    digits = digits_read(f.digit_probs)
+    return any(r.digits == digits for r in f.zooms())
 
 
 def one_digit_there(f: Facts) -> Reading | None:
@@ -164,6 +175,13 @@ CASES = (
          "digit can be: a digit wider than tall, not touching ones",
          lambda f: f.pieces == 1 and f.read >= 2 and one_wide_digit(f), classifier,
          "benchmarks/notes/reader.md#a-lone-piece-at-one-digits-scale"),
+    Case("several pieces read as more digits than pieces, which at another zoom the line model reads as one digit "
+         "a piece, the classifier's digits, each piece one digit to the classifier (more likely one than several): "
+         "the classifier's digits (flagged, as the line model disputes them): a digit of a number whose digits "
+         "stand apart, split in two by the line model at one scale only (a 4 read as 14), is read as the classifier "
+         "reads it (issue 26's floor)",
+         lambda f: 2 <= f.pieces < f.read and each_one_to_the_classifier(f) and a_zoom_reads_the_classifiers_digits(f),
+         classifier, "benchmarks/notes/reader.md#a-digit-too-many-that-another-zoom-does-not-read-fifteenth-session"),
     Case("any other count: the line model's digits (touching digits; a digit broken in two; flagged where it is unsure)",
          lambda f: True, line_model,
          "benchmarks/notes/reader.md#2026-11-30-the-reader-on-paper-second-pass-a-digits-height-per-column-the-line-models-digits-first"),
@@ -186,11 +204,11 @@ def disputed(parts: list[Part], f: Facts) -> bool:
 
 
 def split_unstable(parts: list[Part], f: Facts) -> bool:
-    return any(p.source == "line" and not p.line_uncertain for p in parts) and not f.zooms_agree()
+    return any(p.source == "line" and not p.line_uncertain for p in parts) and not zooms_agree(f)
 
 
 def one_digit_unsteady(parts: list[Part], f: Facts) -> bool:
-    return len(parts) == 1 and not f.zooms_agree()
+    return len(parts) == 1 and not zooms_agree(f)
 
 
 def one_digit_both_unsure(parts: list[Part], f: Facts) -> bool:
@@ -227,14 +245,14 @@ ALL = Rules()
 
 
 def decide(boxes, digit_probs: np.ndarray, reading: Reading, threshold: float,
-           zooms_agree: Callable[[], bool] = lambda: True, rules: Rules = ALL,
+           zooms: Callable[[], list[Reading]] | None = None, rules: Rules = ALL,
            one_digit: Callable[[], Reading | None] = lambda: None, several: np.ndarray | None = None) -> list[Part]:
     """The parts of a number, left to right, with their flags: the first of the cases that holds,
-    then the first of the flags that holds. `zooms_agree` says whether the line model reads the
-    same digits at every zoom, `one_digit` what it reads at one digit's scale (each asked only
+    then the first of the flags that holds. `zooms` gives the line model's readings at every zoom
+    (`reading` is one of them; without it, `reading` alone), `one_digit` what it reads at one digit's scale (each asked only
     where it matters), `several` each piece's probability of several digits (None: a classifier
     without that output)."""
-    facts = Facts(boxes, digit_probs, reading, threshold, zooms_agree, one_digit, several)
+    facts = Facts(boxes, digit_probs, reading, threshold, zooms, one_digit, several)
     parts = next(case.answer(facts) for case in rules.cases if case.holds(facts))
     for flag in rules.flags:
         if flag.holds(parts, facts):

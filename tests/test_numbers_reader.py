@@ -78,10 +78,9 @@ def test_an_unsure_reading_is_read_again_at_other_zooms_and_the_most_probable_on
     asked = []
     zooms = Zooms(model, lambda zoom: asked.append(zoom) or {1.0: sure, 0.9: second, 1.1: second}[zoom])
     assert zooms.best() is sure and asked == [1.0]   # a sure first reading is not read again
-    assert not zooms.agree() and asked == [1.0, 0.9, 1.1]
+    assert [r.digits for r in zooms.every()] == ["58", "53", "53"] and asked == [1.0, 0.9, 1.1]
     assert Zooms(model, {1.0: first, 0.9: second, 1.1: reading("53")}.get).best() is second   # "53" at two zooms of three
     assert Zooms(model, {1.0: first, 0.9: second, 1.1: reading("58")}.get).best() is first
-    assert Zooms(model, {1.0: sure, 0.9: first, 1.1: reading("58")}.get).agree()
 
 
 class Scripted:
@@ -226,13 +225,14 @@ def test_a_number_the_line_model_reads_otherwise_is_uncertain():
 
 def test_one_digit_that_another_zoom_reads_otherwise_is_uncertain():
     lone, four = [piece(0, int(0.8 * 20))], np.array([np.eye(10)[4]])
-    steady = decide(lone, four, reading("4", 0.8), threshold=0.99, zooms_agree=lambda: True)
-    unsteady = decide(lone, four, reading("4", 0.8), threshold=0.99, zooms_agree=lambda: False)   # a "41" at 1.1x
+    steady = decide(lone, four, reading("4", 0.8), threshold=0.99, zooms=lambda: [reading("4", 0.8)] * 3)
+    unsteady = decide(lone, four, reading("4", 0.8), threshold=0.99,
+                      zooms=lambda: [reading("4", 0.8), reading("4", 0.6), reading("41", 0.5)])   # a "41" at 1.1x
     assert read(steady) == read(unsteady) == "4"
     assert not any(p.line_uncertain for p in steady) and all(p.line_uncertain for p in unsteady)
     # a number of two digits is not this flag's: its digits stand as both models read them
     two = decide([piece(0, 14), piece(20, 40)], np.array([np.eye(10)[4], np.eye(10)[7]]), reading("47", 0.8),
-                 threshold=0.99, zooms_agree=lambda: False)
+                 threshold=0.99, zooms=lambda: [reading("47", 0.8), reading("41", 0.5)])
     assert not any(p.line_uncertain for p in two)
 
 
@@ -331,6 +331,28 @@ def test_a_lone_piece_read_as_two_is_the_classifiers_one_digit_where_it_finds_on
     assert read(decide(lone, probs, reading("141", 0.95), 0.5, several=np.array([0.05]))) == "141"
     two, both = [piece(0, 20), piece(30, 50)], np.concatenate([probs, probs])
     assert read(decide(two, both, reading("414", 0.95), 0.5, several=np.array([0.05, 0.05]))) == "414"
+
+
+def test_a_digit_too_many_among_pieces_apart_is_the_classifiers_where_another_zoom_reads_its_digits():
+    """"47" whose 4 the line model reads as "14" at the line's scale but not at another zoom: each
+    piece is the classifier's digit (flagged, disputed); where no zoom reads one digit a piece, or
+    the classifier finds a piece several digits (two touching digits in it), the line model's
+    digits stand."""
+    apart, probs = [piece(0, 16), piece(30, 44)], np.array([np.eye(10)[4] * 0.9 + 0.01, np.eye(10)[7]])
+    one_each = np.array([0.05, 0.05])
+
+    def decided(zooms, several=one_each, rules=ALL):
+        return decide(apart, probs, zooms[0], threshold=0.5, zooms=lambda: zooms, several=several, rules=rules)
+
+    parts = decided([reading("147", 0.9), reading("47", 0.6), reading("147", 0.8)])
+    assert read(parts) == "47" and [p.source for p in parts] == ["digit", "digit"] and all(p.line_uncertain for p in parts)
+    assert np.array_equal(parts[0].probs, probs[0])
+    assert read(decided([reading("147", 0.9), reading("17", 0.6), reading("147", 0.8)])) == "147"   # no zoom reads "47"
+    assert read(decided([reading("147", 0.9), reading("47", 0.6)], several=np.array([0.6, 0.05]))) == "147"
+    assert read(decided([reading("147", 0.9), reading("47", 0.6)], several=None)) == "147"   # no several-digits output
+    fifth = next(i for i, case in enumerate(CASES) if "another zoom" in case.when)
+    without = replace(ALL, cases=CASES[:fifth] + CASES[fifth + 1:])
+    assert read(decided([reading("147", 0.9), reading("47", 0.6)], rules=without)) == "147"
 
 
 @settings(max_examples=200, deadline=None)
