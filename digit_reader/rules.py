@@ -249,9 +249,9 @@ def decide(boxes, digit_probs: np.ndarray, reading: Reading, threshold: float,
            one_digit: Callable[[], Reading | None] = lambda: None, several: np.ndarray | None = None) -> list[Part]:
     """The parts of a number, left to right, with their flags: the first of the cases that holds,
     then the first of the flags that holds. `zooms` gives the line model's readings at every zoom
-    (`reading` is one of them; without it, `reading` alone), `one_digit` what it reads at one digit's scale (each asked only
-    where it matters), `several` each piece's probability of several digits (None: a classifier
-    without that output)."""
+    (`reading` among them; without it, `reading` alone), `one_digit` what it reads at one digit's
+    scale (each asked only where it matters), `several` each piece's probability of several digits
+    (None: a classifier without that output)."""
     facts = Facts(boxes, digit_probs, reading, threshold, zooms, one_digit, several)
     parts = next(case.answer(facts) for case in rules.cases if case.holds(facts))
     for flag in rules.flags:
