@@ -52,7 +52,7 @@ class Facts:
         self.pieces, self.read = len(self.boxes), len(reading.digits)
         self.threshold = threshold
         self.sure = reading.confidence >= threshold
-        self.zooms = zooms or (lambda: [reading])   # the line model's readings at every zoom (asked lazily)
+        self.zooms = zooms if zooms is not None else (lambda: [reading])   # the line model's readings at every zoom (asked lazily)
         self.one_digit = one_digit       # the line read at one digit's scale, or None (digit_reader/numbers.py; lazily)
 
 
