@@ -67,6 +67,8 @@ def compose(digits: torch.Tensor, lengths: list[int], spacings: torch.Tensor) ->
     width. Labels are left empty: the caller knows them."""
     digits = digits.masked_fill(digits < INK, 0)
     first, end = ink_columns(digits)
+    # Python ints for the loop below: indexing a tensor per digit cost more than the scatter
+    first, inked = first.tolist(), (end - first).tolist()
     offsets, ink, widths = [], [], []
     gaps = iter(spacings.tolist())
     index = 0
@@ -74,11 +76,10 @@ def compose(digits: torch.Tensor, lengths: list[int], spacings: torch.Tensor) ->
         left, line_ink = MARGIN, []
         for j in range(length):
             if j:
-                narrower = min(int(end[index - 1] - first[index - 1]), int(end[index] - first[index]))
-                left += max(next(gaps), -(narrower // 2))
+                left += max(next(gaps), -(min(inked[index - 1], inked[index]) // 2))
             x0 = left
-            offsets.append(x0 - int(first[index]))  # where the 28-column tile starts
-            left = x0 + int(end[index] - first[index])
+            offsets.append(x0 - first[index])  # where the 28-column tile starts
+            left = x0 + inked[index]
             line_ink.append((x0, left))
             index += 1
         ink.append(line_ink)
@@ -201,23 +202,18 @@ def join_neighbours(numbers: Numbers, digits: torch.Tensor, lengths: list[int], 
     """In place: join each pair of neighbouring digits that stand apart, with `probability`, by a
     2-pixel pen stroke from the first one's rightmost ink to the second one's leftmost, as a
     number written without lifting the pen."""
-    first, end = ink_columns(digits)
-    rows = torch.arange(HEIGHT, dtype=torch.float32)
-
-    def ink_row(k, column):  # the mean row of a digit's ink in one of its columns
-        weights = digits[k, :, column].float()
-        return float((weights * rows).sum() / weights.sum().clamp(min=1))
-
-    segments, starts = [], [0, *torch.tensor(lengths).cumsum(0).tolist()]
+    first, end = (c.tolist() for c in ink_columns(digits))
+    joins, starts = [], [0, *torch.tensor(lengths).cumsum(0).tolist()]
     chosen = (torch.rand(len(digits), generator=generator) < probability).tolist()
     for line, (a, b) in enumerate(zip(starts, starts[1:])):
         for k in range(a, b - 1):
-            x0, x1 = numbers.offsets[k] + int(end[k]) - 1, numbers.offsets[k + 1] + int(first[k + 1])
+            x0, x1 = numbers.offsets[k] + end[k] - 1, numbers.offsets[k + 1] + first[k + 1]
             if chosen[k] and x1 - x0 > 1:
-                segments.append((line, ink_row(k, int(end[k]) - 1), x0, ink_row(k + 1, int(first[k + 1])), x1))
-    if not segments:
+                joins.append((line, k, end[k] - 1, x0, k + 1, first[k + 1], x1))
+    if not joins:
         return
-    line, y0, x0, y1, x1 = torch.tensor(segments).T
+    line, k0, c0, x0, k1, c1, x1 = torch.tensor(joins).T
+    y0, y1 = ink_rows(digits, k0, c0), ink_rows(digits, k1, c1)
     t = torch.linspace(0, 1, samples)
     ys = (y0[:, None] + t * (y1 - y0)[:, None]).round().long()
     xs = (x0[:, None] + t * (x1 - x0)[:, None]).round().long()
@@ -227,6 +223,14 @@ def join_neighbours(numbers: Numbers, digits: torch.Tensor, lengths: list[int], 
         r, c = (ys + dy).clamp(0, height - 1), (xs + dx).clamp(0, width - 1)
         flat.append(((line.long()[:, None] * height + r) * width + c).flatten())
     numbers.images.view(-1).scatter_reduce_(0, torch.cat(flat), torch.full((len(flat) * flat[0].numel(),), 255, dtype=torch.uint8), "amax")
+
+
+def ink_rows(digits: torch.Tensor, index: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
+    """The mean row of the ink of digit index[i] in its column column[i]. Exact in float32 (sums
+    of whole numbers under 2 ** 24), so the same in any order of summation."""
+    weights = digits[index, :, column].float()
+    rows = torch.arange(HEIGHT, dtype=torch.float32)
+    return (weights * rows).sum(1) / weights.sum(1).clamp(min=1)
 
 
 SHAPE_CHANGES = ("scale", "rotate", "slant", "baseline", "elastic", "thickness", "blur")   # augment's keys but `join`
