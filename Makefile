@@ -1,6 +1,6 @@
 # The two commands of the README: `make repro` (the pipeline) and `make test` (the test suite;
 # `make test-fast` is its quick tier).
-# Both create .venv and install requirements.txt first, when missing or out of date.
+# Both create .venv and install requirements.txt first (at requirements.lock's versions), when missing or out of date.
 VENV := .venv
 # Stage commands run `python`, which must be the virtual environment's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -8,14 +8,30 @@ PYTHON ?= python3
 # The offline page template of `dvc plots show`; see its rule below.
 PLOTS_TEMPLATE := .dvc/plots_template.html
 
-.PHONY: repro test test-fast test-slow bench bench-nproc venv serve bench-serve
+.PHONY: repro test test-fast test-slow bench bench-nproc venv serve bench-serve lock
 venv: $(VENV)/.installed $(PLOTS_TEMPLATE)
 
-$(VENV)/.installed: requirements.txt
+# uv installs requirements.txt at requirements.lock's versions, in parallel and with the bytecode
+# compiled: about a minute faster than pip on two cores
+# (benchmarks/notes/hardware.md#2026-12-04-sixteenth-session-zen-4s-make-repro-the-line-models-batches-uv).
+# It does not read pip's configuration, so it is handed the indexes pip is configured with
+# (tools/pip_indexes.py): this project's machines keep torch's wheels on their disks.
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+UV_INDEXES = --index-strategy unsafe-best-match $$($(VENV)/bin/python -m tools.pip_indexes)
+$(UV):
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: requirements.txt requirements.lock | $(UV)
+	$(UV) pip install --quiet --python $(VENV)/bin/python --compile-bytecode $(UV_INDEXES) \
+		-r requirements.txt -c requirements.lock
 	touch $@
+
+# After a change to requirements.txt: resolve it again into requirements.lock (the versions there
+# are kept where they still fit), then `make test`.
+lock: | $(UV)
+	$(UV) pip compile --quiet --python $(VENV)/bin/python $(UV_INDEXES) requirements.txt -o requirements.lock
 
 repro: venv
 	dvc repro
