@@ -67,7 +67,7 @@ def compose(digits: torch.Tensor, lengths: list[int], spacings: torch.Tensor) ->
     width. Labels are left empty: the caller knows them."""
     digits = digits.masked_fill(digits < INK, 0)
     first, end = ink_columns(digits)
-    # Python ints for the loop below: indexing a tensor per digit cost more than the scatter
+    # plain ints for the per-digit loop below: a tensor indexed element by element is slow
     first, inked = first.tolist(), (end - first).tolist()
     offsets, ink, widths = [], [], []
     gaps = iter(spacings.tolist())

@@ -28,6 +28,7 @@ def uv_options(config_list: str) -> list[str]:
                 pairs.append((option, location))
     return [part for pair in pairs for part in pair]
 
+
 def main() -> None:
     listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
     print(" ".join(shlex.quote(part) for part in uv_options(listed.stdout if listed.returncode == 0 else "")))
