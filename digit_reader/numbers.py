@@ -160,11 +160,8 @@ def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
     if seen.zooms is None:
         return classified(seen.boxes, seen.probs, seen.several)
     zooms = seen.zooms
-    if not rules.zooms:
-        return decide(seen.boxes, seen.probs, zooms.readings[0], zooms.line_model.threshold, rules=rules,
-                      one_digit=zooms.one_digit, several=seen.several)
-    return decide(seen.boxes, seen.probs, zooms.best(), zooms.line_model.threshold, zooms=zooms.every, rules=rules,
-                  one_digit=zooms.one_digit, several=seen.several)
+    return decide(seen.boxes, seen.probs, zooms.best() if rules.zooms else zooms.readings[0], zooms.line_model.threshold,
+                  zooms=zooms.every if rules.zooms else None, rules=rules, one_digit=zooms.one_digit, several=seen.several)
 
 
 def read_parts(image, classify, line_model: LineModel | None) -> list[Part]:
