@@ -16,8 +16,13 @@ from digit_reader.api import create_app
 from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, RUNTIMES, ModelError
 
 BACKLOG = 2048  # uvicorn's default: connections the kernel queues before the server accepts them
+# After SIGTERM, the seconds a connection still busy may keep the server up; then it is cut and the
+# server exits. Unbounded (uvicorn's default), a stalled upload, or a keep-alive connection accepted
+# just as the signal came, kept a stopping server up for as long as its client liked
+# (benchmarks/notes/serving.md#2026-12-04-a-server-that-did-not-stop). A reading takes milliseconds.
+GRACEFUL_SHUTDOWN_S = 5
 # No access log: a line per request would cost more than reading the digit.
-UVICORN_OPTIONS = dict(access_log=False, log_level="info", backlog=BACKLOG)
+UVICORN_OPTIONS = dict(access_log=False, log_level="info", backlog=BACKLOG, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
 
 
 def server_app(root: str = ".", model: str = DEFAULT_MODEL, runtime: str = DEFAULT_RUNTIME):

@@ -598,7 +598,15 @@ def serving_process(root: Path, *args: str, uvicorn_factory: bool = False):
         yield url
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a server that does not stop fails the test and is not left running
+            import psutil
+
+            for process in [*psutil.Process(server.pid).children(recursive=True), server]:
+                process.kill()
+            server.wait()
+            raise
 
 
 # --- A real browser: Debian's Chromium, driven by Playwright (whose own browser download cannot work here) ---

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 from digit_reader.api import LIMITS, MAX_BATCH_FILES, MAX_BODY, SERVER_THREADS, create_app
-from digit_reader.serve import listening_socket
+from digit_reader.serve import GRACEFUL_SHUTDOWN_S, listening_socket
 from digit_reader.reader import Reader
 from digit_reader.runtimes import DEFAULT_RUNTIME
 from src.fileio import md5_of
@@ -272,10 +272,12 @@ def test_several_worker_processes_share_the_port_all_serve_and_stop_without_brea
 
 
 def stop_under_load(url: str, server: psutil.Process, body: bytes, clients: int = 4) -> None:
-    """SIGTERM to the server while `clients` keep posting `body` on keep-alive connections: every
-    request it began to answer is answered whole (a 200 that reads "7"), requests still in flight
-    are finished, and it exits cleanly. A request it no longer takes (the connection refused, or
-    closed before a byte of answer) is not an answer; a clean restart behind a balancer retries it."""
+    """SIGTERM to the server while `clients` keep posting `body` on keep-alive connections and one
+    more client has stalled halfway through an upload: every request it began to answer is answered
+    whole (a 200 that reads "7"), requests still in flight are finished, the stalled upload is cut
+    after GRACEFUL_SHUTDOWN_S, and it exits cleanly. A request it no longer takes (the connection
+    refused, or closed before a byte of answer) is not an answer; a clean restart behind a balancer
+    retries it."""
     from concurrent.futures import ThreadPoolExecutor
 
     from benchmarks.serve_load import post
@@ -283,26 +285,32 @@ def stop_under_load(url: str, server: psutil.Process, body: bytes, clients: int 
     host, port = url.removeprefix("http://").split(":")
     request = post(host, "/predict", body)
     stopped = threading.Event()
+    deadline = time.monotonic() + GRACEFUL_SHUTDOWN_S + 30  # a server that never stops fails the test, not hangs it
 
     def post_until_refused(_) -> list[tuple[bytes, bool]]:
-        answers, deadline = [], time.monotonic() + 30  # each answer: the bytes received, and whether the signal had been sent
+        answers = []  # each answer: the bytes received, and whether the signal had been sent
         while time.monotonic() < deadline:
             try:
                 connection = socket.create_connection((host, int(port)), timeout=10)
             except ConnectionRefusedError:
                 return answers
             with connection:
-                while (received := exchange(connection, request)):
+                while time.monotonic() < deadline and (received := exchange(connection, request)):
                     answers.append((received, stopped.is_set()))
         return answers
 
-    with ThreadPoolExecutor(clients) as pool:
+    stalled = socket.create_connection((host, int(port)), timeout=GRACEFUL_SHUTDOWN_S + 30)
+    half = request.index(b"\r\n\r\n") + 4 + len(body) // 2
+    stalled.sendall(request[:half])
+    with stalled, ThreadPoolExecutor(clients) as pool:
         loads = [pool.submit(post_until_refused, k) for k in range(clients)]
         time.sleep(1.0)
         server.send_signal(signal.SIGTERM)
         stopped.set()
-        assert server.wait(timeout=15) == 0
+        assert server.wait(timeout=GRACEFUL_SHUTDOWN_S + 15) == 0
         answers = [a for load in loads for a in load.result(timeout=15)]
+        left = until_closed(stalled)
+        assert not left.startswith(b"HTTP/1.1 200"), left  # cut, unanswered or with an error: its body never came
     broken = [received[:300] for received, _ in answers if not reads_seven(received)]
     assert not broken, f"{len(broken)} of {len(answers)} answers came back broken, the first: {broken[0]!r}"
     assert any(after for _, after in answers), "no request was answered after the signal came"
@@ -331,6 +339,17 @@ def exchange(connection: socket.socket, request: bytes) -> bytes:
             received += chunk
     except (BrokenPipeError, ConnectionResetError):
         return received
+
+
+def until_closed(connection: socket.socket) -> bytes:
+    """Every byte the other end sends until it closes the connection."""
+    received = b""
+    try:
+        while chunk := connection.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
 
 
 def service(health: dict) -> dict:
