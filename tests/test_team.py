@@ -191,28 +191,11 @@ def wait_for(path, repro: subprocess.Popen) -> None:
         time.sleep(0.02)
 
 
-def test_a_killed_training_leaves_no_model_and_the_next_repro_trains_it(tiny):
+def test_a_second_repro_is_refused_at_once_and_a_killed_training_leaves_nothing_behind(tiny):
+    """One run caught mid-training: a second `dvc repro` beside it fails at once and changes
+    nothing, the first goes on; killed, it leaves no model and no lock entry; the next repro trains."""
     lock_before = (tiny.path / "dvc.lock").read_text()
     set_mlp(tiny, {"epochs": 6})
-    repro = start_repro(tiny)
-    trainer = training_process(repro)
-    wait_for(tiny.path / "metrics/mlp/train/metrics.json", repro)  # DVCLive logged epoch 1 of 6
-    trainer.send_signal(signal.SIGTERM)
-    stdout, stderr = repro.communicate(timeout=TRAINING_SECONDS_MAX)
-    assert repro.returncode != 0 and "failed to reproduce 'train@mlp'" in stderr, stderr
-    assert not (tiny.path / "models/mlp.pth").exists()
-    assert not list((tiny.path / "models").glob(".mlp.pth.*"))  # no half-written temporary either
-    assert (tiny.path / "dvc.lock").read_text() == lock_before  # no entry claims a model of the new params
-    assert "train@mlp" in tiny.dvc("status").stdout
-
-    result = tiny.repro()
-    assert ran(result) == ["train@mlp", "evaluate@mlp", "export@mlp"]
-    assert (tiny.path / "models/mlp.pth").exists()
-    assert tiny.dvc("status").stdout.strip() == "Data and pipelines are up to date."
-
-
-def test_a_second_repro_fails_at_once_on_the_lock_and_changes_nothing(tiny):
-    set_mlp(tiny, {"epochs": 2})
     repro = start_repro(tiny)
     trainer = training_process(repro)
     trainer.send_signal(signal.SIGSTOP)  # hold the first run mid-stage, whatever the machine's speed
@@ -230,7 +213,17 @@ def test_a_second_repro_fails_at_once_on_the_lock_and_changes_nothing(tiny):
         assert {f: tiny.md5(f) for f in files} == before
     finally:
         trainer.send_signal(signal.SIGCONT)
+    wait_for(tiny.path / "metrics/mlp/train/metrics.json", repro)  # the first run went on: DVCLive logged epoch 1 of 6
+
+    trainer.send_signal(signal.SIGTERM)
     stdout, stderr = repro.communicate(timeout=TRAINING_SECONDS_MAX)
-    assert repro.returncode == 0, stderr
-    assert [s for s in ("train@mlp", "evaluate@mlp") if f"Running stage '{s}'" in stdout] == ["train@mlp", "evaluate@mlp"]
+    assert repro.returncode != 0 and "failed to reproduce 'train@mlp'" in stderr, stderr
+    assert not (tiny.path / "models/mlp.pth").exists()
+    assert not list((tiny.path / "models").glob(".mlp.pth.*"))  # no half-written temporary either
+    assert (tiny.path / "dvc.lock").read_text() == lock_before  # no entry claims a model of the new params
+    assert "train@mlp" in tiny.dvc("status").stdout
+
+    result = tiny.repro()
+    assert ran(result) == ["train@mlp", "evaluate@mlp", "export@mlp"]
+    assert (tiny.path / "models/mlp.pth").exists()
     assert tiny.dvc("status").stdout.strip() == "Data and pipelines are up to date."
