@@ -98,6 +98,7 @@ def test_a_corrupt_raw_file_is_refused(tiny):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # two real trainings: minutes on a CPU without native bf16
 def test_default_params_reach_the_accuracy_targets(tmp_path, raw_mnist):
     project = make_project(tmp_path, raw_mnist, None)
     # The classifiers only: the number reader's ~5 minutes of training are measured by `make repro`

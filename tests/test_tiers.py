@@ -15,3 +15,8 @@ def test_the_process_tier_starts_python(python_process, request):
     assert request.node.get_closest_marker("process")
     result = python_process("-c", "import sys; print(sys.argv[1])", "started")
     assert result.returncode == 0 and result.stdout == "started\n"
+
+
+def test_a_test_that_hangs_fails_instead_of_holding_the_suite(request):
+    # pytest-timeout's ini key: unknown, and an error, were the plugin missing
+    assert 0 < int(request.config.getini("timeout")) <= 600
