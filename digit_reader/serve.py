@@ -46,6 +46,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.workers == 1:
         app = server_app(args.root, args.model, args.runtime)  # fails fast, with one line, before uvicorn starts
+        # After its graceful stop uvicorn raises SIGTERM again, for the handler it had replaced: this
+        # one makes the stop a clean exit, 0, as with several workers (their parent's handler below),
+        # not a death by the signal.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
         return
     context = multiprocessing.get_context("spawn")

@@ -607,6 +607,8 @@ def serving_process(root: Path, *args: str, uvicorn_factory: bool = False):
                 process.kill()
             server.wait()
             raise
+    if not uvicorn_factory:  # uvicorn's own command dies by the signal; ours stops cleanly
+        assert server.returncode == 0, f"the server stopped with exit status {server.returncode}"
 
 
 # --- A real browser: Debian's Chromium, driven by Playwright (whose own browser download cannot work here) ---
