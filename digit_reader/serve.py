@@ -46,10 +46,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.workers == 1:
         app = server_app(args.root, args.model, args.runtime)  # fails fast, with one line, before uvicorn starts
-        # After its graceful stop uvicorn raises SIGTERM again, for the handler it had replaced: this
-        # one makes the stop a clean exit, 0, as with several workers (their parent's handler below),
-        # not a death by the signal.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        # After its graceful stop uvicorn raises SIGTERM again, for the handler it had replaced
+        signal.signal(signal.SIGTERM, stop_cleanly)
         uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
         return
     context = multiprocessing.get_context("spawn")
@@ -64,7 +62,7 @@ def main(argv=None) -> None:
                for _ in range(args.workers)]
     for worker in workers:
         worker.start()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, stop_cleanly)
     try:
         for worker in workers:
             worker.join()
@@ -74,6 +72,12 @@ def main(argv=None) -> None:
         for worker in workers:
             worker.terminate()
             worker.join()
+
+
+def stop_cleanly(*_) -> None:
+    """SIGTERM's handler: a stop is a clean exit, 0, whether one server or the parent of several
+    workers got it, not a death by the signal."""
+    sys.exit(0)
 
 
 def serve_worker(host: str, port: int, root: str, model: str, runtime: str) -> None:

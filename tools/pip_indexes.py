@@ -23,7 +23,9 @@ def uv_options(config_list: str) -> list[str]:
     for line in config_list.splitlines():
         key, _, value = line.partition("=")
         option = OPTIONS.get(key.rpartition(".")[2])
-        for location in (" ".join(shlex.split(value)).split() if option else []):
+        if option is None:
+            continue
+        for location in " ".join(shlex.split(value)).split():
             if (option, location) not in pairs:
                 pairs.append((option, location))
     return [part for pair in pairs for part in pair]
