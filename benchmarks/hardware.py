@@ -43,17 +43,32 @@ def cpu_name() -> str:
 def cpu_kind() -> str:
     """A file-name-safe name for the CPU kind: vendor, family and model (the VMs here all call
     themselves "Xeon" or "EPYC"), and which bf16 units it has, e.g. `intel-f6m106-nobf16`."""
-    import torch
+    fields = cpuinfo_fields()
+    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(fields.get("vendor_id"), platform.machine())
+    capabilities = cpu_capabilities()
+    units = "amx" if capabilities.get("amx_bf16") else "avx512bf16" if capabilities.get("avx512_bf16") else "nobf16"
+    return f"{vendor}-f{fields.get('cpu family', '?')}m{fields.get('model', '?')}-{units}"
 
+
+def cpuinfo_fields() -> dict:
+    """/proc/cpuinfo's fields for the first CPU ({} where there is none)."""
     fields = {}
     cpuinfo = Path("/proc/cpuinfo")
     for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else []):
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
-    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(fields.get("vendor_id"), platform.machine())
-    capabilities = torch.cpu.get_capabilities()
-    units = "amx" if capabilities.get("amx_bf16") else "avx512bf16" if capabilities.get("avx512_bf16") else "nobf16"
-    return f"{vendor}-f{fields.get('cpu family', '?')}m{fields.get('model', '?')}-{units}"
+    return fields
+
+
+def cpu_capabilities() -> dict:
+    """The CPU's instruction sets as torch.cpu.get_capabilities() names them. Under a torch that
+    lacks it (older than the pinned one: a GPU machine's own, say), the kernel's flags, which name
+    avx512_bf16 and amx_bf16 the same way."""
+    import torch
+
+    if hasattr(torch.cpu, "get_capabilities"):
+        return dict(torch.cpu.get_capabilities())
+    return dict.fromkeys(cpuinfo_fields().get("flags", "").split(), True)
 
 
 def device_kind(info: dict) -> str:

@@ -89,6 +89,15 @@ def test_results_files_are_named_after_the_hardware_kind():
     assert results_path(gpu).name == "cuda-nvidia-h100-80gb-hbm3-2026-11-25.json"
 
 
+
+def test_a_torch_without_get_capabilities_names_the_cpu_kind_from_the_kernels_flags(monkeypatch):
+    """A GPU machine's own torch may be older than the pinned one and lack
+    torch.cpu.get_capabilities: the kernel's flags must give the same bf16 units."""
+    expected = cpu_kind()
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    assert cpu_kind() == expected
+
+
 COMMIT = re.compile(r"^[0-9a-f]{40}(-dirty)?$")
 
 
