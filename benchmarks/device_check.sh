@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The checks only a GPU can make, as one run on a lent CUDA machine (docs/benchmarks.md#on-a-gpu):
-#   1. python -m benchmarks.time_to_accuracy --device cuda --seeds 5
-#   2. the whole `dvc repro` with train.device=cuda, timed stage by stage
-#   3. python -m benchmarks.best_preset --device cuda --seeds 3
+#   time_to_accuracy  python -m benchmarks.time_to_accuracy --device cuda --seeds 5
+#   best_preset       python -m benchmarks.best_preset --device cuda --seeds 3
+#   repro             the whole `dvc repro` with train.device=cuda, each output line timestamped
 #
 #   benchmarks/device_check.sh pack   # here: what the machine lacks, into .device/ (git ignores it)
-#   benchmarks/device_check.sh run    # there, from the repository root; results under $OUT
+#   benchmarks/device_check.sh run [CHECK...]   # there, from the repository root; results under $OUT
+#
+# On an H200 (2026-12-04) the first and third took 80 s and 174 s, the second about 8.5 minutes:
+# `run time_to_accuracy best_preset`, then `run repro` as a call of its own.
 #
 # Such a machine has its own Python and torch, and no network: `pack` puts there the wheels of
 # dvc and dvclive (at requirements.lock's versions, for its Python), MNIST's four files and the
@@ -56,13 +59,14 @@ setup() {
     export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
     # stage commands run `python`: the one beside python3, in its own environment
     PATH="$(dirname "$(command -v python3)"):$PATH"
-    python -c 'import sys, torch, dvc, dvclive; print(sys.version.split()[0], "torch", torch.__version__,
-        torch.cuda.get_device_name(), "dvc", dvc.__version__, "dvclive", dvclive.__version__)'
+    python -c 'import sys, torch; from importlib.metadata import version; print(sys.version.split()[0],
+        "torch", torch.__version__, torch.cuda.get_device_name(), "dvc", version("dvc"), "dvclive", version("dvclive"))'
     mkdir -p data/raw/MNIST/raw && tar -xzf "$PACK/mnist.tar.gz" -C data/raw/MNIST/raw
-    if [ ! -d .git ]; then  # the working tree came alone: make it the bundled commit again
-        git init -q && git config core.fileMode false && git fetch -q "$PACK/head.bundle" HEAD &&
-            git update-ref HEAD FETCH_HEAD && git reset -q
-    fi
+    # The copy's .git, if it came with one, need not be at the commit of the tree (one came at the
+    # session's first commit): make HEAD the bundled commit, leaving the files as they are.
+    [ -d .git ] || git init -q
+    git config core.fileMode false && git fetch -q "$PACK/head.bundle" HEAD &&
+        git update-ref HEAD FETCH_HEAD && git reset -q
     echo "/$PACK/" >>.git/info/exclude
     git status --short | head
     log "commit $(git rev-parse HEAD)"
@@ -84,10 +88,18 @@ run() {
     setup 2>&1 | tee "$OUT/setup.log"
     export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1
     PATH="$(dirname "$(command -v python3)"):$PATH"
-    check time_to_accuracy 150 python -m benchmarks.time_to_accuracy --device cuda --seeds 5
-    check repro 200 bash -c repro_on_cuda
-    [ -d data/processed ] || python -m src.preprocess
-    check best_preset 600 python -m benchmarks.best_preset --device cuda --seeds 3
+    local names=("$@")
+    ((${#names[@]})) || names=(time_to_accuracy best_preset repro)
+    for name in "${names[@]}"; do
+        case $name in
+            time_to_accuracy) check "$name" 150 python -m benchmarks.time_to_accuracy --device cuda --seeds 5 ;;
+            best_preset)
+                [ -d data/processed ] || python -m src.preprocess
+                check "$name" 300 python -m benchmarks.best_preset --device cuda --seeds 3 ;;
+            repro) check "$name" 600 bash -c repro_on_cuda ;;
+            *) log "$name: no such check (time_to_accuracy, best_preset, repro)" ;;
+        esac
+    done
     cp benchmarks/results/cuda-*.json "$OUT/" 2>/dev/null
     ls -la "$OUT"
 }
@@ -95,6 +107,6 @@ run() {
 export -f repro_on_cuda
 case "${1:-}" in
     pack) pack ;;
-    run) run ;;
-    *) echo "usage: $0 pack|run" >&2; exit 2 ;;
+    run) shift; run "$@" ;;
+    *) echo "usage: $0 pack | run [time_to_accuracy] [best_preset] [repro]" >&2; exit 2 ;;
 esac
