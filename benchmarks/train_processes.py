@@ -21,6 +21,7 @@ import torch
 import yaml
 
 from benchmarks.hardware import RESULTS_DIR, hardware
+from src.errors import PipelineError
 from src.fileio import PROCESSED_DIR, write_json
 
 METHOD = " ".join(__doc__.split("\n\n")[2].split())
@@ -41,8 +42,12 @@ def run_stage(project: Path, model: str, overrides: dict) -> dict:
         params["train"][model]["epochs"] = overrides["epochs"]
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "src.train", model], cwd=project, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", "src.train", model], cwd=project,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:  # the stage's own one-line error is its last line
+        said = done.stderr.strip().splitlines() or ["(nothing on stderr)"]
+        raise PipelineError(f"`python -m src.train {model}` with train.nproc {params['train']['nproc']} "
+                            f"failed (exit status {done.returncode}): {said[-1]}")
     wall = time.perf_counter() - start
     summary = json.loads((project / "metrics" / model / "train" / "metrics.json").read_text())
     return {"train_time_s": summary["train_time_s"], "wall_s": round(wall, 2), "precision": summary["precision"],
@@ -79,4 +84,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from src.cli import run_stage
+
+    run_stage(main)

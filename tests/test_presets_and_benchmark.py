@@ -157,6 +157,16 @@ def test_the_process_benchmark_runs_the_real_stage_on_one_and_two_processes(tiny
     assert not (tmp_path / "results").exists()  # a quick check writes no results file
 
 
+def test_a_failing_run_of_the_process_benchmark_says_why(tiny, monkeypatch):
+    """The stage's output is not shown while it runs: a failure must still say what went wrong
+    (once, under load in CI, a two-process run failed with no word of why)."""
+    from benchmarks import train_processes
+
+    monkeypatch.chdir(tiny.path)
+    with pytest.raises(PipelineError, match=r"train.nproc 0 failed \(exit status 2\): error: .*train\.nproc"):
+        train_processes.main(["--model", "mlp", "--nproc", "0", "--subset", "512", "--epochs", "1"])
+
+
 def test_the_best_preset_benchmark_trains_scores_and_ensembles_every_seed(tiny, tmp_path, monkeypatch):
     from benchmarks import best_preset
 
