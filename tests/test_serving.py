@@ -8,6 +8,8 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -243,6 +245,23 @@ def test_without_the_line_model_a_server_reads_each_piece_with_the_classifier_an
     assert answer.status_code == 200 and answer.json()["digits"] == "2021"
     assert answer.headers["x-line-model-md5"] == "none"
 
+
+
+@pytest.mark.process
+def test_the_serving_benchmark_kills_a_server_that_will_not_stop(monkeypatch, capsys):
+    """A server that ignores SIGTERM, with a worker of its own, is killed whole, not left running."""
+    from benchmarks import serve_load
+
+    deaf = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)']); print(flush=True); time.sleep(60)")
+    server = subprocess.Popen([sys.executable, "-c", deaf], stdout=subprocess.PIPE, text=True)
+    server.stdout.readline()  # its worker is started
+    worker = psutil.Process(server.pid).children()[0]
+    monkeypatch.setattr(serve_load, "STOP_S", 0.5)
+    serve_load.stop(server)
+    assert server.returncode == -signal.SIGKILL and worker.wait(timeout=5) is None and not worker.is_running()
+    assert "did not stop within 0.5 s of SIGTERM; killed with its workers" in capsys.readouterr().err
 
 @pytest.mark.server  # starts server processes itself, without the live_server fixture that marks the others
 def test_several_worker_processes_share_the_port_all_serve_and_stop_without_breaking_an_answer(
