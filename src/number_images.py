@@ -201,15 +201,16 @@ def join_neighbours(numbers: Numbers, digits: torch.Tensor, lengths: list[int], 
                     generator: torch.Generator, samples: int = 24) -> None:
     """In place: join each pair of neighbouring digits that stand apart, with `probability`, by a
     2-pixel pen stroke from the first one's rightmost ink to the second one's leftmost, as a
-    number written without lifting the pen."""
-    first, end = (c.tolist() for c in ink_columns(digits))
+    number written without lifting the pen. `numbers` is `compose`'s lines of `digits` (masked
+    as `compose` masks them), whose ink columns and tiles' offsets place each stroke."""
+    ink = [box for line in numbers.ink for box in line]   # per digit, in order: its ink columns on its line
     joins, starts = [], [0, *torch.tensor(lengths).cumsum(0).tolist()]
     chosen = (torch.rand(len(digits), generator=generator) < probability).tolist()
     for line, (a, b) in enumerate(zip(starts, starts[1:])):
         for k in range(a, b - 1):
-            x0, x1 = numbers.offsets[k] + end[k] - 1, numbers.offsets[k + 1] + first[k + 1]
+            x0, x1 = ink[k][1] - 1, ink[k + 1][0]   # the last ink column of one, the first of the next
             if chosen[k] and x1 - x0 > 1:
-                joins.append((line, k, end[k] - 1, x0, k + 1, first[k + 1], x1))
+                joins.append((line, k, x0 - numbers.offsets[k], x0, k + 1, x1 - numbers.offsets[k + 1], x1))
     if not joins:
         return
     line, k0, c0, x0, k1, c1, x1 = torch.tensor(joins).T
