@@ -56,9 +56,6 @@ setup() {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
     lscpu | grep -E '^(Model name|CPU\(s\))'
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$PACK"/whl/*.whl
-    export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
-    # stage commands run `python`: the one beside python3, in its own environment
-    PATH="$(dirname "$(command -v python3)"):$PATH"
     python -c 'import sys, torch; from importlib.metadata import version; print(sys.version.split()[0],
         "torch", torch.__version__, torch.cuda.get_device_name(), "dvc", version("dvc"), "dvclive", version("dvclive"))'
     mkdir -p data/raw/MNIST/raw && tar -xzf "$PACK/mnist.tar.gz" -C data/raw/MNIST/raw
@@ -85,9 +82,10 @@ repro_on_cuda() {
 run() {
     START=$SECONDS
     export OUT=${OUT:?run this on the device machine, where OUT names the folder that comes back}
-    setup 2>&1 | tee "$OUT/setup.log"
     export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 DVC_NO_ANALYTICS=1
+    # stage commands run `python`: the one beside python3, in its own environment
     PATH="$(dirname "$(command -v python3)"):$PATH"
+    setup 2>&1 | tee "$OUT/setup.log"
     local names=("$@")
     ((${#names[@]})) || names=(time_to_accuracy best_preset repro)
     for name in "${names[@]}"; do

@@ -12,9 +12,8 @@ CHUNK = 500   # items per task of the process pool
 
 
 def workers() -> int:
-    """One process per core this process may run on: 2 on the project's VMs, 16 on the GPU machine
-    lent once, whose writers' stages took 113 s in four processes
-    (benchmarks/notes/hardware.md#the-gpu-one-nvidia-h200-2026-12-04)."""
+    """One process per core this process may run on, however many: a GPU machine's cores draw
+    what its GPU will train on (benchmarks/notes/hardware.md#the-gpu-one-nvidia-h200-2026-12-04)."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
