@@ -98,7 +98,7 @@ run() {
             *) log "$name: no such check (time_to_accuracy, best_preset, repro)" ;;
         esac
     done
-    cp benchmarks/results/cuda-*.json "$OUT/" 2>/dev/null
+    find benchmarks/results -name 'cuda-*.json' -newer "$OUT/setup.log" -exec cp {} "$OUT/" \;  # this run's
     ls -la "$OUT"
 }
 
