@@ -59,12 +59,18 @@ def scored_probabilities(model, test_x, fill: float, device) -> dict:
     return {"single": single, "tta": tta_probs(model, test_x, fill, 2000, autocast).float().cpu()}
 
 
+def results_path(info: dict, preset: str, epochs: int = 0):
+    """benchmarks/results/<kind>-<preset>[-<epochs>-epochs]-<date>.json: a schedule of other
+    length than the preset's is a run of its own, beside the preset's."""
+    return RESULTS_DIR / f"{device_kind(info)}-{preset}{f'-{epochs}-epochs' if epochs else ''}-{info['date']}.json"
+
+
 def run(preset: str, seeds: list[int], device, out=None, epochs: int = 0) -> dict:
-    """Train and score every seed; `epochs` (for a quick check) overrides the preset's."""
+    """Train and score every seed; `epochs` (0: the preset's) overrides the preset's schedule."""
     cfg = model_params(apply_preset(preset), "cnn")
     cfg = {**cfg, "epochs": epochs or cfg["epochs"]}
     info = hardware(device, cfg["precision"])
-    out = out or RESULTS_DIR / f"{device_kind(info)}-{preset}-{info['date']}.json"
+    out = out or results_path(info, preset, epochs)
     print(f"{info['cpu']} [{info['cpu_kind']}], torch {info['torch']}, {device}, {info['precision_ours']}: "
           f"`{preset}` ({cfg['net']['widths']}, {cfg['epochs']} epochs), seeds {seeds}", flush=True)
     data = load_training_data(device)
@@ -100,8 +106,9 @@ def main():
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--preset", default="best", help="a preset of presets/ (default: best)")
+    parser.add_argument("--epochs", type=int, default=0, help="train this many epochs instead of the preset's (0: the preset's)")
     args = parser.parse_args()
-    run(args.preset, list(range(args.seeds)), torch.device(args.device))
+    run(args.preset, list(range(args.seeds)), torch.device(args.device), epochs=args.epochs)
 
 
 if __name__ == "__main__":

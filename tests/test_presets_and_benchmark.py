@@ -201,6 +201,13 @@ def test_an_unknown_recipe_is_one_clear_line(python_process):
     assert "Traceback" not in result.stderr
 
 
+def test_a_longer_schedule_of_the_best_preset_is_a_results_file_of_its_own():
+    from benchmarks.best_preset import results_path
+
+    gpu = {"cpu_kind": "intel-f6m207-amx", "device": "cuda", "gpu": "NVIDIA H200", "date": "2026-12-04"}
+    assert results_path(gpu, "best").name == "cuda-nvidia-h200-best-2026-12-04.json"
+    assert results_path(gpu, "best", 60).name == "cuda-nvidia-h200-best-60-epochs-2026-12-04.json"
+
 def test_an_unknown_preset_for_the_best_preset_benchmark_is_one_clear_line(python_process):
     result = python_process("-m", "benchmarks.best_preset", "--preset", "nope", cwd=ROOT)
     assert result.returncode == 2 and result.stdout == ""
