@@ -34,10 +34,7 @@ def git_commit(root: Path = PROJECT) -> str | None:
 
 
 def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor()
+    return cpuinfo_fields().get("model name") or platform.processor()
 
 
 def cpu_kind() -> str:
