@@ -111,9 +111,10 @@ def ctc_loss(logits, labels: list[str], widths: torch.Tensor, temperature: float
     """CTC loss of N x T x 11 logits against digit strings. `mean` as PyTorch's: each number's
     loss divided by its length, averaged."""
     log_probs = (logits.float() / temperature).log_softmax(-1).transpose(0, 1)
-    targets = torch.tensor([int(c) for label in labels for c in label], dtype=torch.long)
-    target_lengths = torch.tensor([len(label) for label in labels], dtype=torch.long)
-    input_lengths = frames(widths).clamp(max=logits.shape[1])
+    device = log_probs.device
+    targets = torch.tensor([int(c) for label in labels for c in label], dtype=torch.long, device=device)
+    target_lengths = torch.tensor([len(label) for label in labels], dtype=torch.long, device=device)
+    input_lengths = frames(widths).clamp(max=logits.shape[1]).to(device)
     return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=BLANK, reduction=reduction,
                       zero_infinity=True)
 
@@ -143,13 +144,15 @@ def as_input(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 
 @torch.no_grad()
 def line_logits(model, numbers, mean: float, std: float, batch_size: int = 256, autocast: bool = False):
-    """The fp32 logits of every line, batch by batch (padded to the widest line of all)."""
+    """The fp32 logits of every line, batch by batch (padded to the widest line of all), on the CPU
+    whatever device the model is on."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for i in range(0, len(numbers), batch_size):
-        x = as_input(numbers.images[i:i + batch_size], mean, std)
+        x = as_input(numbers.images[i:i + batch_size].to(device), mean, std)
         with torch.autocast(x.device.type, torch.bfloat16, enabled=autocast):
-            out.append(model(x).float())
+            out.append(model(x).float().cpu())
     return torch.cat(out)
 
 

@@ -61,7 +61,7 @@ def fit_line_model(model, train_x, train_y, val, cfg: dict, images_cfg: dict, me
         model.train()
         batch = training_numbers(train_x, train_y, cfg["batch_size"], images_cfg, generator, writer_lines)
         with torch.autocast(device.type, torch.bfloat16, enabled=autocast):
-            logits = model(as_input(batch.images, mean, std))
+            logits = model(as_input(batch.images.to(device), mean, std))
         loss = ctc_loss(logits, batch.labels, batch.widths)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -79,17 +79,14 @@ def fit_line_model(model, train_x, train_y, val, cfg: dict, images_cfg: dict, me
 
 def main() -> None:
     params = load_params()
-    device = resolve_device(params["train"]["device"])
-    if device.type != "cpu":
-        log.info("train_numbers: composes lines on the CPU; training there too")
-        device = torch.device("cpu")
+    device = resolve_device(params["train"]["device"])  # each batch is composed on the CPU, trained on here
     cfg, images_cfg, net = params["numbers"]["train"], params["numbers"]["images"], params["numbers"]["net"]
     seed_everything(cfg["seed"], device)
     mean, std = load_stats()
     train_x, train_y = load_split("train")
     val = validation_numbers(*load_split("val"), cfg["val_numbers"], images_cfg["lengths"])
     writer_lines = load_line_pool(WRITER_LINES)
-    model = build_line_model(net).to(memory_format=torch.channels_last)
+    model = build_line_model(net).to(device, memory_format=torch.channels_last)
     log.info("line model: %s, %d parameters; %d steps of %d numbers", net, count_parameters(model), cfg["steps"],
              cfg["batch_size"])
     with Live(dir=str(LIVE_DIR), dvcyaml=False, save_dvc_exp=False) as live:
