@@ -89,7 +89,6 @@ def test_results_files_are_named_after_the_hardware_kind():
     assert results_path(gpu).name == "cuda-nvidia-h100-80gb-hbm3-2026-11-25.json"
 
 
-
 def test_a_torch_without_get_capabilities_names_the_cpu_kind_from_the_kernels_flags(monkeypatch):
     """A GPU machine's own torch may be older than the pinned one and lack
     torch.cpu.get_capabilities: the kernel's flags must give the same bf16 units."""
@@ -207,6 +206,7 @@ def test_a_longer_schedule_of_the_best_preset_is_a_results_file_of_its_own():
     gpu = {"cpu_kind": "intel-f6m207-amx", "device": "cuda", "gpu": "NVIDIA H200", "date": "2026-12-04"}
     assert results_path(gpu, "best").name == "cuda-nvidia-h200-best-2026-12-04.json"
     assert results_path(gpu, "best", 60).name == "cuda-nvidia-h200-best-60-epochs-2026-12-04.json"
+
 
 def test_an_unknown_preset_for_the_best_preset_benchmark_is_one_clear_line(python_process):
     result = python_process("-m", "benchmarks.best_preset", "--preset", "nope", cwd=ROOT)

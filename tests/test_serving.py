@@ -246,7 +246,6 @@ def test_without_the_line_model_a_server_reads_each_piece_with_the_classifier_an
     assert answer.headers["x-line-model-md5"] == "none"
 
 
-
 @pytest.mark.process
 def test_the_serving_benchmark_kills_a_server_that_will_not_stop(monkeypatch, capsys):
     """A server that ignores SIGTERM, with a worker of its own, is killed whole, not left running."""
@@ -262,6 +261,7 @@ def test_the_serving_benchmark_kills_a_server_that_will_not_stop(monkeypatch, ca
     serve_load.stop(server)
     assert server.returncode == -signal.SIGKILL and worker.wait(timeout=5) is None and not worker.is_running()
     assert "did not stop within 0.5 s of SIGTERM; killed with its workers" in capsys.readouterr().err
+
 
 @pytest.mark.server  # starts server processes itself, without the live_server fixture that marks the others
 def test_several_worker_processes_share_the_port_all_serve_and_stop_without_breaking_an_answer(
