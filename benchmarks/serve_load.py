@@ -205,14 +205,22 @@ STOP_S = 10  # the server bounds its own stop at 5 s (digit_reader.serve.GRACEFU
 def stop(server: subprocess.Popen) -> None:
     """SIGTERM, as a user stops it; a server still running STOP_S later is killed with its workers,
     so that a benchmark never leaves one behind, and says so (its numbers stand: they were taken)."""
+    if not stopped_or_killed(server, STOP_S):
+        print(f"warning: the server did not stop within {STOP_S} s of SIGTERM; killed with its workers", file=sys.stderr)
+
+
+def stopped_or_killed(server: subprocess.Popen, seconds: float) -> bool:
+    """SIGTERM to `server`; whether it exited within `seconds`. If not, it is killed with every
+    process it started, so that nothing of it is left running either way."""
     server.terminate()
     try:
-        server.wait(timeout=STOP_S)
+        server.wait(timeout=seconds)
+        return True
     except subprocess.TimeoutExpired:
         for process in [*psutil.Process(server.pid).children(recursive=True), psutil.Process(server.pid)]:
             process.kill()
         server.wait()
-        print(f"warning: the server did not stop within {STOP_S} s of SIGTERM; killed with its workers", file=sys.stderr)
+        return False
 
 
 def measure(args, runtime: str | None, body: bytes) -> dict:

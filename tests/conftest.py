@@ -597,16 +597,10 @@ def serving_process(root: Path, *args: str, uvicorn_factory: bool = False):
                 time.sleep(0.2)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:  # a server that does not stop fails the test and is not left running
-            import psutil
+        from benchmarks.serve_load import stopped_or_killed
 
-            for process in [*psutil.Process(server.pid).children(recursive=True), server]:
-                process.kill()
-            server.wait()
-            raise
+        # a server that does not stop fails the test and is not left running
+        assert stopped_or_killed(server, 20), "the server did not stop within 20 s of SIGTERM"
     if not uvicorn_factory:  # uvicorn's own command dies by the signal; ours stops cleanly
         assert server.returncode == 0, f"the server stopped with exit status {server.returncode}"
 
