@@ -25,6 +25,7 @@ problem. Only a small image is read on the event loop; the others in a thread, s
 image stalls the other clients.
 """
 import os
+import sys
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
@@ -37,7 +38,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from digit_reader.image import (MAX_PIXELS, MAX_PIXELS_PER_BYTE, MAX_SIDE, RATIO_FROM_PIXELS, ImageError, load,
                                 open_image, pixels)
-from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, Reader
+from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, ModelError, Reader
 
 MAX_BODY = 10 * 1024 * 1024   # bytes; a phone photo is 2-8 MB
 MAX_BATCH_FILES = 64          # images in one /predict/batch (a scanned form's boxes)
@@ -199,9 +200,18 @@ def read_batch(reader: Reader, files: list[tuple[str, bytes]], top: int) -> list
     return results
 
 
+def server_app(root: str = ".", model: str = DEFAULT_MODEL, runtime: str = DEFAULT_RUNTIME) -> FastAPI:
+    """The app for a server process; a missing or mismatched model is one line and exit 2."""
+    try:
+        return create_app(root, model, runtime)
+    except ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
 def app_from_environment() -> FastAPI:
     """uvicorn's factory: `uvicorn --factory digit_reader.api:app_from_environment`; the project
     directory, model and runtime come from DIGITS_ROOT (default `.`), DIGITS_MODEL (default DEFAULT_MODEL)
     and DIGITS_RUNTIME (default DEFAULT_RUNTIME)."""
-    return create_app(os.environ.get("DIGITS_ROOT", "."), os.environ.get("DIGITS_MODEL", DEFAULT_MODEL),
+    return server_app(os.environ.get("DIGITS_ROOT", "."), os.environ.get("DIGITS_MODEL", DEFAULT_MODEL),
                       os.environ.get("DIGITS_RUNTIME", DEFAULT_RUNTIME))

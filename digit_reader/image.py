@@ -149,8 +149,8 @@ def to_gray(image: Image.Image) -> np.ndarray:
         top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
         return np.clip(values / top, 0, 1)
     if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in image.info:
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    image = image.convert("RGBA")
+        return np.asarray(converted(image, "L"), dtype=np.float32) / 255.0
+    image = converted(image, "RGBA")
     if image.getchannel("A").getextrema()[0] == 255:  # opaque after all (a browser canvas's PNG)
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
     rgba = np.asarray(image, dtype=np.float32) / 255.0
@@ -181,8 +181,18 @@ def shrink(image: Image.Image) -> tuple[Image.Image, int]:
         return image, 1
     if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):  # palette, 16-bit, CMYK, ...
         transparent = "transparency" in image.info or image.mode in ("PA", "RGBa", "La")
-        image = image.convert("I" if image.mode.startswith("I;16") else "RGBA" if transparent else "RGB")
+        image = converted(image, "I" if image.mode.startswith("I;16") else "RGBA" if transparent else "RGB")
     return image.reduce(factor), factor
+
+
+def converted(image: Image.Image, mode: str) -> Image.Image:
+    """`image` in `mode`; a colour mode Pillow opens but cannot convert (a CIELab or HSV TIFF) is
+    one ImageError naming it."""
+    try:
+        return image.convert(mode)
+    except ValueError as error:
+        raise ImageError(f"unsupported colour mode {image.mode} ({error}): expected greyscale, RGB, "
+                         "palette or CMYK") from None
 
 
 def frame_width(shape) -> int:
@@ -265,6 +275,8 @@ def segment(ink: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     # ignore components of a few pixels before grouping: noise must not bridge two digits
     keep = [i for i in range(count) if areas[i] >= max(4, 0.002 * areas.max())]
+    if not keep:   # specks only: no digit
+        return []
     boxes = {i: [slices[i][1].start, slices[i][0].start, slices[i][1].stop, slices[i][0].stop] for i in keep}
     tallest = max(b[3] - b[1] for b in boxes.values())
     groups = [[i] for i in sorted(keep, key=lambda i: boxes[i][0])]

@@ -6,14 +6,15 @@ With `--runtime onnx` the server runs models/<model>.onnx with onnxruntime and n
 """
 import argparse
 import multiprocessing
+import multiprocessing.connection
 import signal
 import socket
 import sys
 
 import uvicorn
 
-from digit_reader.api import create_app
-from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, RUNTIMES, ModelError
+from digit_reader.api import server_app
+from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, RUNTIMES
 
 BACKLOG = 2048  # uvicorn's default: connections the kernel queues before the server accepts them
 # After SIGTERM, the seconds a connection still busy may keep the server up; then it is cut and the
@@ -25,15 +26,6 @@ GRACEFUL_SHUTDOWN_S = 5
 UVICORN_OPTIONS = dict(access_log=False, log_level="info", backlog=BACKLOG, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
 
 
-def server_app(root: str = ".", model: str = DEFAULT_MODEL, runtime: str = DEFAULT_RUNTIME):
-    """The app for a server process; a missing or mismatched model is one line and exit 2."""
-    try:
-        return create_app(root, model, runtime)
-    except ModelError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m digit_reader.serve", description="Serve the digit reader over HTTP.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -42,7 +34,7 @@ def main(argv=None) -> None:
     parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES,
                         help=f"torch (models/<model>.pth) or onnx (models/<model>.onnx, no torch) (default: {DEFAULT_RUNTIME})")
     parser.add_argument("--root", default=".", help="the project directory (models/, data/processed/, params.yaml)")
-    parser.add_argument("--workers", type=int, default=1, help="server processes (each loads the model)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="server processes (each loads the model)")
     args = parser.parse_args(argv)
     if args.workers == 1:
         app = server_app(args.root, args.model, args.runtime)  # fails fast, with one line, before uvicorn starts
@@ -63,15 +55,28 @@ def main(argv=None) -> None:
     for worker in workers:
         worker.start()
     signal.signal(signal.SIGTERM, stop_cleanly)
+    failed = None
     try:
-        for worker in workers:
-            worker.join()
+        # The server is all its workers: when one ends (it could not listen, or crashed), stop the rest.
+        ended = multiprocessing.connection.wait([worker.sentinel for worker in workers])
+        failed = next((w for w in workers if w.sentinel in ended and w.exitcode), None)
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         for worker in workers:
             worker.terminate()
             worker.join()
+    if failed is not None:
+        print(f"error: server worker {failed.pid} exited with status {failed.exitcode}: the others are stopped",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def stop_cleanly(*_) -> None:
@@ -88,7 +93,12 @@ def serve_worker(host: str, port: int, root: str, model: str, runtime: str) -> N
     served no more than 1 (the measurements:
     benchmarks/notes/serving.md#2026-11-25-make-bench-serve-issue-9-on-the-xeon-with-amx)."""
     app = server_app(root, model, runtime)
-    uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[listening_socket(host, port)])
+    try:
+        sock = listening_socket(host, port)
+    except OSError as error:
+        print(f"error: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
+        sys.exit(1)
+    uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -81,8 +81,17 @@ def test_the_page_loads_nothing_from_elsewhere(client):
         assert "://" not in text.replace('"http://www.w3.org', ""), path
 
 
-def test_a_blank_image_says_no_digit_was_found(client):
-    answer = client.post("/predict", content=encode(Image.new("RGB", (300, 150), "white")))
+def specks(width: int = 100, height: int = 100) -> Image.Image:
+    """White paper with two dark specks of two pixels each: dust, no digit."""
+    image = Image.new("L", (width, height), 255)
+    for x, y in ((50, 50), (51, 50), (20, 70), (20, 71)):
+        image.putpixel((x, y), 0)
+    return image
+
+
+@pytest.mark.parametrize("image", [Image.new("RGB", (300, 150), "white"), specks()], ids=["blank", "specks only"])
+def test_a_blank_image_says_no_digit_was_found(client, image):
+    answer = client.post("/predict", content=encode(image))
     assert answer.status_code == 200
     assert answer.json()["digits"] == "" and answer.json()["message"] == "no digit found"
 
@@ -104,6 +113,8 @@ BAD = [  # (what, body or a function of the good PNG, extra request options, sta
      400, "multipart"),
     ("multipart without boundary", b"x", {"headers": {"content-type": "multipart/form-data"}}, 400, "malformed multipart"),
     ("over the size limit", b"\0" * (MAX_BODY + 1), {}, 413, "over the limit"),
+    # Pillow opens a CIELab TIFF but cannot convert it to grey
+    ("CIELab colours", encode(Image.new("LAB", (60, 60), (50, 0, 0)), "TIFF"), {}, 422, "unsupported colour mode LAB"),
 ]
 
 
@@ -390,6 +401,27 @@ def test_a_server_without_its_model_says_so_in_one_line(tmp_path, workers, pytho
     result = python_process("-m", "digit_reader.serve", "--root", tmp_path, "--workers", workers, cwd=ROOT, timeout=60)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: {tmp_path}/models/reader.onnx not found: run `make repro` (or `dvc pull`) first"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_server_whose_port_is_taken_says_so_and_exits_with_an_error(reader_project, workers, python_process):
+    """One line per server process that cannot listen, no traceback, a non-zero status: with several
+    workers, the parent stops the others when one ends."""
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = str(taken.getsockname()[1])
+    with taken:
+        result = python_process("-m", "digit_reader.serve", "--root", reader_project, "--port", port, "--runtime", "onnx",
+                                "--workers", workers, cwd=ROOT, timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "already in use" in result.stderr.lower()
+    if workers == "2":
+        assert result.returncode == 1
+        assert all(line.startswith("error: ") for line in result.stderr.splitlines()), result.stderr
+
+
+def test_a_server_of_no_workers_is_refused(python_process):
+    result = python_process("-m", "digit_reader.serve", "--workers", "0", cwd=ROOT, timeout=60)
+    assert result.returncode == 2 and "argument --workers: must be 1 or more, got 0" in result.stderr
 
 
 def test_worker_sockets_share_a_port_hold_it_against_others_and_turn_nagles_algorithm_off():
