@@ -88,6 +88,10 @@ MODEL_SCHEMA = {
 # training writers' digits (src/writer_digits.py), beside MNIST's; `several_digits`: an eleventh
 # output, a piece of ink that is several digits touching, learned from that file's pairs.
 MODEL_OPTIONAL = {"init": str, "writer_digits": _bool, "several_digits": _bool}
+# The one model section whose stage (train_reader) declares the files those keys read
+# (models/<init>.pth, data/writers/digits.pt): set in train.mlp or train.cnn (the stage train),
+# DVC would not know that the stage reads them, nor rerun it when they change.
+OPTIONAL_SECTION = "reader"
 DIGITS = 10
 SEVERAL = 10   # the label of several digits (data/writers/digits.pt) and its output, after the digits'
 
@@ -196,6 +200,7 @@ def validate(params: dict, path: Path = PARAMS_FILE) -> dict:
                 where = f"train.{model_name}"
                 _check_section(model, MODEL_SCHEMA, where, path, optional=MODEL_OPTIONAL)
                 _check_section(model["net"], NET_SCHEMA[model["arch"]], f"{where}.net", path, required=False)
+                _check_optional_only_in_its_section(model, model_name, path)
                 _check_init(models, model_name, path)
                 _check_several(model, where, params.get("writer_digits"), path)
                 if model["batch_size"] % section["nproc"]:  # each process takes an equal slice of a batch
@@ -218,9 +223,15 @@ def _check_init(models: dict, name: str, path: Path) -> None:
         if models[name][key] != models[init][key]:
             raise ParamsError(f"{path}: train.{name}.{key} ({models[name][key]!r}) must equal train.{init}.{key} "
                               f"({models[init][key]!r}): train.{name} starts from {init}'s weights")
-    if models[init].get("several_digits") and not models[name].get("several_digits"):
-        raise ParamsError(f"{path}: train.{name}.several_digits must be true, as train.{init}'s is: train.{name} "
-                          f"starts from {init}'s weights")
+
+
+def _check_optional_only_in_its_section(model: dict, name: str, path: Path) -> None:
+    if name == OPTIONAL_SECTION:
+        return
+    for key in MODEL_OPTIONAL:
+        if model.get(key):
+            raise ParamsError(f"{path}: train.{name}.{key} ({model[key]!r}) is for train.{OPTIONAL_SECTION} only, whose "
+                              f"stage (train_reader) declares the files it reads")
 
 
 def _check_several(model: dict, where: str, writer_digits, path: Path) -> None:

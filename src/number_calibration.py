@@ -24,12 +24,14 @@ def fit_temperature(logits: torch.Tensor, labels: list[str], widths: torch.Tenso
 
 def choose_threshold(confidences: list[float], correct: list[bool], unflagged_accuracy: float) -> float:
     """The lowest threshold whose unflagged readings (confidence >= threshold) are right at
-    least `unflagged_accuracy` of the time; above every confidence if none is."""
+    least `unflagged_accuracy` of the time; above every confidence if none is. A threshold keeps
+    every reading of its confidence, so it is judged only after the last of them."""
     order = sorted(range(len(confidences)), key=lambda i: -confidences[i])
     threshold, right = FLAG_ALL, 0
     for k, i in enumerate(order, 1):
         right += correct[i]
-        if right / k >= unflagged_accuracy:
+        last_of_its_confidence = k == len(order) or confidences[order[k]] != confidences[i]
+        if last_of_its_confidence and right / k >= unflagged_accuracy:
             threshold = confidences[i]
     return threshold
 

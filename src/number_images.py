@@ -139,8 +139,8 @@ def fixed_numbers(images, labels, lengths: list[int], kinds: list[str], seed: in
 
 
 def kind_sets(images, labels, cfg) -> dict:
-    """{kind: 4-digit test numbers of that kind}; each kind its own seed, so that changing
-    `per_kind` keeps every kind's first numbers."""
+    """{kind: 4-digit test numbers of that kind}; each kind from its own seed, so that no kind's
+    numbers depend on another's."""
     return {kind: fixed_numbers(images, labels, [TEST_LENGTH] * cfg["per_kind"], [kind] * cfg["per_kind"], cfg["seed"] + i)
             for i, kind in enumerate(KINDS)}
 

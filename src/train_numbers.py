@@ -6,12 +6,15 @@ Every step draws a fresh batch of numbers (src/number_images.py: 1 to 8 digits, 
 overlapping or apart, each digit augmented), so the model never sees the same MNIST line twice,
 and adds lines by other writers from the stage writer_lines (`numbers.images.writer_lines` of the
 batch's count): MNIST's writers alone teach it MNIST's handwriting only. Sized
-in steps, not seconds: the same params give the same weights on any CPU. Every `eval_every`
-steps it reads the validation numbers (from the validation split, never the test split).
+in steps, not seconds: the same params give the same weights on the same CPU kind and precision
+(`precision: auto` trains in bf16 only where the CPU computes it natively; a GPU's CTC backward is
+not deterministic). Every `eval_every` steps it reads the validation numbers (from the validation
+split, never the test split).
 
 At the end it calibrates on the validation numbers (src/number_calibration.py): a temperature,
 and the confidence threshold under which a number is flagged uncertain, both saved in the
-weights file as buffers.
+weights file as buffers. It calibrates on the fp32 logits that the evaluation, the export and
+the reader read, whatever precision trained the model.
 
 Writes models/numbers.pth (a state_dict) and its curves to metrics/numbers/train (DVCLive).
 """
@@ -24,6 +27,7 @@ from dvclive import Live
 
 from src.config import load_params
 from src.data import load_split, load_stats
+from src.errors import PipelineError
 from src.number_calibration import calibrate
 from src.number_images import KINDS, fixed_numbers, load_line_pool, training_numbers
 from src.number_model import (WEIGHTS, as_input, build_line_model, count_parameters, ctc_loss, greedy_decode, line_logits,
@@ -50,8 +54,8 @@ def fit_line_model(model, train_x, train_y, val, cfg: dict, images_cfg: dict, me
                    device: torch.device, on_eval=None, writer_lines=None) -> float:
     """Train `model` in place for cfg['steps'] steps of fresh numbers from (train_x, train_y), and
     lines by other writers from the pool `writer_lines` (images_cfg['writer_lines'] of each batch);
-    every cfg['eval_every'] steps (and at the end) call on_eval(step, train_loss, val_logits, scores)
-    with its reading of the validation numbers `val`. Returns the training seconds."""
+    every cfg['eval_every'] steps (and at the end) call on_eval(step, train_loss, val_logits, scores,
+    lr, seconds) with its reading of the validation numbers `val` (in the training's precision). Returns the training seconds."""
     autocast = uses_bf16(cfg["precision"], device)
     generator = torch.Generator().manual_seed(cfg["seed"])
     optimizer = make_optimizer(model, cfg)
@@ -84,7 +88,11 @@ def main() -> None:
     seed_everything(cfg["seed"], device)
     mean, std = load_stats()
     train_x, train_y = load_split("train")
-    val = validation_numbers(*load_split("val"), cfg["val_numbers"], images_cfg["lengths"])
+    val_x, val_y = load_split("val")
+    if len(val_y) == 0:
+        raise PipelineError("data.val_size is 0: the line model is validated and calibrated on the validation "
+                            "split's digits; set data.val_size to 1 or more")
+    val = validation_numbers(val_x, val_y, cfg["val_numbers"], images_cfg["lengths"])
     writer_lines = load_line_pool(WRITER_LINES)
     model = build_line_model(net).to(device, memory_format=torch.channels_last)
     log.info("line model: %s, %d parameters; %d steps of %d numbers", net, count_parameters(model), cfg["steps"],
@@ -102,8 +110,7 @@ def main() -> None:
 
         train_time = fit_line_model(model, train_x, train_y, val, cfg, images_cfg, mean, std, device, log_eval,
                                     writer_lines)
-        autocast = uses_bf16(cfg["precision"], device)
-        record = calibrate(model, line_logits(model, val, mean, std, autocast=autocast), val, cfg["unflagged_accuracy"])
+        record = calibrate(model, line_logits(model, val, mean, std), val, cfg["unflagged_accuracy"])
         log.info("calibrated on %d validation numbers: %s", len(val), record)
         # Timings and the precision live in DVCLive's summary, outside `dvc metrics diff`.
         live.summary.update({"train_time_s": round(train_time, 2), "s_per_step": round(train_time / cfg["steps"], 4),

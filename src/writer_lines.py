@@ -23,6 +23,7 @@ import numpy as np
 from digit_reader.image import find_ink
 from digit_reader.line import maker_of
 from src.config import load_params
+from src.errors import PipelineError
 from src.fileio import save_torch
 from src.parallel import made_in_order, workers
 from src.writers import photographed, write, writer_of
@@ -67,6 +68,8 @@ def main() -> None:
     cfg = load_params()["writer_lines"]
     made = writer_lines(cfg, workers())
     kept = [m for m in made if m is not None]
+    if not kept:
+        raise PipelineError(f"writer_lines: no ink found in any of the {len(made)} lines drawn")
     pool = packed(kept)
     save_torch(pool, OUT)
     log.info("%d lines by other writers (%d with no ink found), %d columns", len(kept), len(made) - len(kept),

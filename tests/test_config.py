@@ -82,13 +82,12 @@ def test_a_model_that_starts_from_another_must_be_built_as_it_is():
     validate(with_change("train.reader.init", KeyError))   # optional: a model trained from scratch
 
 
-def test_a_model_that_starts_from_one_with_several_digits_has_them_too():
-    params = with_change("train.cnn.several_digits", True)
-    params["train"]["cnn"]["writer_digits"] = True
-    validate(params)   # the reader has several digits too
-    params["train"]["reader"]["several_digits"] = False
-    with pytest.raises(ParamsError, match="train.reader.several_digits must be true, as train.cnn's is") as error:
-        validate(params)
+@pytest.mark.parametrize("key, value", [("init", "mlp"), ("writer_digits", True), ("several_digits", True)])
+def test_only_the_readers_section_reads_other_stages_files(key, value):
+    """The stage train (train.mlp, train.cnn) does not declare models/<init>.pth nor
+    data/writers/digits.pt: only train_reader does."""
+    with pytest.raises(ParamsError, match=rf"train.cnn.{key} \({value!r}\) is for train.reader only") as error:
+        validate(with_change(f"train.cnn.{key}", value))
     assert "\n" not in str(error.value)
 
 

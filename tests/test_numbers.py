@@ -215,6 +215,31 @@ def test_the_threshold_is_the_lowest_that_keeps_the_unflagged_accurate_enough():
     assert flag_report(confidences, correct, 0.97) == {"flagged": 0.5, "unflagged_accuracy": 1.0, "numbers": 6}
 
 
+def test_a_threshold_is_judged_on_every_reading_of_its_confidence():
+    """A threshold keeps all the readings as sure as it: two at 0.9, one wrong, are 50% right."""
+    assert choose_threshold([0.9, 0.9], [True, False], 0.9) == FLAG_ALL
+    assert choose_threshold([0.95, 0.9, 0.9], [True, True, False], 0.9) == 0.95
+    assert choose_threshold([0.95, 0.9, 0.9], [True, True, True], 0.9) == 0.9
+
+
+def test_the_line_model_without_validation_digits_is_one_line(monkeypatch):
+    import yaml
+
+    from src import train_numbers
+    from src.errors import PipelineError
+    from tests.conftest import ROOT
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["val_size"] = 0
+    splits = {"train": (torch.zeros(10, 28, 28, dtype=torch.uint8), torch.arange(10)),
+              "val": (torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))}
+    monkeypatch.setattr(train_numbers, "load_params", lambda: params)
+    monkeypatch.setattr(train_numbers, "load_stats", lambda: (0.13, 0.31))
+    monkeypatch.setattr(train_numbers, "load_split", splits.__getitem__)
+    with pytest.raises(PipelineError, match="data.val_size is 0: the line model is validated and calibrated"):
+        train_numbers.main()
+
+
 def test_edit_distance():
     assert edit_distance("1234", "1234") == 0
     assert edit_distance("1234", "124") == 1

@@ -201,6 +201,21 @@ def test_a_writer_line_is_the_readers_line_of_a_training_writers_number():
     assert 8 * len(digits) <= pixels.shape[1] <= 28 * len(digits) + 16
 
 
+@pytest.mark.parametrize("stage", ["writer_lines", "writer_digits"])
+def test_a_writer_stage_that_keeps_nothing_says_so_and_writes_nothing(stage, monkeypatch, tmp_path):
+    import importlib
+
+    from src.errors import PipelineError
+
+    module = importlib.import_module(f"src.{stage}")
+    monkeypatch.setattr(module, "load_params", lambda: {stage: {}})
+    monkeypatch.setattr(module, stage, lambda cfg, processes: [None, None])
+    monkeypatch.setattr(module, "OUT", tmp_path / "out.pt")
+    with pytest.raises(PipelineError, match=f"{stage}: .* of the 2 "):
+        module.main()
+    assert not (tmp_path / "out.pt").exists()
+
+
 def test_training_batches_take_their_share_of_writer_lines_and_nothing_without_it():
     import torch
 
