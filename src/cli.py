@@ -29,6 +29,22 @@ def run_stage(main, *args) -> None:
         sys.exit(2)
 
 
+def run_stage_command(main) -> None:
+    """run_stage for a stage that takes no arguments, run as a command (`python -m src.<stage>`):
+    `--help` prints its docstring and runs nothing, and any other argument is refused. Ignored,
+    an argument would leave the stage running, overwriting its outputs behind DVC's back."""
+    given, module = sys.argv[1:], sys.modules[main.__module__]
+    if given in (["-h"], ["--help"]):
+        print((module.__doc__ or "").strip())
+        sys.exit(0)
+    if given:
+        name = module.__spec__.name if module.__spec__ else main.__module__
+        print(f"error: python -m {name} takes no arguments, got {' '.join(given)} (its settings are in params.yaml; "
+              "--help says what it does)", file=sys.stderr)
+        sys.exit(2)
+    run_stage(main)
+
+
 def end_with_parent() -> None:
     """Stop this process, writing nothing more, when the process that started it ends.
 

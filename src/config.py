@@ -3,6 +3,7 @@
 Every stage validates the whole file before doing any work, so a typo or a bad value fails at
 once with one line naming the key and the value, and no stage runs on half-valid settings.
 """
+import math
 from pathlib import Path
 
 import yaml
@@ -38,7 +39,7 @@ def _float(minimum, maximum, *, open_max=False):
 
 
 def _positive_float(value):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
     return ok, "a positive number"
 
 

@@ -89,6 +89,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from src.cli import run_stage
+    from src.cli import run_stage_command
 
-    run_stage(main)
+    run_stage_command(main)

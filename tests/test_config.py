@@ -34,6 +34,7 @@ def with_change(path, value):
     ("train.cnn.epochs", True, "train.cnn.epochs must be an integer >= 1, got True"),
     ("train.mlp.lr", "fast", "train.mlp.lr must be a positive number, got 'fast'"),
     ("train.mlp.lr", "1e-3", "train.mlp.lr must be a positive number, got '1e-3'"),
+    ("train.mlp.lr", float("inf"), "train.mlp.lr must be a positive number, got inf"),
     ("train.cnn.shift", 20, "train.cnn.shift must be an integer 0..8, got 20"),
     ("train.cnn.rotate", -10, "train.cnn.rotate must be a number in [0, 180], got -10"),
     ("train.cnn.scale", 1.0, "train.cnn.scale must be a number in [0, 1), got 1.0"),

@@ -169,3 +169,24 @@ def test_params_read_are_exactly_the_declared_params(tiny_built):
         if undeclared or unread:
             wrong[name] = f"reads undeclared params {undeclared} (changing them does not rerun it); declares unread params {unread}"
     assert not wrong, f"dvc.yaml: {wrong}"
+
+
+def test_every_stage_without_arguments_refuses_them():
+    """A stage whose command takes no arguments is entered through run_stage_command, which
+    refuses any (run by hand with `--help`, such a stage would otherwise train and overwrite its
+    outputs outside DVC)."""
+    for name, stage in STAGES.items():
+        module, args = command(stage)
+        if not args:
+            tree = ast.parse(module_file(module).read_text())
+            called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+            assert "run_stage_command" in called and "run_stage" not in called, name
+
+
+def test_a_stage_run_by_hand_with_an_argument_refuses_it_and_runs_nothing(python_process):
+    helped = python_process("-m", "src.train_numbers", "--help", cwd=ROOT, timeout=60)
+    assert helped.returncode == 0 and helped.stdout.startswith("Stage `train_numbers`: train the line model")
+    refused = python_process("-m", "src.train_numbers", "--steps", "10", cwd=ROOT, timeout=60)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.splitlines() == ["error: python -m src.train_numbers takes no arguments, got --steps 10 "
+                                           "(its settings are in params.yaml; --help says what it does)"]
