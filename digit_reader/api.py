@@ -24,15 +24,17 @@ readable image, one too large in pixels or a decompression bomb (digit_reader/im
 problem. Only a small image is read on the event loop; the others in a thread, so that no
 image stalls the other clients.
 """
+import asyncio
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -47,6 +49,12 @@ MAX_BATCH_BODY = 32 * 1024 * 1024
 # loop, which saves a thread hand-off per request; larger ones, whatever their bytes, in a thread
 # (the evidence: benchmarks/notes/serving.md#2026-12-02-hostile-images-bounded-issue-24)
 INLINE_PIXELS = 250_000
+# The threads that read large images and batches, per process: each large image takes a few hundred
+# MB while it is decoded, and each thread keeps what it took (glibc's malloc gives every thread an
+# arena of its own), so a thread per upload took a process to 2.4 GB under 8 uploads of 40
+# megapixels, each within the limits (benchmarks/notes/serving.md#2026-12-04-nineteenth-session-large-images-read-two-at-a-time).
+READS_AT_ONCE = 2
+READERS = ThreadPoolExecutor(READS_AT_ONCE, thread_name_prefix="reader")
 SERVER_THREADS = 1  # per process: one image is a few small convolutions, threads cost more than they save
 STATIC = Path(__file__).parent / "static"
 
@@ -86,7 +94,11 @@ async def uploaded_files(request: Request, body: bytes, max_files: int) -> list[
     try:
         form = await MultiPartParser(request.headers, once(), max_files=max_files, max_fields=16,
                                      max_part_size=MAX_BODY).parse()
-    except (MultiPartException, KeyError, ValueError) as error:
+    except MultiPartException as error:
+        if str(error).startswith("Too many files"):
+            raise BadRequest(400, f"too many files in one upload: at most {max_files}") from None
+        raise BadRequest(400, f"malformed multipart upload: {error}") from None
+    except (KeyError, ValueError) as error:
         raise BadRequest(400, f"malformed multipart upload: {error}") from None
     files = [(key, value) for key, value in form.multi_items() if isinstance(value, UploadFile)]
     uploads = [(key, value.filename or "", await value.read()) for key, value in files]
@@ -95,17 +107,20 @@ async def uploaded_files(request: Request, body: bytes, max_files: int) -> list[
 
 
 async def image_bytes(request: Request) -> bytes:
-    """The image: the first file of a multipart/form-data upload (field `file` preferred), or
-    the raw body for any other content type."""
+    """The image: the one file of a multipart/form-data upload, or the raw body for any other
+    content type."""
     body = await read_body(request, MAX_BODY)
     if not is_multipart(request):
         if not body:
             raise BadRequest(400, "empty body: send an image as the body or as a multipart upload")
         return body
-    files = await uploaded_files(request, body, max_files=4)
+    files = await uploaded_files(request, body, max_files=MAX_BATCH_FILES)
     if not files:
-        raise BadRequest(400, "multipart upload without a file: send the image in a field named `file`")
-    _, name, data = min(files, key=lambda upload: upload[0] != "file")  # the first named `file`, else the first
+        raise BadRequest(400, "multipart upload without a file: send the image as a file (with a file name), "
+                              "in a field named `file`")
+    if len(files) > 1:
+        raise BadRequest(400, f"{len(files)} files in one upload: /predict reads one image; send several to /predict/batch")
+    _, name, data = files[0]
     if not data:
         raise BadRequest(400, f"the uploaded file {name!r} is empty")
     return data
@@ -146,6 +161,12 @@ def create_app(root: Path | str = ".", model: str = DEFAULT_MODEL, runtime: str 
     async def bad_request(request: Request, error: BadRequest):
         return JSONResponse({"detail": error.detail}, status_code=error.status)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError):
+        # one line, as every other error here, not FastAPI's list of objects
+        problems = "; ".join(f"{' '.join(map(str, problem['loc']))}: {problem['msg']}" for problem in error.errors())
+        return JSONResponse({"detail": problems}, status_code=422)
+
     @app.post("/predict", openapi_extra=PREDICT_DOC,
               summary="Read the digits in an image (multipart upload or raw body)")
     async def predict(request: Request, top: int = Query(3, ge=1, le=10, description="classes listed per digit")):
@@ -155,7 +176,7 @@ def create_app(root: Path | str = ".", model: str = DEFAULT_MODEL, runtime: str 
             if pixels(image) <= INLINE_PIXELS:
                 result = reader.read_image(load(image), top)
             else:
-                result = await run_in_threadpool(lambda: reader.read_image(load(image), top))
+                result = await in_reader_thread(lambda: reader.read_image(load(image), top))
         except ImageError as error:
             raise BadRequest(422, str(error)) from None
         return JSONResponse(result, headers=answered_by)  # plain JSON types already: skips FastAPI's encoder
@@ -168,7 +189,7 @@ def create_app(root: Path | str = ".", model: str = DEFAULT_MODEL, runtime: str 
         files = await uploaded_files(request, await read_body(request, MAX_BATCH_BODY), MAX_BATCH_FILES)
         if not files:
             raise BadRequest(400, "multipart upload without a file: send each image as a file")
-        results = await run_in_threadpool(read_batch, reader, [(name, data) for _, name, data in files], top)
+        results = await in_reader_thread(lambda: read_batch(reader, [(name, data) for _, name, data in files], top))
         return JSONResponse({"count": len(results), "results": results}, headers=answered_by)
 
     @app.get("/health", summary="Liveness, which models answer (their files' MD5s) in which runtime, by which process")
@@ -182,6 +203,11 @@ def create_app(root: Path | str = ".", model: str = DEFAULT_MODEL, runtime: str 
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+async def in_reader_thread(read):
+    """`read()` in one of the READERS threads, the event loop free meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(READERS, read)
 
 
 def read_batch(reader: Reader, files: list[tuple[str, bytes]], top: int) -> list[dict]:

@@ -12,6 +12,7 @@ the others are still read; the exit status is 1 if any file failed, 2 if the mod
 """
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +44,21 @@ def plain(file: str, result: dict) -> str:
     return f"{file}: {number}  confidence {100 * result['confidence']:.1f}%{note}"
 
 
+MAX_FILE_BYTES = 256 * 1024 * 1024   # far above any image the reader accepts (40 megapixels), far below a machine's memory
+
+
+def read_file(file: str) -> bytes:
+    """The file's bytes; a one-line ImageError if it is empty or too large to be an image (a
+    device such as /dev/zero would otherwise be read until memory runs out)."""
+    with open(file, "rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if not data:
+        raise ImageError("empty file: no image data")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"over the limit of {MAX_FILE_BYTES} bytes: too large for an image")
+    return data
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -53,7 +69,7 @@ def main(argv=None) -> int:
     failed = False
     for file in args.images:
         try:
-            result = reader.read(Path(file).read_bytes(), args.top)
+            result = reader.read(read_file(file), args.top)
         except (OSError, ImageError) as error:
             failed = True
             message = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
@@ -66,5 +82,24 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
+def exit_code_of_main() -> int:
+    """main's exit status; output that cannot be written (a closed pipe, `| head -1`; a full disk)
+    ends the command quietly or with one line, not a traceback."""
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # the reader of the output has gone: say nothing more (Python's own flush at exit would fail too)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:
+        if error.filename is not None:   # a file's error is handled in main: this one is not the output's
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"error: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_code_of_main())

@@ -7,6 +7,7 @@ With `--runtime onnx` the server runs models/<model>.onnx with onnxruntime and n
 import argparse
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import socket
 import sys
@@ -29,7 +30,7 @@ UVICORN_OPTIONS = dict(access_log=False, log_level="info", backlog=BACKLOG, time
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m digit_reader.serve", description="Serve the digit reader over HTTP.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=port_number, default=8000)
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=MODELS)
     parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES,
                         help=f"torch (models/<model>.pth) or onnx (models/<model>.onnx, no torch) (default: {DEFAULT_RUNTIME})")
@@ -42,6 +43,7 @@ def main(argv=None) -> None:
         signal.signal(signal.SIGTERM, stop_cleanly)
         uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
         return
+    port_free_or_exit(args.host, args.port)
     context = multiprocessing.get_context("spawn")
     # The parent only watches the workers: a model loaded here would be held for nothing while the
     # server runs. A process that loads it once, before any worker starts, fails fast, in one line.
@@ -70,6 +72,26 @@ def main(argv=None) -> None:
         print(f"error: server worker {failed.pid} exited with status {failed.exitcode}: the others are stopped",
               file=sys.stderr)
         sys.exit(1)
+
+
+def port_free_or_exit(host: str, port: int) -> None:
+    """Exit with one line unless `port` is free. The workers' sockets share their port
+    (SO_REUSEPORT), and so would share it with another server's workers, each side answering
+    some of the other's requests; a socket without SO_REUSEPORT binds only a free port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.create_server((host, port), family=family).close()
+    except OSError as error:   # create_server's message adds the address again: the errno's alone
+        print(f"error: cannot listen on {host}:{port}: {os.strerror(error.errno) if error.errno else error}",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number, 0-65535, got {value}")
+    return value
 
 
 def positive_int(text: str) -> int:

@@ -8,6 +8,8 @@ from PIL import Image
 
 from digit_reader import predict
 from digit_reader.reader import Reader, UNCERTAIN_BELOW
+from digit_reader.runtimes import ModelError
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +96,33 @@ def test_cli_missing_file_and_missing_model_are_one_line(tmp_path, images, reade
     assert len(err.splitlines()) == 1 and "models/reader.pth not found" in err and "make repro" in err
 
 
+def test_an_empty_file_and_one_too_large_for_an_image_are_one_line(tmp_path, images, reader_project, capsys, monkeypatch):
+    empty, large = tmp_path / "empty.png", tmp_path / "large.png"
+    limit = images["seven.png"].stat().st_size
+    empty.write_bytes(b"")
+    large.write_bytes(b"\0" * (limit + 1))
+    monkeypatch.setattr(predict, "MAX_FILE_BYTES", limit)
+    assert predict.main(["--root", str(reader_project), str(empty), str(large), str(images["seven.png"])]) == 1
+    out, err = capsys.readouterr()
+    assert ": 7  confidence" in out
+    assert err.splitlines() == [f"error: {empty}: empty file: no image data", f"error: {large}: over the limit of {limit} bytes: too large for an image"]
+
+
+OUTPUT_GONE = {  # stdout replaced before the command runs: what it does when its output cannot be written
+    "a closed pipe": ("r, w = os.pipe(); os.close(r); os.dup2(w, 1)", ""),
+    "a full disk": ("os.dup2(os.open('/dev/full', os.O_WRONLY), 1)", "error: cannot write the output: No space left on device\n"),
+}
+
+
+@pytest.mark.parametrize("gone", OUTPUT_GONE)
+def test_output_that_cannot_be_written_ends_the_command_without_a_traceback(gone, images, reader_project, python_process):
+    setup, stderr = OUTPUT_GONE[gone]
+    code = (f"import os, sys; {setup}; from digit_reader import predict; "
+            "sys.argv[0] = 'predict'; sys.exit(predict.exit_code_of_main())")
+    result = python_process("-c", code, "--root", reader_project, *[images["seven.png"]] * 3, cwd=ROOT, timeout=120)
+    assert (result.returncode, result.stderr) == (1, stderr)
+
+
 @pytest.mark.parametrize("runtime", ["onnx", "torch"])
 def test_without_the_line_model_the_cli_warns_once_and_reads_each_piece_with_the_classifier(
         tmp_path, images, reader_project, runtime, run_cli):
@@ -117,6 +146,11 @@ def test_weights_that_do_not_fit_params_are_one_line(tmp_path, reader_project):
     shutil.copy(tmp_path / "project/models/mlp.pth", tmp_path / "project/models/cnn.pth")
     with pytest.raises(Exception, match=r"models/cnn.pth does not fit train.cnn in params.yaml .*make repro"):
         Reader("cnn", tmp_path / "project", runtime="torch")
+    (tmp_path / "project/models/cnn.pth").write_bytes(b"junk" * 10)
+    with pytest.raises(ModelError, match=r"^\S*models/cnn.pth is not a weights file \(torch.save writes a zip archive\): run"):
+        Reader("cnn", tmp_path / "project", runtime="torch")
+    with pytest.raises(ModelError, match=r"^unknown model 'vgg' \(known: reader, cnn, mlp\)$"):
+        Reader("vgg", tmp_path / "project", runtime="onnx")
 
 
 def test_the_line_models_torch_files_that_do_not_fit_are_one_line_as_the_classifiers(tmp_path, reader_project):
@@ -124,7 +158,7 @@ def test_the_line_models_torch_files_that_do_not_fit_are_one_line_as_the_classif
     import shutil
 
     from digit_reader.numbers import LineModel
-    from digit_reader.runtimes import ModelError, TorchModel
+    from digit_reader.runtimes import TorchModel
 
     root = tmp_path / "project"
     shutil.copytree(reader_project, root)

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
-from digit_reader.api import LIMITS, MAX_BATCH_FILES, MAX_BODY, SERVER_THREADS, create_app
+from digit_reader.api import LIMITS, MAX_BATCH_FILES, MAX_BODY, READS_AT_ONCE, SERVER_THREADS, create_app
 from digit_reader.serve import GRACEFUL_SHUTDOWN_S, listening_socket
 from digit_reader.reader import Reader
 from digit_reader.runtimes import DEFAULT_RUNTIME
@@ -112,6 +112,8 @@ BAD = [  # (what, body or a function of the good PNG, extra request options, sta
     ("broken multipart", b"--xyz\r\nnonsense", {"headers": {"content-type": "multipart/form-data; boundary=xyz"}},
      400, "multipart"),
     ("multipart without boundary", b"x", {"headers": {"content-type": "multipart/form-data"}}, 400, "malformed multipart"),
+    ("two files", None, {"files": [("file", ("a.png", b"x", "image/png"))] * 2}, 400,
+     "2 files in one upload: /predict reads one image; send several to /predict/batch"),
     ("over the size limit", b"\0" * (MAX_BODY + 1), {}, 413, "over the limit"),
     # Pillow opens a CIELab TIFF but cannot convert it to grey
     ("CIELab colours", encode(Image.new("LAB", (60, 60), (50, 0, 0)), "TIFF"), {}, 422, "unsupported colour mode LAB"),
@@ -133,6 +135,7 @@ def test_pillows_own_bomb_limit_is_a_4xx(client, seven, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     answer = client.post("/predict", content=seven)
     assert answer.status_code == 422 and "decompression bomb" in answer.json()["detail"]
+    assert answer.json()["detail"].endswith("(the reader takes at most 10000 pixels on a side and 40 megapixels)")
 
 
 @pytest.fixture(scope="module")
@@ -168,11 +171,53 @@ def test_a_batch_reads_each_image_in_order_and_gives_a_bad_one_its_own_error(cli
 @pytest.mark.parametrize("what, request_options, status, words", [
     ("raw body", {"content": b"png"}, 415, "multipart/form-data"),
     ("no file", {"files": {"name": (None, b"x")}}, 400, "without a file"),
-    ("too many files", {"files": [("files", ("d.png", b"x", "image/png"))] * (MAX_BATCH_FILES + 1)}, 400, "Too many files"),
+    ("too many files", {"files": [("files", ("d.png", b"x", "image/png"))] * (MAX_BATCH_FILES + 1)}, 400,
+     f"too many files in one upload: at most {MAX_BATCH_FILES}"),
 ])
 def test_a_bad_batch_gets_a_4xx_naming_the_problem(client, what, request_options, status, words):
     answer = client.post("/predict/batch", **request_options)
     assert answer.status_code == status and words in answer.json()["detail"], answer.text
+
+
+@pytest.mark.parametrize("top", ["0", "11", "abc"])
+def test_a_bad_query_gets_a_422_of_one_line_naming_it(client, seven, top):
+    answer = client.post(f"/predict?top={top}", content=seven)
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert isinstance(detail, str) and detail.startswith("query top: ") and "\n" not in detail
+
+
+def test_large_images_are_read_at_most_reads_at_once_at_a_time(client, monkeypatch):
+    """Concurrent uploads of large images are decoded and read READS_AT_ONCE at a time (each takes
+    hundreds of MB), in threads, the rest waiting: both endpoints."""
+    import asyncio
+
+    reading, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_read(image, top=3):
+        with lock:
+            reading[0] += 1
+            most[0] = max(most[0], reading[0])
+        time.sleep(0.2)
+        with lock:
+            reading[0] -= 1
+        return {"digits": ""}
+
+    reader = client.app.state.reader
+    monkeypatch.setattr(reader, "read_image", slow_read)
+    large = encode(Image.new("L", (700, 400), 255))   # over INLINE_PIXELS: read in a thread
+
+    async def uploads():
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            single = [http.post("/predict", content=large) for _ in range(4)]
+            batches = [http.post("/predict/batch", files=[("files", ("a.png", large, "image/png"))] * 2) for _ in range(2)]
+            return await asyncio.gather(*single, *batches)
+
+    answers = asyncio.run(uploads())
+    assert [a.status_code for a in answers] == [200] * 6
+    assert most[0] == READS_AT_ONCE
 
 
 def test_a_streamed_body_without_length_is_cut_at_the_limit(client):
@@ -403,11 +448,11 @@ def test_a_server_without_its_model_says_so_in_one_line(tmp_path, workers, pytho
     assert result.stderr.splitlines() == [f"error: {tmp_path}/models/reader.onnx not found: run `make repro` (or `dvc pull`) first"]
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_server_whose_port_is_taken_says_so_and_exits_with_an_error(reader_project, workers, python_process):
-    """One line per server process that cannot listen, no traceback, a non-zero status: with several
-    workers, the parent stops the others when one ends."""
-    taken = socket.create_server(("127.0.0.1", 0))
+@pytest.mark.parametrize("workers, holder", [("1", "a server"), ("2", "a server"), ("2", "another server's worker")])
+def test_a_server_whose_port_is_taken_says_so_and_exits_with_an_error(reader_project, workers, holder, python_process):
+    """No traceback, a non-zero status, and with several workers one line, even where the port is
+    held by another server's worker, whose socket would let ours share the port (SO_REUSEPORT)."""
+    taken = listening_socket("127.0.0.1", 0) if holder == "another server's worker" else socket.create_server(("127.0.0.1", 0))
     port = str(taken.getsockname()[1])
     with taken:
         result = python_process("-m", "digit_reader.serve", "--root", reader_project, "--port", port, "--runtime", "onnx",
@@ -416,12 +461,14 @@ def test_a_server_whose_port_is_taken_says_so_and_exits_with_an_error(reader_pro
     assert "already in use" in result.stderr.lower()
     if workers == "2":
         assert result.returncode == 1
-        assert all(line.startswith("error: ") for line in result.stderr.splitlines()), result.stderr
+        assert result.stderr.splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
-def test_a_server_of_no_workers_is_refused(python_process):
-    result = python_process("-m", "digit_reader.serve", "--workers", "0", cwd=ROOT, timeout=60)
-    assert result.returncode == 2 and "argument --workers: must be 1 or more, got 0" in result.stderr
+@pytest.mark.parametrize("option, value, message", [("--workers", "0", "must be 1 or more, got 0"),
+                                                    ("--port", "99999", "must be a port number, 0-65535, got 99999")])
+def test_a_server_of_no_workers_or_no_port_is_refused(option, value, message, python_process):
+    result = python_process("-m", "digit_reader.serve", option, value, cwd=ROOT, timeout=60)
+    assert result.returncode == 2 and f"argument {option}: {message}" in result.stderr
 
 
 def test_worker_sockets_share_a_port_hold_it_against_others_and_turn_nagles_algorithm_off():
