@@ -124,7 +124,9 @@ def _pillow_errors(data: bytes = b""):
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"decompression bomb refused: {error}") from None
+        # Pillow's own limits (89 and 179 megapixels) come first; the reader's are lower
+        raise ImageError(f"decompression bomb refused: {error} (the reader takes at most {MAX_SIDE} pixels on a "
+                         f"side and {MAX_PIXELS // 1_000_000} megapixels)") from None
     except UnidentifiedImageError:
         # Pillow also lands here for a known format with an invalid header, such as 0 x 0 pixels
         raise ImageError(f"not a readable image: unknown format or invalid header, such as a size of 0 pixels "

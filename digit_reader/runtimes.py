@@ -13,6 +13,7 @@ N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits, or N x
 reader's classifier, whose eleventh output says that the piece is several digits (SEVERAL).
 """
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,8 @@ def load_torch_weights(root: Path, file: str, section: str, settings, build, thr
 
     weights, stats_file = root / "models" / file, root / "data" / "processed" / "stats.json"
     require(weights, stats_file)
+    if not zipfile.is_zipfile(weights):   # torch.load's errors on other bytes say nothing (a KeyError of a number)
+        raise ModelError(f"{weights} is not a weights file (torch.save writes a zip archive): {REBUILD}")
     try:
         cfg = settings(load_params(root / "params.yaml"))
     except ParamsError as error:
@@ -159,6 +162,8 @@ def load_model(name: str, root: Path | str = ".", runtime: str = DEFAULT_RUNTIME
     """models/<name> in `runtime`, on `threads` CPU threads (None: the runtime's default); ModelError,
     one line, if it is missing or does not fit."""
     backends = {"torch": TorchModel, "onnx": OnnxModel}
+    if name not in MODELS:
+        raise ModelError(f"unknown model {name!r} (known: {', '.join(MODELS)})")
     if runtime not in backends:
         raise ModelError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
     return backends[runtime](name, Path(root), threads)
