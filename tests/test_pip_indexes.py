@@ -19,6 +19,13 @@ def test_every_index_and_wheel_folder_becomes_its_uv_option_once_in_pips_order()
                                   "--index-url", "https://mirror.example/simple"]
 
 
+def test_of_several_index_urls_only_the_one_pip_uses_is_given():
+    """uv refuses --index-url twice; pip takes PIP_INDEX_URL over [install] over [global]."""
+    both = "global.index-url='https://a.example/simple'\ninstall.index-url='https://b.example/simple'"
+    assert uv_options(both) == ["--index-url", "https://b.example/simple"]
+    assert uv_options(both + "\n:env:.index-url='https://c.example/simple'") == ["--index-url", "https://c.example/simple"]
+
+
 def test_settings_that_name_no_location_are_left_to_pip():
     assert uv_options(":env:.cert='/etc/ssl/certs/ca.crt'\nglobal.timeout='60'\nglobal.constraint='c.txt'") == []
     assert uv_options("") == []

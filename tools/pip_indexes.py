@@ -14,20 +14,31 @@ import sys
 
 # pip's setting -> uv's option
 OPTIONS = {"index-url": "--index-url", "extra-index-url": "--extra-index-url", "find-links": "--find-links"}
+# Where one `index-url` is set in several places, pip installs from the one that comes first here
+# (a PIP_INDEX_URL variable, then the [install] section, then [global]); uv refuses two.
+INDEX_URL_PRECEDENCE = (":env:", "install", "global")
 
 
 def uv_options(config_list: str) -> list[str]:
     """uv's options for the `pip config list` lines given (`section.key='value'`; a value may hold
-    several locations, separated by whitespace), each location once, in pip's order."""
-    pairs = []
+    several locations, separated by whitespace), each location once, in pip's order; of several
+    `index-url`s, the one pip uses."""
+    pairs, index_urls = [], {}
     for line in config_list.splitlines():
         key, _, value = line.partition("=")
-        option = OPTIONS.get(key.rpartition(".")[2])
+        section, _, name = key.rpartition(".")
+        option = OPTIONS.get(name)
         if option is None:
             continue
-        for location in " ".join(shlex.split(value)).split():
+        locations = " ".join(shlex.split(value)).split()
+        if option == "--index-url":
+            index_urls[section] = locations[-1:]
+            continue
+        for location in locations:
             if (option, location) not in pairs:
                 pairs.append((option, location))
+    used = next((index_urls[s] for s in INDEX_URL_PRECEDENCE if s in index_urls), [])
+    pairs += [("--index-url", location) for location in used]
     return [part for pair in pairs for part in pair]
 
 
