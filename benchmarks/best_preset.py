@@ -4,8 +4,8 @@
 
 Each seed trains the preset's CNN exactly as `train@cnn` would: fit() on the pipeline's 55,000
 training images, validated on its 5,000 held-out ones, in the precision `auto` picks (bf16 where
-native). The test set is scored once, after the last epoch (nothing is chosen on it), in fp32 on a
-CPU as the evaluate stage does: the single view, the TTA of the evaluate stage (the image and its
+native). The test set is scored once, after the last epoch (nothing is chosen on it), as the
+evaluate stage does (in fp32 on a CPU; on a GPU, in bf16 where it is native): the single view, the TTA of the evaluate stage (the image and its
 four one-pixel shifts), and the mean probabilities of all seeds so far (an ensemble), with and
 without TTA. The per-epoch validation accuracy against elapsed training time is the run's
 accuracy-per-minute curve. Results are written to benchmarks/results/<kind>-best-<date>.json after

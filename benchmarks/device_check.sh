@@ -8,7 +8,7 @@
 #   benchmarks/device_check.sh pack   # here: what the machine lacks, into .device/ (git ignores it)
 #   benchmarks/device_check.sh run [CHECK...]   # there, from the repository root; results under $OUT
 #
-# On an H200 (2026-12-04) the first and third took 80 s and 174 s, the second about 8.5 minutes:
+# On an H200 (2026-12-04) time_to_accuracy took 80 s, best_preset 174 s and repro about 8.5 minutes:
 # `run time_to_accuracy best_preset`, then `run repro` as a call of its own.
 #
 # Such a machine has its own Python and torch, and no network: `pack` puts there the wheels of

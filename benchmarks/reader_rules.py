@@ -9,7 +9,7 @@ models read each image once (digit_reader/numbers.py's `see`); then every varian
 those same readings: all the rules, and each case, flag and the zooms left out (a case left out
 passes its numbers on to the next that holds; the last case, which always holds, stays). Scored
 on the validation split only, never the test split: the sets of benchmarks/other_writers.py by
-the validation writers; and from MNIST's validation digits (the split of --root's params.yaml,
+the validation writers (its single-digit sets --per-set each, not its 1,000); and from MNIST's validation digits (the split of --root's params.yaml,
 from the raw files in --mnist), single digits, clean and photographed, and 4-digit numbers of each
 kind on paper, as benchmarks/reader_accuracy.py makes them of the test digits. Prints each variant's scores
 and writes them to benchmarks/results/reader-rules-val.json with the commit measured

@@ -16,8 +16,8 @@ first answer to /predict. With `--attack N`, a second run on the same server add
 posting a hostile PNG (`hostile_page`: 40 megapixels of ink dots in about 61 KB) beside the
 honest ones, and the results say what the honest clients kept. With `--batch N`, each request
 posts N drawn digits to /predict/batch instead. Results go to benchmarks/results/serve-<cpu kind>-
-<model>-<runtime>-<workers>w-<clients>c[-number][-batchN][-attackN].json: one file per
-configuration, so runs of different ones never overwrite each other.
+<model>-<runtime>-<workers>w-<clients>c[-number][-batchN][-attackN].json (with --url: url-<runtime>
+for the first three): one file per configuration, so runs of different ones never overwrite each other.
 
 The client is asyncio on raw sockets (no HTTP library): on a 2-core machine it shares the CPU
 with the server, so it must be cheap; its own CPU time is reported beside the results.
@@ -27,12 +27,14 @@ import asyncio
 import datetime
 import io
 import json
+import math
 import os
 import re
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -42,6 +44,8 @@ from PIL import Image, ImageDraw
 
 from benchmarks.hardware import RESULTS_DIR, cpu_kind, cpu_name, git_commit
 from digit_reader.runtimes import DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, RUNTIMES
+from src.errors import PipelineError
+from src.fileio import write_json
 
 
 
@@ -85,7 +89,8 @@ def touching_number(mnist: Path) -> bytes:
     return buffer.getvalue()
 
 
-async def client(host, port, request: bytes, stop_at: float, latencies: list, statuses: dict):
+async def client(host, port, request: bytes, stop_at: float, latencies: list, statuses: dict, ends: list):
+    """Posts `request` until `stop_at`; each answer's latency and status, and when its last answer came (`ends`)."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < stop_at:
@@ -98,6 +103,7 @@ async def client(host, port, request: bytes, stop_at: float, latencies: list, st
             status = int(head[9:12])
             statuses[status] = statuses.get(status, 0) + 1
     finally:
+        ends.append(time.perf_counter())
         writer.close()
 
 
@@ -117,17 +123,19 @@ def batch_upload(host: str, body: bytes, count: int) -> bytes:
 
 async def load(url: str, groups: dict[str, tuple[bytes, int]], seconds: float):
     """Each group's clients (name: (request, clients)) at once, for `seconds` after a second of
-    warm-up: per group its latencies and statuses; the time taken, the client's CPU time and the
-    requests of the warm-up."""
+    warm-up: per group its latencies, statuses and seconds (to its own last answer: a slow group
+    does not stretch another's); the time taken by all, the client's CPU time and the requests of
+    the warm-up."""
     host, port = re.match(r"http://([^:/]+):(\d+)", url).groups()
     warm = []
-    await asyncio.gather(*(client(host, port, request, time.perf_counter() + 1.0, warm, {})
+    await asyncio.gather(*(client(host, port, request, time.perf_counter() + 1.0, warm, {}, [])
                            for request, clients in groups.values() for _ in range(clients)))
-    seen = {name: ([], {}) for name in groups}
+    answers = {name: ([], {}, []) for name in groups}
     cpu, started = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(client(host, port, request, started + seconds, *seen[name])
+    await asyncio.gather(*(client(host, port, request, started + seconds, *answers[name])
                            for name, (request, clients) in groups.items() for _ in range(clients)))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    seen = {name: (latencies, statuses, max(ends) - started) for name, (latencies, statuses, ends) in answers.items()}
     return seen, elapsed, cpu, len(warm)
 
 
@@ -161,8 +169,9 @@ def memory_mb(pid: int) -> dict:
 
 
 def percentile(values, q):
+    """The nearest-rank percentile: the smallest value with at least q% of the values at or below it."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def free_port() -> int:
@@ -185,15 +194,18 @@ def start_server(root: Path, workers: int, model: str, runtime: str, body: bytes
     to a digit (imports, loading the model, and the first inference, which sets up kernels)."""
     port = free_port()
     started = time.perf_counter()
+    # its stderr to a file, not a pipe: a pipe nobody reads during the load would fill and stop the server
+    log = tempfile.TemporaryFile("w+")
     server = subprocess.Popen([sys.executable, "-m", "digit_reader.serve", "--root", str(root), "--port", str(port),
-                               "--workers", str(workers), "--model", model, "--runtime", runtime], stderr=subprocess.PIPE, text=True)
+                               "--workers", str(workers), "--model", model, "--runtime", runtime], stderr=log, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while not first_answer(url, body):
         if server.poll() is not None:
-            sys.exit(f"the {runtime} server did not start: {server.stderr.read().strip()}")
+            log.seek(0)
+            sys.exit(f"the {runtime} server did not start: {log.read().strip()}")
         if time.monotonic() > deadline:
-            server.kill()
+            stopped_or_killed(server, 0)   # its workers too
             sys.exit(f"the {runtime} server did not answer within 60 s")
         time.sleep(0.02)
     return server, url, time.perf_counter() - started
@@ -244,7 +256,11 @@ def measure(args, runtime: str | None, body: bytes) -> dict:
     finally:
         if server:
             stop(server)
-    clean = described(*seen["honest"], elapsed)
+    clean = described(*seen["honest"])
+    failed = {status: n for status, n in clean["statuses"].items() if status != "200"}
+    if failed or (args.attack and set(described(*attacked["honest"])["statuses"]) != {"200"}):
+        raise PipelineError(f"the honest clients got answers other than 200 ({failed or 'under attack'}): "
+                            "what they measured is not a throughput of readings")
     result = {
         "cpu": cpu_name(), "cpu_kind": cpu_kind(), "cpu_cores": os.cpu_count(), "date": datetime.date.today().isoformat(),
         "commit": git_commit() if server else None,  # a server at --url runs code this client cannot see
@@ -259,11 +275,11 @@ def measure(args, runtime: str | None, body: bytes) -> dict:
         result.update({"start_to_first_answer_s": round(start_s, 2), "server_memory_mb_after_load": memory,
                        "server_cpu_ms_per_request": round(1000 * server_cpu / (clean["requests"] + warmed), 2)})
     if args.attack:
-        under_attack = described(*attacked["honest"], attack_elapsed)
+        under_attack = described(*attacked["honest"])
         result["attack"] = {
             "clients": args.attack, "body_bytes": len(hostile), "pixels": "{}x{}".format(*Image.open(io.BytesIO(hostile)).size),
             "seconds": round(attack_elapsed, 2),
-            "hostile": {k: v for k, v in described(*attacked["hostile"], attack_elapsed).items() if k != "latency_ms"},
+            "hostile": {k: v for k, v in described(*attacked["hostile"]).items() if k != "latency_ms"},
             "honest": under_attack,
             "honest_throughput_kept": round(under_attack["requests_per_s"] / clean["requests_per_s"], 3)}
     return result
@@ -293,7 +309,7 @@ def summary(result: dict) -> str:
 def results_path(result: dict, results_dir: Path = RESULTS_DIR) -> Path:
     """Named by what ran, so that each configuration has its own file: a later run of the same one replaces it."""
     ran = (f"{result['model']}-{result['runtime']}-{result['server_workers']}w" if result["server_workers"]
-           else "url")
+           else f"url-{result['runtime']}")
     image = "-number" if result.get("image") == "number" else ""
     batch = f"-batch{result['batch']}" if result.get("batch") else ""
     attack = f"-attack{result['attack']['clients']}" if result.get("attack") else ""
@@ -334,7 +350,7 @@ def main(argv=None) -> list[dict]:
         print(summary(result), flush=True)
         path = results_path(result, args.results)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1) + "\n")
+        write_json(path, result)
         print(f"written to {path}", flush=True)
         results.append(result)
     return results

@@ -56,7 +56,8 @@ def run_stage(project: Path, model: str, overrides: dict) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="cnn")
+    # the stage `train`'s models: its scratch copy has no other models nor the writers' digits that train.reader reads
+    parser.add_argument("--model", default="cnn", choices=["mlp", "cnn"])
     parser.add_argument("--nproc", default="1,2", help="comma-separated train.nproc values")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--subset", type=int, default=0, help="train.subset (0: all; small values for a quick check)")

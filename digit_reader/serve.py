@@ -39,11 +39,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.workers == 1:
         app = server_app(args.root, args.model, args.runtime)  # fails fast, with one line, before uvicorn starts
+        port_free_or_exit(args.host, args.port)
         # After its graceful stop uvicorn raises SIGTERM again, for the handler it had replaced
         signal.signal(signal.SIGTERM, stop_cleanly)
         uvicorn.run(app, host=args.host, port=args.port, **UVICORN_OPTIONS)
         return
-    port_free_or_exit(args.host, args.port)
     context = multiprocessing.get_context("spawn")
     # The parent only watches the workers: a model loaded here would be held for nothing while the
     # server runs. A process that loads it once, before any worker starts, fails fast, in one line.
@@ -52,6 +52,7 @@ def main(argv=None) -> None:
     check.join()
     if check.exitcode:
         sys.exit(check.exitcode)
+    port_free_or_exit(args.host, args.port)
     workers = [context.Process(target=serve_worker, args=(args.host, args.port, args.root, args.model, args.runtime))
                for _ in range(args.workers)]
     for worker in workers:

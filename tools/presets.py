@@ -46,7 +46,7 @@ def main(name: str, *dvc_args: str) -> None:
     command = [sys.executable, "-m", "dvc", "exp", "run", "-n", name]
     for override in overrides(name):
         command += ["-S", override]
-    print(" ".join(command[1:]), flush=True)
+    print(" ".join([*command[2:], *dvc_args]), flush=True)   # as a user would type it: dvc exp run ...
     sys.exit(subprocess.call([*command, *dvc_args]))
 
 
