@@ -1,6 +1,7 @@
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,11 +48,19 @@ def python_starts_only_in_a_tier_that_says_so(request, monkeypatch):
     start = subprocess.Popen.__init__
 
     def guarded(self, args, *rest, **options):
-        program = args[0] if isinstance(args, (list, tuple)) else args
-        if str(program) == sys.executable:
+        if starts_python(args):
             raise AssertionError("this test starts Python: use the python_process fixture (the `process` tier)")
         start(self, args, *rest, **options)
     monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+
+
+def starts_python(args) -> bool:
+    """Whether a Popen's `args` start a Python interpreter: this one, any `python*` by name, or a
+    shell command line that runs one."""
+    if isinstance(args, (list, tuple)):
+        program = str(args[0])
+        return program == sys.executable or Path(program).name.startswith("python")
+    return re.search(r"(^|[\s/;&|])python[\d.]*(\s|$)", str(args)) is not None
 
 
 @pytest.fixture

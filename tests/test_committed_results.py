@@ -35,6 +35,22 @@ def test_the_lock_records_the_committed_code_and_params(stage):
         assert lookup(PARAMS, key) == value, f"{stage}: params.yaml's {key} is not what dvc.lock recorded: run `make repro`"
 
 
+def test_the_lock_records_the_stages_dvc_yaml_declares():
+    """Each stage's command, deps, params and outs as dvc.yaml declares them now: a stage changed
+    there without `make repro` would leave the lock (and the metrics) describing another pipeline."""
+    from tests.test_stage_declarations import STAGES
+
+    assert sorted(LOCK) == sorted(STAGES)
+    for name, stage in STAGES.items():
+        lock = LOCK[name]
+        assert lock["cmd"] == stage["cmd"], name
+        assert sorted(d["path"] for d in lock.get("deps", [])) == sorted(stage.get("deps", [])), name
+        assert sorted(lock.get("params", {}).get("params.yaml", {})) == sorted(stage.get("params", [])), name
+        declared_outs = sorted(next(iter(o)) if isinstance(o, dict) else o
+                               for kind in ("outs", "metrics", "plots") for o in stage.get(kind, []))
+        assert sorted(o["path"] for o in lock.get("outs", [])) == declared_outs, name
+
+
 def test_the_committed_metrics_are_the_ones_the_lock_records():
     outs = {o["path"]: o for stage in LOCK.values() for o in stage.get("outs", [])}
     committed = [path for path in outs if path in TRACKED]

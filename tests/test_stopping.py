@@ -49,8 +49,20 @@ def stop_mid_epoch(project, tmp_path, shell: str, *dvc_args) -> list[Seen]:
     stage = [Seen(p, p.name(), p.cmdline()) for p in psutil.Process(dvc.pid).children(recursive=True)]
     assert stage, "no stage process under dvc"
     dvc.send_signal(signal.SIGTERM)
-    dvc.wait(timeout=30)
+    try:
+        dvc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        kill([Seen(psutil.Process(dvc.pid), "dvc", []), *stage])   # a failing test leaves no 500-epoch training behind
+        raise
     return stage
+
+
+def kill(processes: list[Seen]) -> None:
+    for seen in processes:
+        try:
+            seen.process.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def trainers(stage: list[Seen]) -> list[Seen]:
@@ -70,8 +82,9 @@ def assert_nothing_left(project, stage: list[Seen]) -> None:
     deadline = time.monotonic() + GONE_WITHIN_S
     while any(alive(p.process) for p in stage) and time.monotonic() < deadline:
         time.sleep(0.1)
-    left = [f"{p.process.pid} {' '.join(p.cmdline)}" for p in stage if alive(p.process)]
-    assert not left, f"still running {GONE_WITHIN_S} s after dvc ended: {left}"
+    left = [p for p in stage if alive(p.process)]
+    kill(left)   # the failure below is reported; the processes are not left to run under the rest of the suite
+    assert not left, f"still running {GONE_WITHIN_S} s after dvc ended: {[f'{p.process.pid} {chr(32).join(p.cmdline)}' for p in left]}"
     before = snapshot(project)
     time.sleep(QUIET_FOR_S)
     assert snapshot(project) == before, "the workspace changed after the stage was stopped"
