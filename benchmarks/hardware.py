@@ -68,6 +68,14 @@ def cpu_capabilities() -> dict:
     return dict.fromkeys(cpuinfo_fields().get("flags", "").split(), True)
 
 
+def sized_variant(parser, args, names: list[str]) -> str:
+    """`-<option>-<value>` for each of the options `names` that `args` sets to other than its
+    default: a quick or partial run is a results file of its own, and never replaces the full run
+    that the docs quote."""
+    return "".join(f"-{name.replace('_', '-')}-{getattr(args, name)}".replace(",", "+")
+                   for name in names if getattr(args, name) != parser.get_default(name))
+
+
 def device_kind(info: dict) -> str:
     """What results files are named after: the CPU kind, or `cuda-<the GPU's name>` on a GPU."""
     return info["cpu_kind"] if info["device"] == "cpu" else "cuda-" + "-".join(info["gpu"].lower().split())

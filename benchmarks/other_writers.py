@@ -14,7 +14,7 @@ import argparse
 import datetime
 from pathlib import Path
 
-from benchmarks.hardware import RESULTS_DIR, git_commit
+from benchmarks.hardware import RESULTS_DIR, git_commit, sized_variant
 from digit_reader.reader import DEFAULT_MODEL, Reader
 from src.evaluate_writers import read_sets, score, sets_of
 from src.fileio import md5_of, write_json
@@ -38,7 +38,7 @@ def main() -> None:
         print(f"{name:15} exact {s['exact']:.1%} (classifier alone {s['pieces']:.1%}), flagged {s['flagged']:.1%}, "
               f"wrong and not flagged {s['wrong_unflagged']:.1%}")
     models = {name: md5_of(args.root / "models" / f"{name}.onnx") for name in (DEFAULT_MODEL, "numbers")}
-    out = args.out or RESULTS_DIR / f"writers-{args.split}.json"
+    out = args.out or RESULTS_DIR / f"writers-{args.split}{sized_variant(parser, args, ['writers', 'single', 'per_set'])}.json"
     write_json(out, {"date": datetime.date.today().isoformat(), "commit": commit, "split": args.split, **cfg,
                      "models_md5": models, "sets": scores})
     print(f"wrote {out}")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from benchmarks.hardware import RESULTS_DIR, git_commit
+from benchmarks.hardware import RESULTS_DIR, git_commit, sized_variant
 from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, RUNTIMES, Reader
 from src.fileio import md5_of, write_json
 from src.number_images import KINDS, fixed_numbers
@@ -126,7 +126,8 @@ def main() -> None:
     result = {"date": datetime.date.today().isoformat(), "commit": commit, "model": args.model, "runtime": args.runtime,
               "models_md5": {name: md5_of(models / name) for name in (classifier, line_model)},
               "fonts": [p.name for p in fonts], "exact": rates}
-    out = args.out or RESULTS_DIR / f"reader-{args.model}-{args.runtime}.json"
+    sizes = sized_variant(parser, args, ["digits", "numbers", "font_numbers"])
+    out = args.out or RESULTS_DIR / f"reader-{args.model}-{args.runtime}{sizes}.json"
     write_json(out, result)
     print(f"wrote {out}")
 

@@ -1,7 +1,7 @@
 """Each of the reader's rules left out in turn, on validation numbers of MNIST and of other writers.
 
     python -m benchmarks.reader_rules [--root .] [--mnist data/raw/MNIST/raw] [--writers 100] [--per-set 300]
-                                      [--mnist-per-kind 300] [--mnist-single 1000] [--out FILE]
+                                      [--mnist-per-kind 1000] [--mnist-single 1000] [--out FILE]
 
 The rules are digit_reader/rules.py's table: CASES (whose reading is the answer), FLAGS (which
 readings are flagged uncertain) and the zooms (an unsure line read again at other scales). Both
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.hardware import RESULTS_DIR, git_commit
+from benchmarks.hardware import RESULTS_DIR, git_commit, sized_variant
 from benchmarks.reader_accuracy import numbers_on_paper, single_digits
 from digit_reader.numbers import parts_of, see
 from digit_reader.reader import DEFAULT_MODEL, Reader, answer
@@ -58,10 +58,12 @@ def main() -> None:
     parser.add_argument("--mnist", type=Path, default=RAW_DIR, help="the raw MNIST files")
     parser.add_argument("--writers", type=int, default=100)
     parser.add_argument("--per-set", type=int, default=300)
-    parser.add_argument("--mnist-per-kind", type=int, default=300)
+    parser.add_argument("--mnist-per-kind", type=int, default=1000)
     parser.add_argument("--mnist-single", type=int, default=1000)
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "reader-rules-val.json")
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    sizes = sized_variant(parser, args, ["writers", "per_set", "mnist_per_kind", "mnist_single"])
+    args.out = args.out or RESULTS_DIR / f"reader-rules-val{sizes}.json"
     commit = git_commit()
     cfg = {"seed": 0, "writers": args.writers, "single": args.per_set, "per_set": args.per_set}
     data_params = load_params(args.root / "params.yaml")["data"]

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.hardware import RESULTS_DIR, device_kind, hardware
+from benchmarks.hardware import RESULTS_DIR, device_kind, hardware, sized_variant
 from src.config import load_params
 from src.data import normalize
 from src.evaluate import measure_speed
@@ -156,9 +156,11 @@ def load_data(device, raw_dir: Path = RAW_DIR):
     }
 
 
-def results_path(info) -> Path:
+def results_path(info, sizes: str = "") -> Path:
+    """Named by the device kind, a forced precision, and any recipes or seeds other than the
+    defaults (`sizes`, from sized_variant): a partial run never replaces the full one."""
     forced = "" if info.get("precision_asked", "auto") == "auto" else f"-ours-{info['precision_asked']}"
-    return RESULTS_DIR / f"{device_kind(info)}{forced}-{info['date']}.json"
+    return RESULTS_DIR / f"{device_kind(info)}{forced}{sizes}-{info['date']}.json"
 
 
 def run_recipe(name, train, data, seeds, device):
@@ -229,7 +231,7 @@ def main():
         for name, speed in report["inference"].items():
             print(f"inference, {name}: {speed['throughput_img_s']} images/s at batch 1000, "
                   f"{speed['latency_batch1_ms']} ms at batch 1 ({speed['threads']} threads)")
-    out = results_path(info)
+    out = results_path(info, sized_variant(parser, args, ["recipes", "seeds", "seed_recipe_seeds"]))
     write_json(out, report)
     print(f"wrote {out}")
 

@@ -212,3 +212,17 @@ def test_an_unknown_preset_for_the_best_preset_benchmark_is_one_clear_line(pytho
     result = python_process("-m", "benchmarks.best_preset", "--preset", "nope", cwd=ROOT)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == [f"error: presets/nope.yaml: no such preset (known: {', '.join(PRESETS)})"]
+
+
+def test_a_benchmark_run_of_other_sizes_is_a_results_file_of_its_own():
+    import argparse
+
+    from benchmarks.hardware import sized_variant
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--digits", type=int, default=5000)
+    parser.add_argument("--recipes", default="seed,public_fastest,ours")
+    assert sized_variant(parser, parser.parse_args([]), ["digits", "recipes"]) == ""
+    assert sized_variant(parser, parser.parse_args(["--digits", "200", "--recipes", "ours,seed"]),
+                         ["digits", "recipes"]) == "-digits-200-recipes-ours+seed"
+
