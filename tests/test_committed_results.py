@@ -7,6 +7,8 @@ the lock records, and that those metrics reach the accuracy targets. Training th
 for real is `make test-slow` (tests/test_pipeline.py's slow test).
 """
 import json
+import re
+from decimal import ROUND_HALF_UP, Decimal
 import subprocess
 
 import pytest
@@ -82,3 +84,31 @@ def test_the_readmes_model_table_quotes_the_committed_metrics(model):
               f"{speed['latency_batch1_ms']:.3f} ms"]
     missing = [text for text in quoted if text not in re.sub(r"\s+", " ", row)]
     assert not missing, f"README.md's `{model}` row does not quote {missing}: copy them from metrics/{model}*"
+
+
+def percents_in(value) -> set[str]:
+    """Every number in a results file, as a percentage written with 0, 1 or 2 decimals (rounded
+    half up, as a person writes 1.775% to two)."""
+    if isinstance(value, dict):
+        return set().union(*map(percents_in, value.values())) if value else set()
+    if isinstance(value, float) and 0 <= value <= 1:
+        percent = Decimal(repr(value)) * 100
+        return {str(percent.quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP)) for d in (0, 1, 2)}
+    return set()
+
+
+def test_the_readmes_reading_numbers_quote_the_committed_results():
+    """The README's sentences on what the line model and the reader read: each percentage is one
+    of metrics/numbers.json, metrics/writers.json or the reader benchmark's results file."""
+    readme = (ROOT / "README.md").read_text()
+    text = readme[readme.index("The line model reads"):readme.index("### Speed on each kind of machine")]
+    reader = json.loads((ROOT / "benchmarks/results/reader-reader-onnx.json").read_text())["exact"]
+    numbers = reader["4-digit MNIST numbers on paper"]
+    unflagged = [(k["n"] * (1 - k["flagged"]), k["unflagged right"]) for k in numbers.values()]
+    overall = sum(n * right for n, right in unflagged) / sum(n for n, _ in unflagged)   # "over the three kinds"
+    known = (percents_in(json.loads((ROOT / "metrics/numbers.json").read_text()))
+             | percents_in(json.loads((ROOT / "metrics/writers.json").read_text())) | percents_in(reader)
+             | percents_in({"overall": overall}))
+    quoted = re.findall(r"(\d+(?:\.\d+)?)%", text)
+    assert len(quoted) >= 20
+    assert not [q for q in quoted if q not in known], "README.md quotes numbers no results file holds"

@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
-from digit_reader.api import LIMITS, MAX_BATCH_FILES, MAX_BODY, READS_AT_ONCE, SERVER_THREADS, create_app
+from digit_reader.api import (LIMITS, MAX_BATCH_BODY, MAX_BATCH_FILES, MAX_BODY, READS_AT_ONCE, SERVER_THREADS,
+                              create_app)
 from digit_reader.serve import GRACEFUL_SHUTDOWN_S, listening_socket
 from digit_reader.reader import Reader
 from digit_reader.runtimes import DEFAULT_RUNTIME
@@ -218,6 +219,19 @@ def test_large_images_are_read_at_most_reads_at_once_at_a_time(client, monkeypat
     answers = asyncio.run(uploads())
     assert [a.status_code for a in answers] == [200] * 6
     assert most[0] == READS_AT_ONCE
+
+
+def test_a_batch_over_its_body_limit_is_refused(client):
+    boundary = "b"
+    part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.png\"\r\n\r\n").encode()
+
+    def chunks():   # streamed, with no Content-Length: refused as it comes in
+        yield part
+        for _ in range(MAX_BATCH_BODY // 2**20 + 1):
+            yield b"\0" * 2**20
+    answer = client.post("/predict/batch", content=chunks(),
+                         headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert answer.status_code == 413 and f"over the limit of {MAX_BATCH_BODY} bytes" in answer.json()["detail"]
 
 
 def test_a_streamed_body_without_length_is_cut_at_the_limit(client):
