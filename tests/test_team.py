@@ -195,7 +195,7 @@ def test_a_second_repro_is_refused_at_once_and_a_killed_training_leaves_nothing_
     """One run caught mid-training: a second `dvc repro` beside it fails at once and changes
     nothing, the first goes on; killed, it leaves no model and no lock entry; the next repro trains."""
     lock_before = (tiny.path / "dvc.lock").read_text()
-    set_mlp(tiny, {"epochs": 6})
+    set_mlp(tiny, {"epochs": 30})   # SIGTERM must find it still training after its first epoch, however busy the machine
     repro = start_repro(tiny)
     trainer = training_process(repro)
     trainer.send_signal(signal.SIGSTOP)  # hold the first run mid-stage, whatever the machine's speed
@@ -213,7 +213,7 @@ def test_a_second_repro_is_refused_at_once_and_a_killed_training_leaves_nothing_
         assert {f: tiny.md5(f) for f in files} == before
     finally:
         trainer.send_signal(signal.SIGCONT)
-    wait_for(tiny.path / "metrics/mlp/train/metrics.json", repro)  # the first run went on: DVCLive logged epoch 1 of 6
+    wait_for(tiny.path / "metrics/mlp/train/metrics.json", repro)  # the first run went on: DVCLive logged epoch 1 of 30
 
     trainer.send_signal(signal.SIGTERM)
     stdout, stderr = repro.communicate(timeout=TRAINING_SECONDS_MAX)
