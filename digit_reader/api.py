@@ -94,12 +94,10 @@ async def uploaded_files(request: Request, body: bytes, max_files: int) -> list[
     try:
         form = await MultiPartParser(request.headers, once(), max_files=max_files, max_fields=16,
                                      max_part_size=MAX_BODY).parse()
-    except MultiPartException as error:
-        if str(error).startswith("Too many files"):
-            raise BadRequest(400, f"too many files in one upload: at most {max_files}") from None
-        raise BadRequest(400, f"malformed multipart upload: {error}") from None
-    except (KeyError, ValueError) as error:
-        raise BadRequest(400, f"malformed multipart upload: {error}") from None
+    except (MultiPartException, KeyError, ValueError) as error:
+        too_many = str(error).startswith("Too many files")
+        raise BadRequest(400, f"too many files in one upload: at most {max_files}" if too_many
+                         else f"malformed multipart upload: {error}") from None
     files = [(key, value) for key, value in form.multi_items() if isinstance(value, UploadFile)]
     uploads = [(key, value.filename or "", await value.read()) for key, value in files]
     await form.close()

@@ -89,15 +89,13 @@ def exit_code_of_main() -> int:
         code = main()
         sys.stdout.flush()
         return code
-    except BrokenPipeError:
-        # the reader of the output has gone: say nothing more (Python's own flush at exit would fail too)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
     except OSError as error:
         if error.filename is not None:   # a file's error is handled in main: this one is not the output's
             raise
+        # no more output: Python's own flush at exit would fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print(f"error: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        if not isinstance(error, BrokenPipeError):   # a closed pipe: its reader has gone, and wants nothing more
+            print(f"error: cannot write the output: {error.strerror or error}", file=sys.stderr)
         return 1
 
 

@@ -82,10 +82,14 @@ def port_free_or_exit(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         socket.create_server((host, port), family=family).close()
-    except OSError as error:   # create_server's message adds the address again: the errno's alone
-        print(f"error: cannot listen on {host}:{port}: {os.strerror(error.errno) if error.errno else error}",
-              file=sys.stderr)
-        sys.exit(1)
+    except OSError as error:
+        cannot_listen(host, port, error)
+
+
+def cannot_listen(host: str, port: int, error: OSError) -> None:
+    # the errno's words alone: create_server's message repeats the address
+    print(f"error: cannot listen on {host}:{port}: {os.strerror(error.errno) if error.errno else error}", file=sys.stderr)
+    sys.exit(1)
 
 
 def port_number(text: str) -> int:
@@ -119,8 +123,7 @@ def serve_worker(host: str, port: int, root: str, model: str, runtime: str) -> N
     try:
         sock = listening_socket(host, port)
     except OSError as error:
-        print(f"error: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
-        sys.exit(1)
+        cannot_listen(host, port, error)
     uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
 
 

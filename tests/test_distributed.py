@@ -11,10 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import torch
 
+from benchmarks.serve_load import stopped_or_killed
 from src import distributed, training
 from src.models import build_model
 from src.training import fit
@@ -134,8 +134,7 @@ def test_a_killed_rank_fails_the_stage_quickly_with_one_line(tiny):
     try:
         rest = stage.communicate(timeout=60)[1]
     except subprocess.TimeoutExpired:   # the failure this guards against: leave no 500-epoch rank behind
-        for process in [*psutil.Process(stage.pid).children(recursive=True), psutil.Process(stage.pid)]:
-            process.kill()
+        stopped_or_killed(stage, 0)
         raise
     assert stage.returncode == 2 and time.monotonic() - killed < 30
     errors = [line for line in (lines + rest.splitlines()) if line.startswith("error:") or "Traceback" in line]
