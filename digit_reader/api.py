@@ -45,6 +45,7 @@ from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, ModelError, Read
 MAX_BODY = 10 * 1024 * 1024   # bytes; a phone photo is 2-8 MB
 MAX_BATCH_FILES = 64          # images in one /predict/batch (a scanned form's boxes)
 MAX_BATCH_BODY = 32 * 1024 * 1024
+BODY_STALL_S = 30.0           # seconds a body may send nothing: a phone's upload on a bad line still sends within that
 # Images of at most this many pixels (the page's drawing is 400 x 200) are read on the event
 # loop, which saves a thread hand-off per request; larger ones, whatever their bytes, in a thread
 # (the evidence: benchmarks/notes/serving.md#2026-12-02-hostile-images-bounded-issue-24)
@@ -66,7 +67,9 @@ class BadRequest(Exception):
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request's body, refused (413) as soon as it is known to exceed `limit` bytes: from
-    Content-Length before reading anything, else while it streams in."""
+    Content-Length before reading anything, else while it streams in; and refused (408) if it
+    stalls for BODY_STALL_S, so that a client sending less than it declared does not hold its
+    connection for ever (uvicorn has no such timeout)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -74,7 +77,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         if int(declared) > limit:
             raise BadRequest(413, f"body of {int(declared)} bytes is over the limit of {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = aiter(request.stream())
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), BODY_STALL_S)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise BadRequest(408, f"the body stalled: no byte for {BODY_STALL_S:g} s ({size} bytes received)") from None
         size += len(chunk)
         if size > limit:
             raise BadRequest(413, f"body is over the limit of {limit} bytes")
@@ -135,7 +145,7 @@ BATCH_DOC = {"requestBody": {"required": True, "content": {
         "description": f"the images, read in this order (any field name; at most {MAX_BATCH_FILES} files "
                        f"and {MAX_BATCH_BODY // 2**20} MB in all)"}}}},
 }}}
-LIMITS = {"max_body_bytes": MAX_BODY, "max_batch_files": MAX_BATCH_FILES, "max_batch_bytes": MAX_BATCH_BODY,
+LIMITS = {"max_body_bytes": MAX_BODY, "body_stall_s": BODY_STALL_S, "max_batch_files": MAX_BATCH_FILES, "max_batch_bytes": MAX_BATCH_BODY,
           "max_pixels": MAX_PIXELS, "max_side": MAX_SIDE, "max_pixels_per_byte": MAX_PIXELS_PER_BYTE,
           "pixels_per_byte_checked_above": RATIO_FROM_PIXELS}
 

@@ -234,6 +234,29 @@ def test_a_batch_over_its_body_limit_is_refused(client):
     assert answer.status_code == 413 and f"over the limit of {MAX_BATCH_BODY} bytes" in answer.json()["detail"]
 
 
+def test_a_body_that_stalls_gets_a_408_and_the_next_request_is_served(client, seven, monkeypatch):
+    """A client that sends less than it declared, then nothing, does not hold its connection for ever."""
+    import asyncio
+
+    from digit_reader import api
+
+    monkeypatch.setattr(api, "BODY_STALL_S", 0.2)
+
+    async def stalled():
+        yield seven[:100]
+        await asyncio.sleep(2)
+        yield seven[100:]
+
+    async def upload():
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await http.post("/predict", content=stalled(), headers={"content-length": str(len(seven))})
+
+    answer = asyncio.run(upload())   # 408 at the stall: the rest, 2 s later, would have made it a 200
+    assert answer.status_code == 408 and answer.json()["detail"] == "the body stalled: no byte for 0.2 s (100 bytes received)"
+    assert client.post("/predict", content=seven).json()["digits"] == "7"
+
+
 def test_a_streamed_body_without_length_is_cut_at_the_limit(client):
     def chunks():
         for _ in range(MAX_BODY // 65536 + 2):
