@@ -83,8 +83,9 @@ def assert_nothing_left(project, stage: list[Seen]) -> None:
     while any(alive(p.process) for p in stage) and time.monotonic() < deadline:
         time.sleep(0.1)
     left = [p for p in stage if alive(p.process)]
+    described = [f"{p.process.pid} {' '.join(p.cmdline)}" for p in left]
     kill(left)   # the failure below is reported; the processes are not left to run under the rest of the suite
-    assert not left, f"still running {GONE_WITHIN_S} s after dvc ended: {[f'{p.process.pid} {chr(32).join(p.cmdline)}' for p in left]}"
+    assert not described, f"still running {GONE_WITHIN_S} s after dvc ended: {described}"
     before = snapshot(project)
     time.sleep(QUIET_FOR_S)
     assert snapshot(project) == before, "the workspace changed after the stage was stopped"
