@@ -8,8 +8,9 @@ native). The test set is scored once, after the last epoch (nothing is chosen on
 evaluate stage does (in fp32 on a CPU; on a GPU, in bf16 where it is native): the single view, the TTA of the evaluate stage (the image and its
 four one-pixel shifts), and the mean probabilities of all seeds so far (an ensemble), with and
 without TTA. The per-epoch validation accuracy against elapsed training time is the run's
-accuracy-per-minute curve. Results are written to benchmarks/results/<kind>-best-<date>.json after
-every seed, so that an interrupted run keeps what it measured.
+accuracy-per-minute curve. Results are written to benchmarks/results/<kind>-best-<date>.json when
+the last seed is done, and the seeds done so far to a `.partial.json` beside it after each, so that
+an interrupted run keeps what it measured and never replaces a finished file.
 """
 import argparse
 import time
@@ -27,6 +28,7 @@ from src.training import fit, predict, seed_everything, uses_bf16
 from tools.presets import apply as apply_preset
 
 METHOD = " ".join(__doc__.split("\n\n")[2].split())
+DEFAULT_SEEDS = 3
 
 
 def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -59,10 +61,18 @@ def scored_probabilities(model, test_x, fill: float, device) -> dict:
     return {"single": single, "tta": tta_probs(model, test_x, fill, 2000, autocast).float().cpu()}
 
 
-def results_path(info: dict, preset: str, epochs: int = 0):
-    """benchmarks/results/<kind>-<preset>[-<epochs>-epochs]-<date>.json: a schedule of other
-    length than the preset's is a run of its own, beside the preset's."""
-    return RESULTS_DIR / f"{device_kind(info)}-{preset}{f'-{epochs}-epochs' if epochs else ''}-{info['date']}.json"
+def results_path(info: dict, preset: str, epochs: int = 0, seeds: int = DEFAULT_SEEDS):
+    """benchmarks/results/<kind>-<preset>[-<epochs>-epochs][-<seeds>-seeds]-<date>.json: a schedule
+    of other length than the preset's, or another count of seeds, is a run of its own, beside the
+    preset's."""
+    sized = (f"-{epochs}-epochs" if epochs else "") + (f"-{seeds}-seeds" if seeds != DEFAULT_SEEDS else "")
+    return RESULTS_DIR / f"{device_kind(info)}-{preset}{sized}-{info['date']}.json"
+
+
+def partial_path(out):
+    """Where the seeds done so far are written while others remain: a run cut short (a GPU's
+    time spent) keeps them, and a finished results file is never replaced by a run's first seed."""
+    return out.with_name(out.stem + ".partial.json")
 
 
 def run(preset: str, seeds: list[int], device, out=None, epochs: int = 0) -> dict:
@@ -70,7 +80,7 @@ def run(preset: str, seeds: list[int], device, out=None, epochs: int = 0) -> dic
     cfg = model_params(apply_preset(preset), "cnn")
     cfg = {**cfg, "epochs": epochs or cfg["epochs"]}
     info = hardware(device, cfg["precision"])
-    out = out or results_path(info, preset, epochs)
+    out = out or results_path(info, preset, epochs, len(seeds))
     print(f"{info['cpu']} [{info['cpu_kind']}], torch {info['torch']}, {device}, {info['precision_ours']}: "
           f"`{preset}` ({cfg['net']['widths']}, {cfg['epochs']} epochs), seeds {seeds}", flush=True)
     data = load_training_data(device)
@@ -92,11 +102,13 @@ def run(preset: str, seeds: list[int], device, out=None, epochs: int = 0) -> dic
                               "test": accuracy(summed["single"], labels), "test_tta": accuracy(summed["tta"], labels)}
         singles = [r["test"]["accuracy"] for r in report["runs"]]
         report["test_mean"] = round(sum(singles) / len(singles), 6)
-        write_json(out, report)
+        write_json(partial_path(out), report)
         print(f"seed {seed}: {result['train_seconds']} s of training; test {100 * result['test']['accuracy']:.2f}%, "
               f"TTA {100 * result['test_tta']['accuracy']:.2f}%; ensemble of {len(singles)}: "
               f"{100 * report['ensemble']['test']['accuracy']:.2f}%, TTA {100 * report['ensemble']['test_tta']['accuracy']:.2f}%",
               flush=True)
+    write_json(out, report)
+    partial_path(out).unlink()
     print(f"mean single-model test accuracy {100 * report['test_mean']:.2f}% over {len(seeds)} seeds; wrote {out}")
     return report
 
@@ -104,7 +116,7 @@ def run(preset: str, seeds: list[int], device, out=None, epochs: int = 0) -> dic
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds 0..N-1")
     parser.add_argument("--preset", default="best", help="a preset of presets/ (default: best)")
     parser.add_argument("--epochs", type=int, default=0, help="train this many epochs instead of the preset's (0: the preset's)")
     args = parser.parse_args()

@@ -170,8 +170,19 @@ def test_the_best_preset_benchmark_trains_scores_and_ensembles_every_seed(tiny, 
     from benchmarks import best_preset
 
     monkeypatch.chdir(tiny.path)  # a built project: data/processed/
-    out = tmp_path / "best.json"
+    out, partial = tmp_path / "best.json", tmp_path / "best.partial.json"
+    out.write_text("a finished run of the same name")
+    train_one, done_before = best_preset.train_one, []
+
+    def train_one_watched(cfg, seed, device, data):
+        # While a seed trains, the seeds before it are in the partial file; the finished one is untouched.
+        done_before.append([r["seed"] for r in json.loads(partial.read_text())["runs"]] if partial.exists() else [])
+        assert out.read_text() == "a finished run of the same name"
+        return train_one(cfg, seed, device, data)
+
+    monkeypatch.setattr(best_preset, "train_one", train_one_watched)
     best_preset.run("fast", [0, 1], torch.device("cpu"), out=out, epochs=1)
+    assert done_before == [[], [0]] and not partial.exists()
     report = json.loads(out.read_text())
     assert report["preset"] == "fast" and report["hardware"]["cpu_kind"] == cpu_kind()
     assert [r["seed"] for r in report["runs"]] == report["ensemble"]["seeds"] == [0, 1]
@@ -200,12 +211,13 @@ def test_an_unknown_recipe_is_one_clear_line(python_process):
     assert "Traceback" not in result.stderr
 
 
-def test_a_longer_schedule_of_the_best_preset_is_a_results_file_of_its_own():
+def test_a_longer_schedule_or_other_seeds_of_the_best_preset_is_a_results_file_of_its_own():
     from benchmarks.best_preset import results_path
 
     gpu = {"cpu_kind": "intel-f6m207-amx", "device": "cuda", "gpu": "NVIDIA H200", "date": "2026-12-04"}
     assert results_path(gpu, "best").name == "cuda-nvidia-h200-best-2026-12-04.json"
     assert results_path(gpu, "best", 60).name == "cuda-nvidia-h200-best-60-epochs-2026-12-04.json"
+    assert results_path(gpu, "best", 0, 1).name == "cuda-nvidia-h200-best-1-seeds-2026-12-04.json"
 
 
 def test_an_unknown_preset_for_the_best_preset_benchmark_is_one_clear_line(python_process):
