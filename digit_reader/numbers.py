@@ -24,9 +24,10 @@ import numpy as np
 from digit_reader.image import BOX, digits_of, find_ink
 from digit_reader.line import MARGIN, Line, maker_of
 from digit_reader.rules import ALL, ZOOMS, Part, Rules, classified, decide
-from digit_reader.runtimes import REBUILD, ModelError, first_line, load_torch_weights, onnx_session
+from digit_reader.runtimes import REBUILD, ModelError, load_torch_weights, onnx_session
 from src.config import DIGITS, SEVERAL
 from src.ctc import Reading, greedy_decode
+from src.errors import first_line
 from src.fileio import md5_of
 
 

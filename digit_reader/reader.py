@@ -11,11 +11,10 @@ import numpy as np
 
 from digit_reader.image import decode
 from digit_reader.numbers import LineModel, Part, read_parts
+from digit_reader.rules import UNCERTAIN_BELOW
 from digit_reader.runtimes import (DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, REBUILD, RUNTIMES, ModelError,  # noqa: F401 (re-exported)
                                    ModelMissing, load_model)
 from src.ctc import softmax
-
-UNCERTAIN_BELOW = 0.7   # a digit whose top probability is lower is flagged, not silently guessed
 
 
 class Reader:

@@ -27,6 +27,9 @@ from src.ctc import Reading
 
 ZOOMS = (1.0, 0.9, 1.1)   # digit heights, as fractions of the estimate, at which an unsure line is read
 LINE_VOTE = 2        # in both models' mean, the line model's share is its reading's confidence to this power
+# Any digit answered with a lower probability is flagged, not silently guessed:
+# benchmarks/notes/reader.md#how-far-uncertain-can-be-trusted
+UNCERTAIN_BELOW = 0.7
 DIGIT_SURE = 0.7     # a lone digit is flagged where the classifier's top probability is under this and the line model is unsure
 LONE_DIGIT_ASPECT = 2.0   # a piece at most this many times as wide as tall may be one digit: 6 of MNIST's 60,000 training digits are wider
 ONE_RATHER_THAN_SEVERAL = 0.5   # a piece is one digit to the classifier where its probability of several digits is under this: more likely one

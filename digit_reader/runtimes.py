@@ -12,14 +12,12 @@ them; onnxruntime's 0 is one per core) and `logits(pixels)`: float32
 N x 1 x 28 x 28 raw intensities in [0, 1] (MNIST / 255) -> N x 10 logits, or N x 11 for the
 reader's classifier, whose eleventh output says that the piece is several digits (SEVERAL).
 """
-import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from src.errors import PipelineError
+from src.errors import PipelineError, first_line
 from src.fileio import md5_of
 
 RUNTIMES = ("torch", "onnx")
@@ -46,11 +44,6 @@ def require(*paths: Path) -> None:
             raise ModelMissing(f"{path} not found: {REBUILD}")
 
 
-def first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 @dataclass
 class TorchWeights:
     net: object          # the torch module, in eval mode
@@ -67,26 +60,24 @@ def load_torch_weights(root: Path, file: str, section: str, settings, build, thr
     import torch
 
     from src.config import ParamsError, load_params
+    from src.data import load_stats
+    from src.models import WeightsMismatch
 
-    weights, stats_file = root / "models" / file, root / "data" / "processed" / "stats.json"
-    require(weights, stats_file)
-    if not zipfile.is_zipfile(weights):   # torch.load's errors on other bytes say nothing (a KeyError of a number)
-        raise ModelError(f"{weights} is not a weights file (torch.save writes a zip archive): {REBUILD}")
+    weights, stats_dir = root / "models" / file, root / "data" / "processed"
+    require(weights, stats_dir / "stats.json")
     try:
         cfg = settings(load_params(root / "params.yaml"))
     except ParamsError as error:
         raise ModelError(str(error)) from None
     try:
-        stats = json.loads(stats_file.read_text())
-        mean, std = float(stats["mean"]), float(stats["std"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise ModelError(f"{stats_file}: no valid mean and std ({error}): {REBUILD}") from None
-    try:
+        mean, std = load_stats(stats_dir)
         net = build(cfg, weights)
-    except Exception as error:  # a corrupt file or another architecture's weights
+    except WeightsMismatch as error:   # another architecture's weights
         described = ", ".join(f"{key} {value}" for key, value in cfg.items())
-        raise ModelError(f"{weights} does not fit {section} in params.yaml ({described}): {first_line(error)}; "
+        raise ModelError(f"{weights} does not fit {section} in params.yaml ({described}): {error.detail}; "
                          f"{REBUILD}") from None
+    except PipelineError as error:   # not a weights file, or no valid statistics
+        raise ModelError(f"{error}; {REBUILD}") from None
     if threads:
         torch.set_num_threads(threads)
     return TorchWeights(net.eval(), mean, std, md5_of(weights))

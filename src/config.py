@@ -93,6 +93,7 @@ MODEL_OPTIONAL = {"init": str, "writer_digits": _bool, "several_digits": _bool}
 # (models/<init>.pth, data/writers/digits.pt): set in train.mlp or train.cnn (the stage train),
 # DVC would not know that the stage reads them, nor rerun it when they change.
 OPTIONAL_SECTION = "reader"
+DECLARED_INIT = "cnn"   # the one model whose weights train_reader declares (models/cnn.pth): the only `init`
 DIGITS = 10
 SEVERAL = 10   # the label of several digits (data/writers/digits.pt) and its output, after the digits'
 
@@ -220,6 +221,9 @@ def _check_init(models: dict, name: str, path: Path) -> None:
     if init == name or init not in models:
         others = ", ".join(sorted(set(models) - {name}))
         raise ParamsError(f"{path}: train.{name}.init must name another model section ({others}), got {init!r}")
+    if init != DECLARED_INIT:   # another file than the stage's dep: DVC would neither order nor rerun it by that model
+        raise ParamsError(f"{path}: train.{name}.init can only be {DECLARED_INIT} (or absent), whose weights "
+                          f"(models/{DECLARED_INIT}.pth) the stage train_reader declares; got {init!r}")
     for key in ("arch", "net"):
         if models[name][key] != models[init][key]:
             raise ParamsError(f"{path}: train.{name}.{key} ({models[name][key]!r}) must equal train.{init}.{key} "

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from src.errors import PipelineError, first_line
 from src.fileio import PROCESSED_DIR
 
 
@@ -23,8 +24,17 @@ def load_split(name: str, processed_dir: Path = PROCESSED_DIR):
 
 
 def load_stats(processed_dir: Path = PROCESSED_DIR) -> tuple[float, float]:
-    stats = json.loads((Path(processed_dir) / "stats.json").read_text())
-    return stats["mean"], stats["std"]
+    """The training split's pixel mean and standard deviation (the preprocess stage's stats.json);
+    one line (PipelineError) if the file holds no valid pair."""
+    path = Path(processed_dir) / "stats.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `dvc repro preprocess` first")
+    try:
+        stats = json.loads(path.read_text())
+        return float(stats["mean"]), float(stats["std"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise PipelineError(f"{path}: no valid mean and std, as the preprocess stage writes them "
+                            f"({type(error).__name__}: {first_line(error)})") from None
 
 
 def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:

@@ -13,7 +13,6 @@ Writes, under metrics/:
 - <model>/confusion.csv (one `actual,predicted` row per test image, for DVC's confusion template)
   and <model>/misclassified.png.
 """
-import json
 import logging
 import statistics
 import sys
@@ -25,7 +24,7 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from src.config import SEVERAL, load_params, model_params
 from src.data import load_split, load_stats, normalize, translate
-from src.fileio import write_bytes, write_json
+from src.fileio import read_summary, write_bytes, write_json
 from src.gallery import save_gallery
 from src.models import count_parameters, load_trained
 from src.training import evaluate, predict, resolve_device, uses_bf16
@@ -43,10 +42,7 @@ def per_class_csv(labels, predictions) -> bytes:
 def training_record(summary: Path) -> dict:
     """The training time and precision from the train stage's DVCLive summary (None for runs
     that did not log them)."""
-    try:
-        logged = json.loads(summary.read_text())
-    except FileNotFoundError:
-        logged = {}
+    logged = read_summary(summary)
     return {"train_time_s": logged.get("train_time_s"), "train_precision": logged.get("precision")}
 
 

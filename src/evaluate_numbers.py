@@ -15,7 +15,6 @@ Writes, under metrics/:
   numbers flagged uncertain and the accuracy of those that are not;
 - numbers/speed.json: training time and steps (from the train stage), batch-1 latency.
 """
-import json
 import logging
 import statistics
 import time
@@ -25,7 +24,7 @@ import torch
 
 from src.config import load_params
 from src.data import load_split, load_stats
-from src.fileio import write_bytes, write_json
+from src.fileio import read_summary, write_bytes, write_json
 from src.gallery import save_gallery
 from src.number_calibration import flag_report
 from src.number_images import KINDS, concatenate, fixed_numbers, kind_sets
@@ -74,10 +73,9 @@ def latency_ms(model, numbers, mean: float, std: float, repeats: int = 50) -> fl
 
 
 def training_record(summary: Path) -> dict:
-    try:
-        logged = json.loads(summary.read_text())
-    except FileNotFoundError:
-        logged = {}
+    """The training time, time a step and precision from train_numbers' DVCLive summary (None where
+    it logged none)."""
+    logged = read_summary(summary)
     return {key: logged.get(key) for key in ("train_time_s", "s_per_step", "precision")}
 
 

@@ -7,7 +7,7 @@ Writes models/numbers.onnx, which runs with onnxruntime alone:
   raw intensities in [0, 1] (white ink on black, digits about 20 px tall, as
   digit_reader/line.py makes them); the training split's normalisation is inside;
 - output `logits`: float32 N x W/4 x 11, per 4 columns the scores of the digits 0-9 and of CTC's
-  blank (class 10); greedy decoding (src/number_model.py) reads them. The temperature and the
+  blank (class 10); greedy decoding (src/ctc.py) reads them. The temperature and the
   uncertain threshold are in the file's metadata.
 Before anything is written, onnxruntime and PyTorch read the evaluation's fixed test numbers
 (src/number_images.py's kind_sets: 4-digit numbers of each kind): a single different reading

@@ -74,6 +74,14 @@ def save_torch(obj, path) -> None:
     write_bytes(path, buffer.getvalue())
 
 
+def read_summary(path) -> dict:
+    """A training's DVCLive summary (its metrics.json); empty where the run logged none."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return {}
+
+
 def write_json(path, obj):
     write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
 

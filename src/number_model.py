@@ -22,6 +22,7 @@ from torch import nn
 
 from src import ctc
 from src.ctc import BLANK, CLASSES, STRIDE, Reading  # noqa: F401 (Reading: the decoded type, re-exported)
+from src.models import fit_weights, read_weights
 
 WEIGHTS = Path("models/numbers.pth")  # the train_numbers stage's output, read by the evaluation and the export
 
@@ -83,23 +84,10 @@ def build_line_model(net: dict) -> LineReader:
     return LineReader(**net)
 
 
-def save_line_model(model: LineReader, path) -> None:
-    """The state_dict, calibration buffers included, on the CPU in plain contiguous layout."""
-    from src.fileio import save_torch
-
-    save_torch({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path)
-
-
 def load_line_model(net: dict, path) -> LineReader:
-    """Build from params.yaml's `numbers.net`, load a state_dict (`weights_only=True`: a weights
-    file cannot run code), in eval mode."""
-    model = build_line_model(net)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.eval()
-
-
-def count_parameters(model) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Build from params.yaml's `numbers.net`, load a state_dict (src/models.py's read_weights:
+    `weights_only=True`, one line for a file that does not fit), in eval mode."""
+    return fit_weights(build_line_model(net), read_weights(path), path).eval()
 
 
 def frames(widths: torch.Tensor) -> torch.Tensor:

@@ -28,10 +28,10 @@ from dvclive import Live
 from src.config import load_params
 from src.data import load_split, load_stats
 from src.errors import PipelineError
+from src.models import count_parameters, save_weights
 from src.number_calibration import calibrate
 from src.number_images import KINDS, fixed_numbers, load_line_pool, training_numbers
-from src.number_model import (WEIGHTS, as_input, build_line_model, count_parameters, ctc_loss, greedy_decode, line_logits,
-                              save_line_model, score)
+from src.number_model import WEIGHTS, as_input, build_line_model, ctc_loss, greedy_decode, line_logits, score
 from src.training import lr_factor, make_optimizer, precision_name, resolve_device, seed_everything, uses_bf16
 
 log = logging.getLogger("train_numbers")
@@ -115,7 +115,7 @@ def main() -> None:
         # Timings and the precision live in DVCLive's summary, outside `dvc metrics diff`.
         live.summary.update({"train_time_s": round(train_time, 2), "s_per_step": round(train_time / cfg["steps"], 4),
                              "precision": precision_name(cfg["precision"], device), "calibration": record})
-    save_line_model(model, WEIGHTS)
+    save_weights(model, WEIGHTS)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@
 
 The line model learns to read from MNIST's digits composed into numbers (src/number_images.py).
 Alone, that teaches it MNIST's few hundred writers: it reads numbers by other writers badly
-(metrics/writers.json). This stage writes `count` numbers of 1 to 8 digits by the **training**
+(metrics/writers.json). This stage writes `count` numbers by the **training**
 split's writers (src/writers.py; the benchmark reads the test split's), touching or spaced, some
-photographed, and makes each into a line exactly as the reader does (digit_reader/line.py, at a
-zoom of 0.9, 1 or 1.1 of the estimated digit height, as the reader's zooms), so that the line model
+photographed, as long as the line model's MNIST numbers (`numbers.images.lengths`), and makes each
+into a line exactly as the reader does (digit_reader/line.py, at one of the reader's zooms of the
+estimated digit height: digit_reader/rules.py's ZOOMS), so that the line model
 learns from what it will be given. train_numbers mixes them into its batches
 (`numbers.images.writer_lines`).
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from digit_reader.image import find_ink
 from digit_reader.line import maker_of
+from digit_reader.rules import ZOOMS as READER_ZOOMS
 from src.config import load_params
 from src.errors import PipelineError
 from src.fileio import save_torch
@@ -30,14 +32,14 @@ from src.writers import photographed, write, writer_of
 
 log = logging.getLogger("writer_lines")
 OUT = Path("data/writers/lines.pt")
-LENGTHS = (1, 8)          # digits per number, uniform, as numbers.images.lengths
-ZOOMS = (0.9, 1.0, 1.1)   # the reader's (digit_reader/rules.py's ZOOMS)
+ZOOMS = tuple(sorted(READER_ZOOMS))   # each line's digit height, one of the reader's zooms, smallest first
 
 
 def writer_line(i: int, cfg: dict) -> tuple[np.ndarray, str] | None:
     """Number i: its line (uint8 28 x W) and its digits; None if the reader finds no ink in it."""
     rng = np.random.default_rng([cfg["seed"], i])
-    digits = "".join(map(str, rng.integers(0, 10, int(rng.integers(LENGTHS[0], LENGTHS[1] + 1)))))
+    shortest, longest = cfg["lengths"]
+    digits = "".join(map(str, rng.integers(0, 10, int(rng.integers(shortest, longest + 1)))))
     image = write(writer_of("train", i), digits, "touching" if rng.random() < cfg["touching"] else "spaced", rng)
     if rng.random() < cfg["photographed"]:
         image = photographed(image, rng)
@@ -47,6 +49,12 @@ def writer_line(i: int, cfg: dict) -> tuple[np.ndarray, str] | None:
         return None
     line = make(float(rng.choice(ZOOMS)))
     return np.round(line.pixels[:, :line.width] * 255).astype(np.uint8), digits
+
+
+def settings(params: dict) -> dict:
+    """The stage's params: its section, and the lengths of the line model's MNIST numbers
+    (numbers.images.lengths), which its lines share."""
+    return {**params["writer_lines"], "lengths": params["numbers"]["images"]["lengths"]}
 
 
 def writer_lines(cfg: dict, processes: int) -> list:
@@ -65,8 +73,7 @@ def packed(lines: list) -> dict:
 
 
 def main() -> None:
-    cfg = load_params()["writer_lines"]
-    made = writer_lines(cfg, workers())
+    made = writer_lines(settings(load_params()), workers())
     kept = [m for m in made if m is not None]
     if not kept:
         raise PipelineError(f"writer_lines: no ink found in any of the {len(made)} lines drawn")

@@ -24,6 +24,7 @@ os.chdir(ROOT)  # the stages resolve params.yaml, data/ and models/ from the pro
 from src.checksums import CANONICAL, is_valid  # noqa: E402
 from src.download import fetch  # noqa: E402
 from src.fileio import RAW_DIR, md5_of  # noqa: E402
+from tests.imports import code_of  # noqa: E402
 
 
 TIER_OF_FIXTURE = {"tiny": "e2e", "tiny_built": "e2e", "browser": "browser", "live_server": "server",
@@ -405,10 +406,7 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
     params["train"] = merge(params["train"], QUICK_MODELS)
     params["writer_digits"] = merge(params["writer_digits"], QUICK_WRITER_DIGITS)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    made_by = [ROOT / "src" / name for name in ("models.py", "config.py", "training.py", "data.py", "preprocess.py",
-                                                "export.py", "onnx_export.py", "writer_digits.py", "writers.py",
-                                                "parallel.py")]
-    made_by.append(ROOT / "digit_reader" / "image.py")   # the writers' digits are cut out by the reader's code
+    made_by = code_of("src.data", "src.export", "src.models", "src.preprocess", "src.training", "src.writer_digits")
     used = {key: params[key] for key in ("train", "writer_digits")}
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(used, sort_keys=True).encode()
                       + torch.__version__.encode() + str((QUICK_MLP_IMAGES, QUICK_READER_MNIST)).encode()).hexdigest()
@@ -442,10 +440,8 @@ def add_quick_numbers_model(request, root: Path, raw_mnist: Path) -> None:
     params["numbers"] = merge(params["numbers"], QUICK_NUMBERS)
     params["writer_lines"] = merge(params["writer_lines"], QUICK_WRITER_LINES)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    made_by = [ROOT / "src" / f"{name}.py" for name in ("number_images", "number_model", "number_calibration", "ctc",
-                                                          "train_numbers", "training", "preprocess", "export_numbers",
-                                                          "onnx_export", "writer_lines", "writers", "parallel")]
-    made_by += [ROOT / "digit_reader" / f"{name}.py" for name in ("image", "line")]   # the writers' lines are made by the reader's
+    made_by = code_of("src.export_numbers", "src.models", "src.number_calibration", "src.number_images",
+                      "src.number_model", "src.preprocess", "src.train_numbers", "src.writer_lines")
     used = {key: params[key] for key in ("numbers", "writer_lines")}
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(used, sort_keys=True).encode()
                       + torch.__version__.encode()).hexdigest()
@@ -463,15 +459,16 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     import torch
 
     from src.export_numbers import export_line_model
+    from src.models import save_weights
     from src.number_calibration import calibrate
     from src.number_images import KINDS, LinePool, fixed_numbers
-    from src.number_model import build_line_model, line_logits, save_line_model
+    from src.number_model import build_line_model, line_logits
     from src.preprocess import read_raw
     from src.train_numbers import fit_line_model, validation_numbers
-    from src.writer_lines import packed, writer_lines
+    from src.writer_lines import packed, settings, writer_lines
 
     cfg, images_cfg = params["numbers"]["train"], params["numbers"]["images"]
-    pool = LinePool(**packed([line for line in writer_lines(params["writer_lines"], 1) if line is not None]))
+    pool = LinePool(**packed([line for line in writer_lines(settings(params), 1) if line is not None]))
     images, labels = read_raw("train", raw_mnist)
     train_x, train_y = images[:-QUICK_NUMBERS_VAL], labels[:-QUICK_NUMBERS_VAL]
     val = validation_numbers(images[-QUICK_NUMBERS_VAL:], labels[-QUICK_NUMBERS_VAL:], cfg["val_numbers"],
@@ -480,7 +477,7 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     model = build_line_model(params["numbers"]["net"]).to(memory_format=torch.channels_last)
     fit_line_model(model, train_x, train_y, val, cfg, images_cfg, mean, std, torch.device("cpu"), writer_lines=pool)
     calibrate(model, line_logits(model, val, mean, std), val, cfg["unflagged_accuracy"])
-    save_line_model(model, folder / "numbers.pth")
+    save_weights(model, folder / "numbers.pth")
     test_images, test_labels = read_raw("t10k", raw_mnist)
     check = fixed_numbers(test_images, test_labels, [4] * 60, list(KINDS) * 20, seed=0)
     (folder / "numbers.onnx").write_bytes(export_line_model(model, mean, std, check, folder / "numbers.onnx")[0])

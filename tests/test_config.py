@@ -77,7 +77,9 @@ def test_a_model_that_starts_from_another_must_be_built_as_it_is():
     params["train"]["reader"]["net"]["widths"] = [16, 32, 64]
     validate(params)
     for init, message in (("reader", "must name another model section"), ("vgg", "must name another model section"),
-                          (3, "train.reader.init must be a string")):
+                          (3, "train.reader.init must be a string"),
+                          ("mlp", r"train.reader.init can only be cnn \(or absent\), whose weights \(models/cnn.pth\) "
+                                  r"the stage train_reader declares; got 'mlp'")):
         with pytest.raises(ParamsError, match=message):
             validate(with_change("train.reader.init", init))
     validate(with_change("train.reader.init", KeyError))   # optional: a model trained from scratch

@@ -1,12 +1,13 @@
-import pickle
+import zipfile
 
 import pytest
 import torch
 from torch import nn
 
 from src.config import ARCH_NAMES
-from src.models import (ARCHS, CNNNet, build_model, count_parameters, load_trained, load_weights, model_of, save_weights,
-                        start_from)
+from src.errors import PipelineError
+from src.models import (ARCHS, CNNNet, WeightsMismatch, build_model, count_parameters, load_trained, load_weights, model_of,
+                        save_weights, start_from)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -33,7 +34,7 @@ def test_a_model_with_several_digits_starts_from_a_ten_digit_model_with_its_own_
             assert torch.equal(started[key][:10], value) and torch.equal(started[key][10:], own[key][10:]), key
     x = torch.randn(4, 1, 28, 28)
     assert torch.allclose(fresh.eval()(x)[:, :10], ten.eval()(x), atol=1e-5)
-    with pytest.raises(RuntimeError, match="size mismatch"):   # any other difference is an error
+    with pytest.raises(WeightsMismatch, match=r"ten.pth does not fit the model params.yaml builds: .* is \d"):   # any other difference
         start_from(model_of({"arch": "mlp", "net": {"hidden": [7]}}), tmp_path / "ten.pth") if arch == "mlp" else \
             start_from(build_model(arch, classes=9), tmp_path / "ten.pth")
 
@@ -46,13 +47,13 @@ def test_a_trained_model_is_rebuilt_with_the_outputs_its_weights_have(arch, tmp_
         save_weights(build_model(arch, classes=outputs), tmp_path / f"{outputs}.pth")
         assert load_trained(arch, {}, tmp_path / f"{outputs}.pth")(torch.randn(2, 1, 28, 28)).shape == (2, outputs)
     save_weights(build_model(arch, classes=12), tmp_path / "12.pth")
-    with pytest.raises(RuntimeError, match="size mismatch"):   # neither: refused, not rebuilt to fit
+    with pytest.raises(WeightsMismatch, match=r"12.pth does not fit .*: \S+ is 12 .*there, 10 .*here$"):   # neither: refused, not rebuilt to fit
         load_trained(arch, {}, tmp_path / "12.pth")
     weights = build_model(arch, classes=11).state_dict()
     torch.save(dict(sorted(weights.items())), tmp_path / "sorted.pth")   # the output layer found by name, not place
     assert load_trained(arch, {}, tmp_path / "sorted.pth")(torch.randn(2, 1, 28, 28)).shape == (2, 11)
     torch.save({}, tmp_path / "empty.pth")
-    with pytest.raises(RuntimeError, match="Missing key"):
+    with pytest.raises(WeightsMismatch, match=r"empty.pth does not fit the model params.yaml builds: no \S+, \S+ and \d+ more$"):
         load_trained(arch, {}, tmp_path / "empty.pth")
 
 
@@ -126,9 +127,25 @@ class RunsCode:
         return (os.system, ("touch pwned",))
 
 
+def test_a_file_that_is_not_a_weights_file_is_one_line(tmp_path):
+    save_weights(build_model("mlp"), tmp_path / "whole.pth")
+    (tmp_path / "cut.pth").write_bytes((tmp_path / "whole.pth").read_bytes()[:-5000])   # a copy cut short
+    (tmp_path / "text.pth").write_text("not weights")
+    with pytest.raises(PipelineError, match=r"text.pth is not a weights file \(torch.save writes a zip archive\)$"):
+        load_weights(build_model("mlp"), tmp_path / "text.pth")
+    with pytest.raises(PipelineError, match=r"cut.pth is not a weights file \(torch.save writes a zip archive\)$"):
+        load_weights(build_model("mlp"), tmp_path / "cut.pth")
+    with zipfile.ZipFile(tmp_path / "other.pth", "w") as archive:   # a zip archive, but not torch.save's
+        archive.writestr("notes.txt", "hello")
+    with pytest.raises(PipelineError, match=r"other.pth is not a readable weights file: \S.*$"):
+        load_weights(build_model("mlp"), tmp_path / "other.pth")
+    with pytest.raises(FileNotFoundError, match=r"none.pth not found: run `dvc repro` first"):
+        load_weights(build_model("mlp"), tmp_path / "none.pth")
+
+
 def test_a_pth_that_would_run_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     torch.save({"weight": RunsCode()}, tmp_path / "evil.pth")
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+    with pytest.raises(PipelineError, match=r"evil.pth holds more than tensors, which weights-only loading refuses .*: Weights only load failed"):
         load_weights(build_model("mlp"), tmp_path / "evil.pth")
     assert not (tmp_path / "pwned").exists()

@@ -7,7 +7,8 @@ import yaml
 from PIL import Image
 
 from digit_reader import predict
-from digit_reader.reader import Reader, UNCERTAIN_BELOW
+from digit_reader.reader import Reader
+from digit_reader.rules import UNCERTAIN_BELOW
 from digit_reader.runtimes import ModelError
 from tests.conftest import ROOT
 
@@ -147,7 +148,7 @@ def test_weights_that_do_not_fit_params_are_one_line(tmp_path, reader_project):
     with pytest.raises(Exception, match=r"models/cnn.pth does not fit train.cnn in params.yaml .*make repro"):
         Reader("cnn", tmp_path / "project", runtime="torch")
     (tmp_path / "project/models/cnn.pth").write_bytes(b"junk" * 10)
-    with pytest.raises(ModelError, match=r"^\S*models/cnn.pth is not a weights file \(torch.save writes a zip archive\): run"):
+    with pytest.raises(ModelError, match=r"^\S*models/cnn.pth is not a weights file \(torch.save writes a zip archive\); run"):
         Reader("cnn", tmp_path / "project", runtime="torch")
     with pytest.raises(ModelError, match=r"^unknown model 'vgg' \(known: reader, cnn, mlp\)$"):
         Reader("vgg", tmp_path / "project", runtime="onnx")
@@ -169,7 +170,7 @@ def test_the_line_models_torch_files_that_do_not_fit_are_one_line_as_the_classif
         LineModel(root, runtime="torch")
     (root / "data/processed/stats.json").write_text("{}")
     for load in (lambda: LineModel(root, runtime="torch"), lambda: TorchModel("cnn", root)):
-        with pytest.raises(ModelError, match=r"stats.json: no valid mean and std .*make repro"):
+        with pytest.raises(ModelError, match=r"stats.json: no valid mean and std, .*make repro"):
             load()
 
 

@@ -2,8 +2,9 @@ import torch
 import torchvision.transforms as T
 import pytest
 
-from src.data import normalize
+from src.data import load_stats, normalize
 from src.checksums import ChecksumError
+from src.errors import PipelineError
 from src.preprocess import pixel_stats, read_raw, split_train_val
 from tests.conftest import copy_raw
 
@@ -28,6 +29,15 @@ def test_pixel_stats_match_a_direct_computation():
     mean, std = pixel_stats(images)
     flat = images.double().flatten() / 255
     assert mean == pytest.approx(flat.mean().item()) and std == pytest.approx(flat.std(correction=0).item())
+
+
+def test_stats_are_read_back_and_a_damaged_file_is_one_line(tmp_path):
+    (tmp_path / "stats.json").write_text('{"mean": 0.1307, "std": 0.3081}')
+    assert load_stats(tmp_path) == (0.1307, 0.3081)
+    for text, problem in (('{"mean": 0.13', "JSONDecodeError"), ("{}", "KeyError: 'mean'"), ('{"mean": 1, "std": null}', "TypeError")):
+        (tmp_path / "stats.json").write_text(text)
+        with pytest.raises(PipelineError, match=rf"stats.json: no valid mean and std, as the preprocess stage writes them \({problem}"):
+            load_stats(tmp_path)
 
 
 def test_normalisation_matches_torchvision_transforms(raw_mnist):

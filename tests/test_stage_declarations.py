@@ -4,6 +4,8 @@ only when, something it depends on changed. Checked against the code, not kept b
   `.py` deps;
 - params: the keys a stage reads, recorded while `dvc repro` really runs it in the tiny build
   (tests/params_recorder), are all declared, and every declared param is read;
+- data: the files it opens there, but its code and params.yaml, are its deps or its outputs, and
+  every dep is read;
 - a stage imports the library, never another stage: an edit of one stage's module reruns that
   stage alone (and what reads its outputs), not the stages that borrowed from it.
 """
@@ -16,6 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import PARAMS_READ_LOG, ROOT
+from tests.imports import imported_files, module_file
 from tests.params_recorder.sitecustomize import Recording
 
 COMMAND = re.compile(r"^python3? -m ([\w.]+)(.*)$")
@@ -43,38 +46,6 @@ def command(stage: dict) -> tuple[str, list[str]]:
     match = COMMAND.match(stage["cmd"].strip())
     assert match, f"expected `python -m <module> [args]`, got {stage['cmd']!r}"
     return match.group(1), match.group(2).split()
-
-
-def module_file(name: str) -> Path | None:
-    """The project file of a module name (None for anything outside the project)."""
-    base = ROOT.joinpath(*name.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-def imported_files(path: Path, seen: set[Path] | None = None) -> set[Path]:
-    """Every project file that `path` imports, directly or through other project files, at
-    module level or inside functions."""
-    seen = set() if seen is None else seen
-    if path in seen:
-        return seen
-    seen.add(path)
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for name in names:
-            # `import a.b` runs a/__init__.py too
-            for prefix in (".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 2)):
-                found = module_file(prefix)
-                if found:
-                    imported_files(found, seen)
-    return seen
 
 
 def relative(paths) -> set[str]:
@@ -132,10 +103,21 @@ def test_the_stage_packages_init_files_are_empty():
 
 
 def test_the_import_walk_finds_lazy_and_package_imports(tmp_path):
-    """The checker itself, on the train stage: distributed.py is reached through
-    `from src import distributed`, and run_stage only through an import inside `if __name__`."""
-    found = relative(imported_files(ROOT / "src" / "train.py"))
-    assert {"src/distributed.py", "src/cli.py", "src/config.py", "src/errors.py"} <= found
+    """The checker itself, on a package of its own: a module reached only through an import inside
+    a function, one through `from pkg import module`, one through a package's __init__; and an
+    import it cannot follow fails."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    files = {"__init__.py": "from pkg import base\n", "base.py": "", "stage.py": "import pkg.used\n\n\ndef main():\n    from pkg import lazy\n",
+             "used.py": "", "lazy.py": "from pkg.deeper import x\n", "deeper.py": "x = 1\n", "unused.py": ""}
+    for name, text in files.items():
+        (package / name).write_text(text)
+    found = {p.name for p in imported_files(package / "stage.py", root=tmp_path)}
+    assert found == {"stage.py", "__init__.py", "base.py", "used.py", "lazy.py", "deeper.py"}
+    for text in ("from . import used\n", "import importlib\nimportlib.import_module('pkg.used')\n", "__import__('pkg.used')\n"):
+        (package / "stage.py").write_text(text)
+        with pytest.raises(AssertionError, match="relative import|computed name"):
+            imported_files(package / "stage.py", root=tmp_path)
 
 
 def covers(outer: str, inner: str) -> bool:
@@ -168,6 +150,42 @@ def test_params_read_are_exactly_the_declared_params(tiny_built):
         unread = sorted(d for d in declared if not any(covers(d, r) or covers(r, d) for r in reads[name]))
         if undeclared or unread:
             wrong[name] = f"reads undeclared params {undeclared} (changing them does not rerun it); declares unread params {unread}"
+    assert not wrong, f"dvc.yaml: {wrong}"
+
+
+# What a stage may read besides its deps: params.yaml (its params are checked above), and the
+# repository's own files, which DVCLive reads to find the repository it logs into.
+REPOSITORY_FILES = {"params.yaml", ".gitignore", ".dvcignore"}
+
+
+def declared_paths(stage: dict, *kinds: str) -> list[str]:
+    """The paths a stage lists under `kinds` (deps, outs, metrics, plots), options and comments dropped."""
+    return [entry if isinstance(entry, str) else next(iter(entry)) for kind in kinds for entry in stage.get(kind, [])]
+
+
+def within(path: str, declared: str) -> bool:
+    return path == declared or path.startswith(declared.rstrip("/") + "/")
+
+
+def test_files_a_stage_reads_are_exactly_its_data_deps(tiny_built):
+    """The files each stage opened while the tiny build's `dvc repro` ran it (tests/params_recorder),
+    but its code and params.yaml (checked above), are deps of it, or outputs it reads back; and
+    every file or folder it declares is read."""
+    project, _ = tiny_built
+    opened: dict[str, set[str]] = {name: set() for name in STAGES}
+    for line in (project.path.parent / PARAMS_READ_LOG).read_text().splitlines():
+        record = json.loads(line)
+        opened[record["stage"]] |= {p for p in record.get("opened", []) if not p.endswith((".py", ".pyc"))
+                                    and p not in REPOSITORY_FILES and not p.startswith((".dvc/", ".git/"))}
+    assert opened["train@cnn"], "the recorder saw no files opened: is tests/params_recorder on PYTHONPATH?"
+    wrong = {}
+    for name, stage in STAGES.items():
+        deps = [d for d in declared_paths(stage, "deps") if not d.endswith(".py")]
+        outs = declared_paths(stage, "outs", "metrics", "plots")
+        undeclared = sorted(p for p in opened[name] if not any(within(p, d) for d in deps + outs))
+        unread = sorted(d for d in deps if not any(within(p, d) for p in opened[name]))
+        if undeclared or unread:
+            wrong[name] = f"reads undeclared files {undeclared} (changing them does not rerun it); declares unread deps {unread}"
     assert not wrong, f"dvc.yaml: {wrong}"
 
 

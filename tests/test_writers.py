@@ -187,7 +187,7 @@ def test_a_writer_digit_is_the_readers_digit_of_a_training_writers_drawing(monke
 
 # --- lines by the training split's writers, for the line model (src/writer_lines.py) ---
 
-LINES_CFG = {"seed": 0, "count": 6, "touching": 0.5, "photographed": 0.3}
+LINES_CFG = {"seed": 0, "count": 6, "touching": 0.5, "photographed": 0.3, "lengths": [1, 8]}
 
 
 def test_a_writer_line_is_the_readers_line_of_a_training_writers_number():
@@ -197,6 +197,7 @@ def test_a_writer_line_is_the_readers_line_of_a_training_writers_number():
     again, _ = writer_line(3, LINES_CFG)
     assert pixels.dtype == np.uint8 and pixels.shape[0] == 28 and np.array_equal(pixels, again)
     assert 1 <= len(digits) <= 8 and digits.isdigit()
+    assert {len(writer_line(i, {**LINES_CFG, "lengths": [2, 3]})[1]) for i in range(8)} == {2, 3}   # numbers.images.lengths
     # as wide as its digits at MNIST's scale, with the reader's margins: 8-28 columns a digit
     assert 8 * len(digits) <= pixels.shape[1] <= 28 * len(digits) + 16
 
@@ -208,7 +209,7 @@ def test_a_writer_stage_that_keeps_nothing_says_so_and_writes_nothing(stage, mon
     from src.errors import PipelineError
 
     module = importlib.import_module(f"src.{stage}")
-    monkeypatch.setattr(module, "load_params", lambda: {stage: {}})
+    monkeypatch.setattr(module, "load_params", lambda: {stage: {}, "numbers": {"images": {"lengths": [1, 8]}}})
     monkeypatch.setattr(module, stage, lambda cfg, processes: [None, None])
     monkeypatch.setattr(module, "OUT", tmp_path / "out.pt")
     with pytest.raises(PipelineError, match=f"{stage}: .* of the 2 "):

@@ -1,9 +1,11 @@
-"""Records which params.yaml keys each stage reads, while `dvc repro` really runs it.
+"""Records which params.yaml keys, and which files, each stage reads while `dvc repro` really runs it.
 
 Put this folder on PYTHONPATH and name a log file in PARAMS_READ_LOG: Python imports this module
 at start-up in every process, the stages' included. When a stage imports src.config, its
-`load_params` is wrapped so that the params come as a `Recording`, and at exit the process appends
-one JSON line to the log: {"stage": DVC_STAGE (set by DVC for each command), "reads": [...]}.
+`load_params` is wrapped so that the params come as a `Recording`; an audit hook (PEP 578) sees
+every file the process opens for reading. At exit the stage's process appends one JSON line to
+the log: {"stage": DVC_STAGE (set by DVC for each command), "reads": [...], "opened": [...]}, the
+files as paths relative to the stage's directory (the project's), those outside it left out.
 tests/conftest.py's tiny build runs this way; tests/test_stage_declarations.py reads the log.
 """
 import atexit
@@ -83,16 +85,31 @@ class _WrapOnImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-def _start(log: str) -> None:
+def record_opened(opened: set[str], root: str):
+    """An audit hook that adds to `opened` each file under `root` opened for reading only."""
+    def hook(event, args):
+        if event != "open" or not isinstance(args[0], (str, bytes, os.PathLike)):
+            return
+        path, mode, flags = args
+        reading = ("r" in mode and "+" not in mode) if mode else (flags & 3) == os.O_RDONLY
+        full = os.path.abspath(os.fsdecode(path))
+        if reading and full.startswith(root + os.sep):
+            opened.add(os.path.relpath(full, root))
+    return hook
+
+
+def _start(log: str, stage: str) -> None:
     reads: set[str] = set()
+    opened: set[str] = set()
     sys.meta_path.insert(0, _WrapOnImport(reads))
+    sys.addaudithook(record_opened(opened, os.getcwd()))
 
     def write():
-        if reads:
+        if reads or opened:
             with open(log, "a") as out:
-                out.write(json.dumps({"stage": os.environ.get("DVC_STAGE"), "reads": sorted(reads)}) + "\n")
+                out.write(json.dumps({"stage": stage, "reads": sorted(reads), "opened": sorted(opened)}) + "\n")
     atexit.register(write)
 
 
-if os.environ.get("PARAMS_READ_LOG"):
-    _start(os.environ["PARAMS_READ_LOG"])
+if os.environ.get("PARAMS_READ_LOG") and os.environ.get("DVC_STAGE"):
+    _start(os.environ["PARAMS_READ_LOG"], os.environ["DVC_STAGE"])
