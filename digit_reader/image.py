@@ -18,6 +18,8 @@ The steps, each a function below, in order:
 `digits_in(decode(data))` runs them all; digit_reader/numbers.py runs `find_ink` (steps 2-4) once
 and `digits_of` (step 5), as the line model reads the same ink, for the CLI and the API alike.
 """
+import functools
+import heapq
 import io
 import math
 import struct
@@ -43,6 +45,7 @@ FIELD = 28                 # MNIST: the image's side
 CENTRE = 14.0              # MNIST's mean centre of mass is (13.99, 14.00), row and column index
 MIN_CONTRAST = 0.2         # ink this close to the background is no ink: a blank page is blank
 INK_LEVEL = 0.4            # a pixel is ink above this fraction of the ink's full contrast
+MAX_PIECES = 250           # separate marks (specks dropped) an image may hold: a number has a few dozen at most
 UNEVEN_LIGHT = 0.08        # a margin this uneven (5th to 95th percentile) is a photo's light, flattened first
 # A 5's top bar written apart (segment): at most this tall, as a fraction of its body's height; its
 # bottom at most BAR_ABOVE of that height above the body's top, its top within the body's top BAR_TOP.
@@ -279,22 +282,13 @@ def segment(ink: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
     keep = [i for i in range(count) if areas[i] >= max(4, 0.002 * areas.max())]
     if not keep:   # specks only: no digit
         return []
-    boxes = {i: [slices[i][1].start, slices[i][0].start, slices[i][1].stop, slices[i][0].stop] for i in keep}
-    tallest = max(b[3] - b[1] for b in boxes.values())
-    groups = [[i] for i in sorted(keep, key=lambda i: boxes[i][0])]
-    merged = True
-    while merged:
-        merged = False
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                if _same_digit(_union(boxes, groups[a]), _union(boxes, groups[b]), tallest):
-                    groups[a] += groups.pop(b)
-                    merged = True
-                    break
-            if merged:
-                break
+    if len(keep) > MAX_PIECES:   # a dotted page, a photo of gravel: not a number, and grouping them takes minutes
+        raise ImageError(f"too many separate marks in the image ({len(keep)}; a number has at most {MAX_PIECES}): "
+                         f"crop it to the digits")
+    boxes = {i: (slices[i][1].start, slices[i][0].start, slices[i][1].stop, slices[i][0].stop) for i in keep}
+    groups = grouped(boxes, sorted(keep, key=lambda i: boxes[i][0]), max(b[3] - b[1] for b in boxes.values()))
     sizes = [sum(areas[i] for i in g) for g in groups]
-    unions = [_union(boxes, g) for g in groups]
+    unions = [functools.reduce(_union, (boxes[i] for i in g)) for g in groups]
     digits = [(u, g) for g, u, size in zip(groups, unions, sizes)
               if size >= 0.08 * max(sizes) and u[3] - u[1] >= 0.3 * max(v[3] - v[1] for v in unions)]
     digits.sort(key=lambda d: d[0][0] + d[0][2])
@@ -305,9 +299,41 @@ def segment(ink: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
     return found
 
 
-def _union(boxes, group):
-    parts = [boxes[i] for i in group]
-    return [min(p[0] for p in parts), min(p[1] for p in parts), max(p[2] for p in parts), max(p[3] for p in parts)]
+def grouped(boxes: dict, order: list, tallest: int) -> list[list]:
+    """The pieces `order` (left to right) in groups that are one digit each: again and again, the
+    first two groups in that order that _same_digit finds one digit become one, the later joining
+    the earlier, until no two do. Each pair is judged once for as long as neither group changes
+    (a heap of the pairs found one digit, in order), not all pairs again after every merge."""
+    rank = {piece: r for r, piece in enumerate(order)}
+    members = {piece: [piece] for piece in order}
+    union = {piece: boxes[piece] for piece in order}
+    version = dict.fromkeys(order, 0)
+    one_digit = []   # (rank of the earlier, rank of the later, earlier, later, their versions)
+
+    def judge(a, b):
+        if rank[a] > rank[b]:
+            a, b = b, a
+        if _same_digit(union[a], union[b], tallest):
+            heapq.heappush(one_digit, (rank[a], rank[b], a, b, version[a], version[b]))
+
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            judge(a, b)
+    while one_digit:
+        _, _, a, b, version_a, version_b = heapq.heappop(one_digit)
+        if a not in members or b not in members or (version[a], version[b]) != (version_a, version_b):
+            continue   # judged before one of them changed
+        members[a] += members.pop(b)
+        union[a] = _union(union[a], union.pop(b))
+        version[a] += 1
+        for other in members:
+            if other != a:
+                judge(a, other)
+    return [members[piece] for piece in sorted(members, key=rank.get)]
+
+
+def _union(a, b):
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
 def _same_digit(a, b, tallest) -> bool:

@@ -1,14 +1,16 @@
 """digit_reader/image.py: MNIST's normalisation of users' images, checked on synthetic images and
 against MNIST itself (test digits made to look like a user's, then recovered and read)."""
 
+import functools
+
 import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage
 
-from digit_reader.image import (BOX, CENTRE, FIELD, MAX_PIXELS_PER_BYTE, RATIO_FROM_PIXELS, WORK_SIDE, ImageError,
-                                decode, digits_in, dilate_disk, even_light, normalise_digit, open_image, segment, to_gray,
-                                to_ink)
+from digit_reader.image import (BOX, CENTRE, FIELD, MAX_PIECES, MAX_PIXELS_PER_BYTE, RATIO_FROM_PIXELS, WORK_SIDE,
+                                ImageError, _same_digit, _union, decode, digits_in, dilate_disk, even_light, grouped,
+                                normalise_digit, open_image, segment, to_gray, to_ink)
 from digit_reader.reader import Reader
 from tests.conftest import encode, png_header_only
 from tools.user_images import users_version
@@ -153,6 +155,41 @@ def test_segment_keeps_two_full_height_digits_apart_even_if_their_boxes_overlap(
     # a 1 under the overhanging bar of a 7: the 1's box lies within the 7's
     image = stroke_image(boxes=[(10, 10, 100, 22), (68, 10, 80, 110), (88, 30, 96, 110)])
     assert [box[1].start for box, _ in segment(to_ink(image / 255))] == [10, 88]
+
+
+def first_pair_merged(boxes: dict, order: list, tallest: int) -> list[list]:
+    """The reference for grouped(): the rule as written, slowly: merge the first pair (in order)
+    that is one digit, and look again from the start, until no pair is."""
+    groups = [[piece] for piece in order]
+    box_of = lambda group: functools.reduce(_union, (boxes[p] for p in group))  # noqa: E731
+    while True:
+        pair = next(((a, b) for a in range(len(groups)) for b in range(a + 1, len(groups))
+                     if _same_digit(box_of(groups[a]), box_of(groups[b]), tallest)), None)
+        if pair is None:
+            return groups
+        groups[pair[0]] += groups.pop(pair[1])
+
+
+def test_grouping_merges_as_the_first_pair_rule_does():
+    rng = np.random.default_rng(0)
+    for _ in range(200):   # bars and blobs, some stacked, some overlapping, some side by side
+        pieces = rng.integers(1, 40)
+        x0, y0 = rng.integers(0, 150, pieces), rng.integers(0, 100, pieces)
+        boxes = {i: (int(x0[i]), int(y0[i]), int(x0[i] + rng.integers(2, 30)), int(y0[i] + rng.integers(2, 60)))
+                 for i in range(pieces)}
+        order = sorted(boxes, key=lambda i: boxes[i][0])
+        tallest = max(b[3] - b[1] for b in boxes.values())
+        assert grouped(boxes, order, tallest) == first_pair_merged(boxes, order, tallest)
+
+
+def test_an_image_of_more_separate_marks_than_a_number_has_is_refused():
+    side = 20   # 400 dots of 2 x 2 pixels
+    ink = np.zeros((5 * side + 10, 5 * side + 10))
+    for i in range(side):
+        for j in range(side):
+            ink[5 + 5 * i:7 + 5 * i, 5 + 5 * j:7 + 5 * j] = 1
+    with pytest.raises(ImageError, match=rf"too many separate marks in the image \(400; a number has at most {MAX_PIECES}\)"):
+        segment(ink)
 
 
 # --- MNIST's normalisation ------------------------------------------------------------------

@@ -97,6 +97,16 @@ def test_a_blank_image_says_no_digit_was_found(client, image):
     assert answer.json()["digits"] == "" and answer.json()["message"] == "no digit found"
 
 
+def dotted(side: int = 30) -> bytes:
+    """A PNG of a few hundred bytes: a grid of side x side dots, each of 2 x 2 pixels (a dotted
+    notebook page, or a hostile upload: grouping so many marks once took minutes)."""
+    page = np.full((5 * side + 10, 5 * side + 10), 255, np.uint8)
+    for i in range(side):
+        for j in range(side):
+            page[5 + 5 * i:7 + 5 * i, 5 + 5 * j:7 + 5 * j] = 0
+    return encode(Image.fromarray(page))
+
+
 def truncated(seven: bytes) -> bytes:
     return seven[: len(seven) // 2]
 
@@ -118,6 +128,7 @@ BAD = [  # (what, body or a function of the good PNG, extra request options, sta
     ("over the size limit", b"\0" * (MAX_BODY + 1), {}, 413, "over the limit"),
     # Pillow opens a CIELab TIFF but cannot convert it to grey
     ("CIELab colours", encode(Image.new("LAB", (60, 60), (50, 0, 0)), "TIFF"), {}, 422, "unsupported colour mode LAB"),
+    ("900 dots", dotted(), {}, 422, "too many separate marks in the image (900; a number has at most 250): crop it"),
 ]
 
 
