@@ -96,8 +96,11 @@ def is_multipart(request: Request) -> bool:
     return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
 
 
-async def uploaded_files(request: Request, body: bytes, max_files: int) -> list[tuple[str, str, bytes]]:
-    """The files of a multipart/form-data upload, in order: (field, file name, bytes) each."""
+async def uploaded_files(request: Request, body: bytes, max_files: int, too_many: str,
+                         only_files: bool = False) -> list[tuple[str, str, bytes]]:
+    """The files of a multipart/form-data upload, in order: (field, file name, bytes) each. Over
+    `max_files`, BadRequest(400, too_many); with `only_files`, a part that is not a file (no file
+    name: an image pasted as text) is refused rather than skipped, which would shift the others."""
     async def once():
         yield body
 
@@ -105,11 +108,16 @@ async def uploaded_files(request: Request, body: bytes, max_files: int) -> list[
         form = await MultiPartParser(request.headers, once(), max_files=max_files, max_fields=16,
                                      max_part_size=MAX_BODY).parse()
     except (MultiPartException, KeyError, ValueError) as error:
-        too_many = str(error).startswith("Too many files")
-        raise BadRequest(400, f"too many files in one upload: at most {max_files}" if too_many
+        raise BadRequest(400, too_many if str(error).startswith("Too many files")
                          else f"malformed multipart upload: {error}") from None
-    files = [(key, value) for key, value in form.multi_items() if isinstance(value, UploadFile)]
-    uploads = [(key, value.filename or "", await value.read()) for key, value in files]
+    parts = form.multi_items()
+    fields = [(position, key) for position, (key, value) in enumerate(parts) if not isinstance(value, UploadFile)]
+    if only_files and fields:
+        await form.close()
+        position, key = fields[0]
+        raise BadRequest(400, f"part {position + 1} of the upload (field {key!r}) is not a file: send each image as "
+                              f"a file, with a file name (curl: -F {key}=@image.png)")
+    uploads = [(key, value.filename or "", await value.read()) for key, value in parts if isinstance(value, UploadFile)]
     await form.close()
     return uploads
 
@@ -122,7 +130,8 @@ async def image_bytes(request: Request) -> bytes:
         if not body:
             raise BadRequest(400, "empty body: send an image as the body or as a multipart upload")
         return body
-    files = await uploaded_files(request, body, max_files=MAX_BATCH_FILES)
+    files = await uploaded_files(request, body, MAX_BATCH_FILES,
+                                 too_many=f"more than {MAX_BATCH_FILES} files in one upload: /predict reads one image")
     if not files:
         raise BadRequest(400, "multipart upload without a file: send the image as a file (with a file name), "
                               "in a field named `file`")
@@ -142,7 +151,7 @@ PREDICT_DOC = {"requestBody": {"required": True, "content": {
 BATCH_DOC = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "required": ["files"], "properties": {"files": {
         "type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": MAX_BATCH_FILES,
-        "description": f"the images, read in this order (any field name; at most {MAX_BATCH_FILES} files "
+        "description": f"the images, read in this order (any field name, every part a file; at most {MAX_BATCH_FILES} files "
                        f"and {MAX_BATCH_BODY // 2**20} MB in all)"}}}},
 }}}
 LIMITS = {"max_body_bytes": MAX_BODY, "body_stall_s": BODY_STALL_S, "max_batch_files": MAX_BATCH_FILES, "max_batch_bytes": MAX_BATCH_BODY,
@@ -194,7 +203,8 @@ def create_app(root: Path | str = ".", model: str = DEFAULT_MODEL, runtime: str 
     async def predict_batch(request: Request, top: int = Query(3, ge=1, le=10, description="classes listed per digit")):
         if not is_multipart(request):
             raise BadRequest(415, "send the images as a multipart/form-data upload, one file each")
-        files = await uploaded_files(request, await read_body(request, MAX_BATCH_BODY), MAX_BATCH_FILES)
+        files = await uploaded_files(request, await read_body(request, MAX_BATCH_BODY), MAX_BATCH_FILES,
+                                     too_many=f"too many files in one upload: at most {MAX_BATCH_FILES}", only_files=True)
         if not files:
             raise BadRequest(400, "multipart upload without a file: send each image as a file")
         results = await in_reader_thread(lambda: read_batch(reader, [(name, data) for _, name, data in files], top))

@@ -125,6 +125,8 @@ BAD = [  # (what, body or a function of the good PNG, extra request options, sta
     ("multipart without boundary", b"x", {"headers": {"content-type": "multipart/form-data"}}, 400, "malformed multipart"),
     ("two files", None, {"files": [("file", ("a.png", b"x", "image/png"))] * 2}, 400,
      "2 files in one upload: /predict reads one image; send several to /predict/batch"),
+    ("a hundred files", None, {"files": [("file", ("a.png", b"x", "image/png"))] * 100}, 400,
+     f"more than {MAX_BATCH_FILES} files in one upload: /predict reads one image"),
     ("over the size limit", b"\0" * (MAX_BODY + 1), {}, 413, "over the limit"),
     # Pillow opens a CIELab TIFF but cannot convert it to grey
     ("CIELab colours", encode(Image.new("LAB", (60, 60), (50, 0, 0)), "TIFF"), {}, 422, "unsupported colour mode LAB"),
@@ -182,7 +184,10 @@ def test_a_batch_reads_each_image_in_order_and_gives_a_bad_one_its_own_error(cli
 
 @pytest.mark.parametrize("what, request_options, status, words", [
     ("raw body", {"content": b"png"}, 415, "multipart/form-data"),
-    ("no file", {"files": {"name": (None, b"x")}}, 400, "without a file"),
+    ("no file", {"files": {"name": (None, b"x")}}, 400, "part 1 of the upload (field 'name') is not a file"),
+    ("an image pasted as text between two files",   # curl -F files=@a.png -F 'files=<b.png' -F files=@c.png
+     {"files": [("files", ("a.png", b"x", "image/png")), ("files", (None, b"x")), ("files", ("c.png", b"x", "image/png"))]},
+     400, "part 2 of the upload (field 'files') is not a file: send each image as a file, with a file name"),
     ("too many files", {"files": [("files", ("d.png", b"x", "image/png"))] * (MAX_BATCH_FILES + 1)}, 400,
      f"too many files in one upload: at most {MAX_BATCH_FILES}"),
 ])
