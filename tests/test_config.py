@@ -1,5 +1,6 @@
 import copy
 import os
+import shutil
 
 import pytest
 import yaml
@@ -92,6 +93,20 @@ def test_only_the_readers_section_reads_other_stages_files(key, value):
     with pytest.raises(ParamsError, match=rf"train.cnn.{key} \({value!r}\) is for train.reader only") as error:
         validate(with_change(f"train.cnn.{key}", value))
     assert "\n" not in str(error.value)
+
+
+def test_an_override_rewrites_only_its_own_line_of_params_yaml(tmp_path):
+    """`dvc exp run -S` rewrites params.yaml through DVC's YAML round trip, which writes every list
+    as a block; params.yaml keeps its lists that way, so that an experiment's params.yaml differs
+    from the baseline's in the overridden line alone."""
+    from dvc.utils.hydra import apply_overrides
+
+    edited = tmp_path / "params.yaml"
+    shutil.copyfile(ROOT / "params.yaml", edited)
+    apply_overrides(edited, ["train.mlp.epochs=1"])
+    before, after = (ROOT / "params.yaml").read_text().splitlines(), edited.read_text().splitlines()
+    assert len(before) == len(after) and [(a, b) for a, b in zip(before, after) if a != b] == [
+        ("    epochs: 10", "    epochs: 1")]
 
 
 def test_unreadable_yaml_is_one_line(tmp_path):
