@@ -40,6 +40,25 @@ def test_an_unknown_preset_is_one_clear_line():
         apply("nope")
 
 
+def test_a_preset_runs_dvc_exp_run_with_its_overrides_and_prints_it_as_a_shell_takes_it(monkeypatch, capsys):
+    import shlex
+    import subprocess
+
+    from tools import presets
+
+    called = []
+    monkeypatch.setattr(subprocess, "call", lambda command: called.append(command) or 0)
+    with pytest.raises(SystemExit) as ended:
+        presets.main("fast", "--queue")
+    (command,) = called
+    overrides = presets.overrides("fast")
+    assert ended.value.code == 0 and command[1:] == ["-m", "dvc", "exp", "run", "-n", "fast",
+                                                     *[arg for o in overrides for arg in ("-S", o)], "--queue"]
+    printed = capsys.readouterr().out.strip()
+    assert shlex.split(printed) == command[2:]   # pasted into a shell: the same arguments, brackets and all
+    assert "'train.cnn.net.widths=[16,16,48]'" in printed
+
+
 @pytest.mark.parametrize("name", ["fast", "best"])
 def test_preset_trains_briefly(name):
     cfg = {**apply(name)["train"]["cnn"], "epochs": 1}

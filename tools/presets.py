@@ -5,6 +5,7 @@
 
 A preset is applied with DVC's own override parser, so it means exactly what `-S` means.
 """
+import shlex
 import shutil
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def main(name: str, *dvc_args: str) -> None:
     command = [sys.executable, "-m", "dvc", "exp", "run", "-n", name]
     for override in overrides(name):
         command += ["-S", override]
-    print(" ".join([*command[2:], *dvc_args]), flush=True)   # as a user would type it: dvc exp run ...
+    print(shlex.join([*command[2:], *dvc_args]), flush=True)   # as a user would type it, quoted: dvc exp run ...
     sys.exit(subprocess.call([*command, *dvc_args]))
 
 
