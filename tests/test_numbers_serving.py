@@ -91,6 +91,30 @@ def test_the_onnx_reader_reads_as_the_torch_reader(reader_project, composed):
         assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-4)
 
 
+def test_the_docs_snippet_reads_a_line_with_onnxruntime_alone_as_the_reader_does(reader_project, composed, monkeypatch):
+    """docs/reading-digits.md's code for models/numbers.onnx, run as written on lines the reader
+    makes of photos: the digits its line model reads, and the temperature and threshold it reads by."""
+    import re
+
+    from digit_reader.image import decode, find_ink
+    from digit_reader.line import maker_of
+    from digit_reader.numbers import LineModel
+
+    section = (ROOT / "docs" / "reading-digits.md").read_text().split("## The line model as ONNX")[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "np.zeros((1, 1, 28, 112), np.float32)" in snippet   # the line it stands for, replaced by a real one
+    monkeypatch.chdir(reader_project / "models")
+    line_model = LineModel(reader_project, runtime="onnx")
+    for data, _ in composed["touching"][:10] + composed["separated"][:5]:
+        line = maker_of(find_ink(decode(data)))(1.0)
+        pixels = np.ascontiguousarray(line.pixels[None, None, :, :line.width], dtype=np.float32)
+        namespace = {"pixels": pixels}
+        exec(snippet.replace("np.zeros((1, 1, 28, 112), np.float32)", "pixels"), namespace)
+        assert namespace["digits"] == line_model.read(line).digits
+    assert float(namespace["meta"]["temperature"]) == pytest.approx(line_model.temperature)
+    assert float(namespace["meta"]["threshold"]) == pytest.approx(line_model.threshold)
+
+
 def touching_files(composed, tmp_path, count=5):
     """Touching numbers that segmentation alone cannot split: fewer pieces of ink than digits."""
     files = []
