@@ -150,9 +150,9 @@ def to_gray(image: Image.Image) -> np.ndarray:
     hide black ink, so the image goes onto the colour that contrasts with its ink."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # 16- and 32-bit greys: Pillow's conversion to 8 bits clips instead of scaling
+        # by the image's own brightest value: 12-bit data in a 16-bit file is not near-black
         values = np.asarray(image, dtype=np.float32)
-        top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
-        return np.clip(values / top, 0, 1)
+        return np.clip(values / max(float(values.max()), 1.0), 0, 1)
     if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in image.info:
         return np.asarray(converted(image, "L"), dtype=np.float32) / 255.0
     image = converted(image, "RGBA")
@@ -236,14 +236,17 @@ def to_ink(gray: np.ndarray) -> np.ndarray | None:
     is no ink (a blank image).
 
     - The background is what the border is made of (its median): a page's margin, a canvas's
-      fill. Light background (paper) -> invert, so that the digit is light on dark like MNIST.
+      fill. Light background (paper) -> invert, so that the digit is light on dark like MNIST; so
+      too a darker one (grey or coloured paper, a dim photo) whose ink is darker still than the
+      paper is light: the ink lies further below the background than anything lies above it.
     - Contrast is stretched so that the background is 0 and the ink's core is 1: MNIST's strokes
       are saturated (median maximum 255), whatever pen or lighting the user had. The core is the
       median of the pixels above half the strongest one, so one hot pixel does not set it.
     - A photo's uneven light is made even first (`even_light`).
     """
     gray = even_light(gray)
-    if np.median(border(gray)) > 0.5:
+    paper = float(np.median(border(gray)))
+    if paper > 0.5 or paper - float(gray.min()) > float(gray.max()) - paper:
         gray = 1.0 - gray
     background = float(np.median(border(gray)))
     strongest = float(gray.max())

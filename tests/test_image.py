@@ -88,6 +88,8 @@ def test_to_gray_reads_16_bit_palette_and_transparent_images():
     ramp = (np.arange(256, dtype=np.uint16) * 257).reshape(16, 16)
     assert to_gray(Image.fromarray(ramp)).max() == pytest.approx(1.0)
     assert to_gray(Image.fromarray(ramp))[0, 1] == pytest.approx(1 / 255, abs=1e-4)
+    twelve_bit = Image.fromarray((stroke_image().astype(np.uint16) * 16).astype(np.uint16))   # 0-4080 in a 16-bit file
+    assert np.allclose(to_gray(twelve_bit), stroke_image() / 255)
     palette = Image.fromarray(stroke_image()).convert("P")
     assert np.allclose(to_gray(palette), stroke_image() / 255)
     # black strokes on transparent pixels (a canvas) and white strokes on transparent pixels:
@@ -99,7 +101,8 @@ def test_to_gray_reads_16_bit_palette_and_transparent_images():
         assert abs(gray[50, 40] - gray[5, 5]) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("ink, paper", [(0, 255), (255, 0), (60, 180)])
+@pytest.mark.parametrize("ink, paper", [(0, 255), (255, 0), (60, 180),
+                                        (0, 110), (10, 90)])   # grey paper, a dim photo: darker ink still
 def test_to_ink_makes_the_digit_light_on_dark_whatever_the_paper(ink, paper):
     result = to_ink(stroke_image(ink=ink, paper=paper) / 255)
     assert result[50, 40] == pytest.approx(1.0) and result[5, 5] == pytest.approx(0.0)
