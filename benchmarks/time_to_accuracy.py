@@ -29,10 +29,11 @@ from src.config import load_params
 from src.data import normalize
 from src.evaluate import measure_speed
 from src.fileio import RAW_DIR, write_json
-from src.models import CNNNet, build_model, count_parameters
+from src.models import CNNNet, build_model
 from src.preprocess import pixel_stats, read_raw
 from tools.presets import apply as apply_preset
 from src.training import evaluate, fit
+from src.weights import count_parameters
 
 METHOD = " ".join(__doc__.split("\n\n")[2].split())  # the docstring's paragraph on how it measures
 FOLKLORE_MEAN, FOLKLORE_STD = 0.1307, 0.3081

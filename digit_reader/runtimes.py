@@ -61,7 +61,7 @@ def load_torch_weights(root: Path, file: str, section: str, settings, build, thr
 
     from src.config import ParamsError, load_params
     from src.data import load_stats
-    from src.models import WeightsMismatch
+    from src.weights import WeightsMismatch
 
     weights, stats_dir = root / "models" / file, root / "data" / "processed"
     require(weights, stats_dir / "stats.json")

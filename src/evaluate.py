@@ -26,8 +26,9 @@ from src.config import SEVERAL, load_params, model_params
 from src.data import load_split, load_stats, normalize, translate
 from src.fileio import read_summary, write_bytes, write_json
 from src.gallery import save_gallery
-from src.models import count_parameters, load_trained
+from src.models import load_trained
 from src.training import evaluate, predict, resolve_device, uses_bf16
+from src.weights import count_parameters
 
 log = logging.getLogger("evaluate")
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from src import ctc
 from src.ctc import BLANK, CLASSES, STRIDE, Reading  # noqa: F401 (Reading: the decoded type, re-exported)
-from src.models import fit_weights, read_weights
+from src.weights import fit_weights, read_weights
 
 WEIGHTS = Path("models/numbers.pth")  # the train_numbers stage's output, read by the evaluation and the export
 
@@ -85,7 +85,7 @@ def build_line_model(net: dict) -> LineReader:
 
 
 def load_line_model(net: dict, path) -> LineReader:
-    """Build from params.yaml's `numbers.net`, load a state_dict (src/models.py's read_weights:
+    """Build from params.yaml's `numbers.net`, load a state_dict (src/weights.py's read_weights:
     `weights_only=True`, one line for a file that does not fit), in eval mode."""
     return fit_weights(build_line_model(net), read_weights(path), path).eval()
 

@@ -21,8 +21,9 @@ from dvclive import Live
 from src import distributed
 from src.config import SEVERAL, load_params, model_params
 from src.data import load_split, load_stats, normalize
-from src.models import count_parameters, model_of, save_weights, start_from
+from src.models import model_of, start_from
 from src.training import fit, precision_name, resolve_device, seed_everything
+from src.weights import count_parameters, save_weights
 
 log = logging.getLogger("train")
 WRITER_DIGITS = Path("data/writers/digits.pt")

@@ -28,11 +28,11 @@ from dvclive import Live
 from src.config import load_params
 from src.data import load_split, load_stats
 from src.errors import PipelineError
-from src.models import count_parameters, save_weights
 from src.number_calibration import calibrate
 from src.number_images import KINDS, fixed_numbers, load_line_pool, training_numbers
 from src.number_model import WEIGHTS, as_input, build_line_model, ctc_loss, greedy_decode, line_logits, score
 from src.training import lr_factor, make_optimizer, precision_name, resolve_device, seed_everything, uses_bf16
+from src.weights import count_parameters, save_weights
 
 log = logging.getLogger("train_numbers")
 LIVE_DIR = Path("metrics/numbers/train")

@@ -459,7 +459,7 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     import torch
 
     from src.export_numbers import export_line_model
-    from src.models import save_weights
+    from src.weights import save_weights
     from src.number_calibration import calibrate
     from src.number_images import KINDS, LinePool, fixed_numbers
     from src.number_model import build_line_model, line_logits
@@ -488,9 +488,10 @@ def train_quick_models(root: Path, params: dict, raw_mnist: Path) -> None:
 
     from src.data import normalize
     from src.export import export_classifier
-    from src.models import model_of, save_weights, start_from
+    from src.models import model_of, start_from
     from src.preprocess import pixel_stats, read_raw
     from src.training import fit
+    from src.weights import save_weights
     from src.writer_digits import writer_digits
 
     import numpy as np

@@ -6,8 +6,8 @@ from torch import nn
 
 from src.config import ARCH_NAMES
 from src.errors import PipelineError
-from src.models import (ARCHS, CNNNet, WeightsMismatch, build_model, count_parameters, load_trained, load_weights, model_of,
-                        save_weights, start_from)
+from src.models import ARCHS, CNNNet, build_model, load_trained, model_of, start_from
+from src.weights import WeightsMismatch, count_parameters, load_weights, save_weights
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -9,9 +9,10 @@ from benchmarks.hardware import RESULTS_DIR, cpu_kind, git_commit, hardware
 from benchmarks.time_to_accuracy import RECIPES, inference_speeds, load_data, public_fastest_net, results_path, table
 from src.config import load_params
 from src.errors import PipelineError
-from src.models import build_model, count_parameters
+from src.models import build_model
 from tools.presets import PRESETS_DIR, apply
 from src.training import fit
+from src.weights import count_parameters
 from tests.conftest import ROOT
 
 PRESETS = sorted(p.stem for p in (ROOT / PRESETS_DIR).glob("*.yaml"))

@@ -126,7 +126,7 @@ def test_a_model_with_init_starts_from_its_weights_and_writer_digits_join_its_tr
     import json
     import logging
 
-    from src.models import save_weights
+    from src.weights import save_weights
     from src.train import train
 
     monkeypatch.chdir(tmp_path)
