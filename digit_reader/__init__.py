@@ -5,5 +5,5 @@ predict.py (the command line) and api.py (the HTTP API and the draw-a-digit page
 served by serve.py. Imports run that way only. Nothing in src/'s library imports this package;
 three stages do, and no other stage imports them: src/writer_digits.py and src/writer_lines.py
 cut the other writers' digits and lines out as the reader does (image.py, line.py), and
-src/evaluate_writers.py scores the whole reader on them (the reader's benchmarks borrow its sets).
+src/evaluate_writers.py scores the whole reader on them.
 """

@@ -440,8 +440,8 @@ def add_quick_numbers_model(request, root: Path, raw_mnist: Path) -> None:
     params["numbers"] = merge(params["numbers"], QUICK_NUMBERS)
     params["writer_lines"] = merge(params["writer_lines"], QUICK_WRITER_LINES)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    made_by = code_of("src.export_numbers", "src.models", "src.number_calibration", "src.number_images",
-                      "src.number_model", "src.preprocess", "src.train_numbers", "src.writer_lines")
+    made_by = code_of("src.export_numbers", "src.number_calibration", "src.number_images", "src.number_model",
+                      "src.preprocess", "src.train_numbers", "src.weights", "src.writer_lines")
     used = {key: params[key] for key in ("numbers", "writer_lines")}
     key = hashlib.md5(b"".join(p.read_bytes() for p in made_by) + json.dumps(used, sort_keys=True).encode()
                       + torch.__version__.encode()).hexdigest()
@@ -459,12 +459,12 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     import torch
 
     from src.export_numbers import export_line_model
-    from src.weights import save_weights
     from src.number_calibration import calibrate
     from src.number_images import KINDS, LinePool, fixed_numbers
     from src.number_model import build_line_model, line_logits
     from src.preprocess import read_raw
     from src.train_numbers import fit_line_model, validation_numbers
+    from src.weights import save_weights
     from src.writer_lines import packed, settings, writer_lines
 
     cfg, images_cfg = params["numbers"]["train"], params["numbers"]["images"]
