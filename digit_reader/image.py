@@ -45,6 +45,7 @@ FIELD = 28                 # MNIST: the image's side
 CENTRE = 14.0              # MNIST's mean centre of mass is (13.99, 14.00), row and column index
 MIN_CONTRAST = 0.2         # ink this close to the background is no ink: a blank page is blank
 INK_LEVEL = 0.4            # a pixel is ink above this fraction of the ink's full contrast
+BLOB = 0.5                 # a mark whose stroke is this thick for its longer side is a dot or a blot, not a digit
 MAX_PIECES = 250           # separate marks (specks dropped) an image may hold: a number has a few dozen at most
 UNEVEN_LIGHT = 0.08        # a margin this uneven (5th to 95th percentile) is a photo's light, flattened first
 # A 5's top bar written apart (segment): at most this tall, as a fraction of its body's height; its
@@ -275,7 +276,9 @@ def segment(ink: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
       that digit's (a 5's top bar written apart, hanging to the right: as short as a hyphen, it
       was dropped and the body read as a 3 or a 1);
     - specks are dropped: groups much smaller than the largest digit (dust, JPEG noise, a
-      decimal point), or much shorter (a hyphen)."""
+      decimal point), or much shorter (a hyphen);
+    - so are blobs, whose stroke is about as thick as they are long: a dot, a tap on the page, a
+      blot."""
     labels, count = ndimage.label(ink > INK_LEVEL, structure=np.ones((3, 3)))
     if count == 0:
         return []
@@ -290,16 +293,18 @@ def segment(ink: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
                          f"crop it to the digits")
     boxes = {i: (slices[i][1].start, slices[i][0].start, slices[i][1].stop, slices[i][0].stop) for i in keep}
     groups = grouped(boxes, sorted(keep, key=lambda i: boxes[i][0]), max(b[3] - b[1] for b in boxes.values()))
-    sizes = [sum(areas[i] for i in g) for g in groups]
-    unions = [functools.reduce(_union, (boxes[i] for i in g)) for g in groups]
-    digits = [(u, g) for g, u, size in zip(groups, unions, sizes)
-              if size >= 0.08 * max(sizes) and u[3] - u[1] >= 0.3 * max(v[3] - v[1] for v in unions)]
+    marks = []   # each group's box (x0, y0, x1, y1), mask and ink, blobs left out
+    for group in groups:
+        x0, y0, x1, y1 = functools.reduce(_union, (boxes[i] for i in group))
+        mask = np.isin(labels[y0:y1, x0:x1], np.array(group) + 1)
+        if stroke_width(mask) < BLOB * max(mask.shape):
+            marks.append(((x0, y0, x1, y1), mask, sum(areas[i] for i in group)))
+    if not marks:   # a dot, a tap: no digit
+        return []
+    largest, tallest = max(size for *_, size in marks), max(u[3] - u[1] for u, *_ in marks)
+    digits = [(u, mask) for u, mask, size in marks if size >= 0.08 * largest and u[3] - u[1] >= 0.3 * tallest]
     digits.sort(key=lambda d: d[0][0] + d[0][2])
-    found = []
-    for (x0, y0, x1, y1), group in digits:
-        box = (slice(y0, y1), slice(x0, x1))
-        found.append((box, np.isin(labels[box], np.array(group) + 1)))
-    return found
+    return [((slice(y0, y1), slice(x0, x1)), mask) for (x0, y0, x1, y1), mask in digits]
 
 
 def grouped(boxes: dict, order: list, tallest: int) -> list[list]:

@@ -5,7 +5,7 @@ import functools
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from digit_reader.image import (BOX, CENTRE, FIELD, MAX_PIECES, MAX_PIXELS_PER_BYTE, RATIO_FROM_PIXELS, WORK_SIDE,
@@ -183,6 +183,20 @@ def test_grouping_merges_as_the_first_pair_rule_does():
         order = sorted(boxes, key=lambda i: boxes[i][0])
         tallest = max(b[3] - b[1] for b in boxes.values())
         assert grouped(boxes, order, tallest) == first_pair_merged(boxes, order, tallest)
+
+
+def test_a_dot_or_a_blot_is_no_digit_and_does_not_hide_the_digits_beside_it():
+    def disk(d, at=(150, 150), size=(300, 300)):
+        image = Image.new("L", size, 255)
+        ImageDraw.Draw(image).ellipse([at[0] - d / 2, at[1] - d / 2, at[0] + d / 2, at[1] + d / 2], fill=0)
+        return image
+
+    for d in (10, 30, 60):   # a tap on the page, a dot, a blot: read as a sure 0 before
+        assert digits_in(disk(d)) == []
+    page = disk(90, at=(80, 150), size=(420, 300))   # a blot larger than the digit beside it
+    ImageDraw.Draw(page).line([(250, 90), (330, 90), (270, 220)], fill=0, width=10)   # a 7
+    [seven] = digits_in(page)
+    assert seven.box[0] >= 240
 
 
 def test_an_image_of_more_separate_marks_than_a_number_has_is_refused():
