@@ -11,7 +11,8 @@ resizing the whole image reads far fewer digits
 The steps, each a function below, in order:
 1. `decode`: bytes -> a Pillow image, refusing what is not an image, truncated, empty or huge.
 2. `to_gray`: any mode (RGB, RGBA, palette, 16-bit, CMYK) -> one float channel in [0, 1].
-3. `to_ink`: find the background, invert so that the ink is light on dark, stretch its contrast.
+3. `to_ink`: find the background, invert so that the ink is light on dark, stretch its contrast;
+   lines printed on the paper are painted over (digit_reader/paper.py) and the ink found again.
 4. `segment`: split the ink into digits (connected components, pieces of one digit merged),
    left to right, ignoring specks.
 5. `normalise_digit`: per digit, MNIST's own size and position normalisation.
@@ -31,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from digit_reader.paper import without_lines
 from src.errors import PipelineError
 
 MAX_SIDE = 10_000          # pixels on a side; a 100,000 x 1 image is refused, not processed
@@ -472,9 +474,15 @@ def find_ink(image: Image.Image) -> Ink | None:
     """Steps 2-4 on a decoded image; None if it holds no ink."""
     scale = image.info.get("scale", 1.0)   # decode() has brought it to the working resolution
     image, factor = shrink(image)
-    ink = to_ink(to_gray(image))
+    gray = to_gray(image)
+    ink = to_ink(gray)
     if ink is None:
         return None
+    plain = without_lines(gray, ink)   # a ruled page's lines, a margin line: paper, not ink
+    if plain is not None:
+        ink = to_ink(plain)
+        if ink is None:
+            return None
     # the rest works on the inked region only: a digit drawn on a canvas covers a tenth of it
     inked = ink > INK_LEVEL
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
