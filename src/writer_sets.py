@@ -8,21 +8,24 @@ Each set holds `count` images, each with its true digits and its own seed, so th
 - spaced / touching: 4-digit numbers whose digits stand apart / whose strokes meet;
 - paper_spaced / paper_touching: the same, photographed (uneven light, tilt, blur, noise, JPEG);
 - pair_thick: two touching digits alone, written with a marker;
-- paper_single: single digits photographed, the ten in turn (last, so that the sets before it keep
-  their seeds).
+- paper_single: single digits photographed, the ten in turn;
+- ruled / paper_ruled: spaced 4-digit numbers on ruled paper (half of them with a margin line),
+  as written and photographed (each new set last, so that the sets before it keep their seeds).
 """
 import numpy as np
 
-from src.writers import photographed, write, writer_of
+from src.writers import photographed, ruled, write, writer_of
 
-SETS = {  # name: (digits, gap, pen, photographed)
-    "single": (1, "spaced", None, False),
-    "spaced": (4, "spaced", None, False),
-    "touching": (4, "touching", None, False),
-    "paper_spaced": (4, "spaced", None, True),
-    "paper_touching": (4, "touching", None, True),
-    "pair_thick": (2, "touching", "marker", False),
-    "paper_single": (1, "spaced", None, True),
+SETS = {  # name: (digits, gap, pen, photographed, on ruled paper)
+    "single": (1, "spaced", None, False, False),
+    "spaced": (4, "spaced", None, False, False),
+    "touching": (4, "touching", None, False, False),
+    "paper_spaced": (4, "spaced", None, True, False),
+    "paper_touching": (4, "touching", None, True, False),
+    "pair_thick": (2, "touching", "marker", False, False),
+    "paper_single": (1, "spaced", None, True, False),
+    "ruled": (4, "spaced", None, False, True),
+    "paper_ruled": (4, "spaced", None, True, True),
 }
 
 
@@ -33,11 +36,12 @@ def writer_index(name: str, i: int, writers: int) -> int:
 
 def writer_set(name: str, split: str, count: int, writers: int, seed: int) -> list[tuple]:
     """[(PIL image, digits)] of set `name`, by the writers of `split`."""
-    length, gap, pen, photo = SETS[name]
+    length, gap, pen, photo, lined = SETS[name]
     out = []
     for i in range(count):
         rng = np.random.default_rng([seed, list(SETS).index(name), i])
         digits = str(i % 10) if length == 1 else "".join(map(str, rng.integers(0, 10, length)))
         image = write(writer_of(split, writer_index(name, i, writers), pen=pen), digits, gap, rng)
+        image = ruled(image, rng) if lined else image
         out.append((photographed(image, rng) if photo else image, digits))
     return out

@@ -11,7 +11,8 @@ handwritten-digit set can be installed here, so this module makes writers instea
   width, habitual distortion of each shape, pen (a thin pen to a thick marker), pressure, tremor,
   ink and size. Every digit they write is that shape again, with a little new wobble.
 - `write`: a line of digits by one writer, spaced or touching, as dark ink on light paper (a
-  PIL image); `photographed` makes the page look like a phone photo of it.
+  PIL image); `ruled` puts it on ruled paper, and `photographed` makes the page look like a
+  phone photo of it.
 
 Writers are split by seed (`SPLITS`): a writer of the training split never appears in the
 validation or the test split, so a model trained on some writers is measured on others.
@@ -300,3 +301,32 @@ def photographed(image: Image.Image, rng) -> Image.Image:
     jpeg = io.BytesIO()
     photo.save(jpeg, "JPEG", quality=int(rng.integers(35, 80)))
     return Image.open(io.BytesIO(jpeg.getvalue())).convert("L")
+
+
+RULE_PITCH = (1.15, 1.5)       # between a ruled page's lines, in the writing's heights
+RULE_DARKNESS = (0.25, 0.8)    # of the paper's light the print takes away: a notebook's pale blue to black
+RULE_WIDTH = (0.8, 2.5)        # the print's width, pixels
+
+
+def ruled(image: Image.Image, rng) -> Image.Image:
+    """A page as written on ruled paper: more paper around the writing, lines printed across the
+    whole page, the writing standing on one of them (a little above or through it), and on half
+    the pages a margin line down it, left of the writing."""
+    page = np.asarray(image, np.float32) / 255
+    paper = float(np.median(page))
+    top, bottom, left, right = (rng.uniform(0.2, 0.6, 4) * page.shape[0]).astype(int)
+    page = np.pad(page, ((top, bottom), (left, right)), constant_values=paper)
+    rows, columns = np.flatnonzero((page < 0.6 * paper).any(1)), np.flatnonzero((page < 0.6 * paper).any(0))
+    height = rows[-1] - rows[0] + 1
+    pitch, darkness, width = rng.uniform(*RULE_PITCH) * height, rng.uniform(*RULE_DARKNESS), rng.uniform(*RULE_WIDTH)
+    base = rows[-1] + rng.uniform(-0.05, 0.08) * height
+    ys, xs = np.arange(page.shape[0], dtype=np.float32)[:, None], np.arange(page.shape[1], dtype=np.float32)[None, :]
+    lines = np.zeros_like(page)
+    for y in np.arange(base % pitch, page.shape[0], pitch):
+        if width <= y <= page.shape[0] - 1 - width:   # whole lines only: a photo's margin repeats the edge rows
+            lines = np.maximum(lines, np.clip(width / 2 + 0.5 - np.abs(ys - y), 0, 1))
+    if rng.random() < 0.5:
+        x = max(width + 1, columns[0] - rng.uniform(0.1, 0.4) * height)
+        lines = np.maximum(lines, np.clip(width / 2 + 0.5 - np.abs(xs - x), 0, 1))
+    page = np.minimum(page, paper * (1 - darkness * lines))
+    return Image.fromarray(np.round(page * 255).astype(np.uint8))
