@@ -119,7 +119,7 @@ def _tilt(inked: np.ndarray) -> float | None:
     COARSE with a band as high as a line drifts across the image in half a step, then in steps
     of half a pixel across it in exact rows; then again on `inked` itself, around that angle.
     None where even the first, wider band covers too few columns for a line."""
-    factor = -(-max(inked.shape) // SEARCH)
+    factor = max(1, min(-(-max(inked.shape) // SEARCH), min(inked.shape) // 3))   # a thin image stays 3 wide
     small = inked[:inked.shape[0] // factor * factor, :inked.shape[1] // factor * factor]
     small = small.reshape(small.shape[0] // factor, factor, small.shape[1] // factor, factor).any(axis=(1, 3))
     ys, xs = np.nonzero(small)

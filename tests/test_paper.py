@@ -123,3 +123,11 @@ def test_writing_with_paper_all_round_is_not_searched_for_lines(monkeypatch):
     monkeypatch.setattr(paper, "_lines", lambda inked: pytest.fail("searched an image with paper at its edges"))
     plain, _ = number(3)
     assert len(find_ink(plain).pieces) == 4
+
+
+@pytest.mark.parametrize("shape", [(3, 1024), (5, 700), (700, 5), (9, 1024), (40, 1000), (6, 6)])
+def test_images_of_any_shape_with_a_line_across_and_down_are_searched_without_failing(shape):
+    gray, ink = np.full(shape, 0.9, np.float32), np.zeros(shape, np.float32)
+    ink[shape[0] // 2, :] = ink[:, shape[1] // 3] = 1
+    painted = without_lines(gray, ink)
+    assert painted is None or painted.shape == shape
