@@ -20,7 +20,7 @@ import psutil
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from digit_reader.api import (LIMITS, MAX_BATCH_BODY, MAX_BATCH_FILES, MAX_BODY, READS_AT_ONCE, SERVER_THREADS,
                               create_app)
@@ -299,6 +299,29 @@ def test_real_server_on_loopback(live_server, seven, number):
     assert reply.startswith("HTTP/1.1 413") and "over the limit" in reply
     with httpx.Client(base_url=live_server, timeout=10) as http:
         assert http.post("/predict", content=seven).json()["digits"] == "7"
+
+
+def on_a_notebook_page(image_bytes: bytes) -> bytes:
+    """The number, as a photo of a notebook page: pale blue rules, one under the digits and one
+    above them, and a red margin line on its left, across the whole picture."""
+    number = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+    page = Image.new("RGB", (number.width + 160, number.height + 120), (246, 245, 240))
+    page.paste(number, (120, 60))
+    inked = np.flatnonzero((np.asarray(number.convert("L")) < 128).any(axis=1))
+    base, top = 60 + inked[-1], 60 + inked[0] - 12
+    draw = ImageDraw.Draw(page)
+    for y in (base, top):
+        draw.line([(0, y), (page.width, y)], fill=(120, 150, 210), width=2)
+    draw.line([(80, 0), (80, page.height)], fill=(220, 60, 60), width=2)
+    return encode(page, "JPEG", quality=90)
+
+
+def test_a_number_on_a_notebook_page_reads_as_on_plain_paper(live_server, number):
+    """The rules and the margin line are paper, not digits (digit_reader/paper.py), through a real
+    server."""
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        read = http.post("/predict", files={"file": ("page.jpg", on_a_notebook_page(number), "image/jpeg")}).json()
+    assert read["digits"] == "2021" and read["count"] == 4, read
 
 
 def answering_pids(url: str, connections: int) -> set[int]:
