@@ -39,9 +39,12 @@ repro: venv
 
 # Three pytest-xdist workers, one thread each (tests/conftest.py), on two cores: with two the suite
 # still left a quarter of the CPU idle, waiting on dvc, servers and the browser
-# (benchmarks/notes/testing.md#2026-12-03-three-workers-on-two-cores).
+# (benchmarks/notes/testing.md#2026-12-03-three-workers-on-two-cores). worksteal: a worker that runs
+# out of tests takes the back of another's queue (tests/conftest.py orders the queues for it):
+# the last minute no longer runs on one worker
+# (benchmarks/notes/testing.md#2026-12-05-twenty-second-session-the-last-minute-on-one-worker).
 test: venv
-	python -m pytest -q -m "not slow" -n 3 --durations=15 tests
+	python -m pytest -q -m "not slow" -n 3 --dist worksteal --durations=15 tests
 
 # The slow tier: the default params trained for real (minutes; `make repro` does the same and
 # tests/test_committed_results.py checks its committed results in `make test`).
