@@ -135,6 +135,13 @@ def run_worker(main, *args) -> None:
         _exit_with(EXIT_PEER_LOST, " ".join(str(error).split()))
     except KeyboardInterrupt:  # torchrun passes Ctrl-C on to the ranks; the launcher reports it
         sys.exit(128 + signal.SIGINT)
+    # A finished rank skips the interpreter's teardown: there, under load, a rank whose work was done
+    # and whose process group was destroyed was seen to abort in C++ ("terminate called without an
+    # active exception", SIGABRT), failing the stage after its outputs were written
+    # (benchmarks/notes/testing.md#2026-12-05-twenty-second-session-the-last-minute-on-one-worker).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _lost_peer(error: RuntimeError) -> bool:
