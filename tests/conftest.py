@@ -52,7 +52,8 @@ def in_equal_shares(items: list, workers: int) -> list:
         return next((i for i, tier in enumerate(SLOW_TIERS_FIRST) if item.get_closest_marker(tier)), len(SLOW_TIERS_FIRST))
 
     ranked = sorted(items, key=rank)
-    return [item for share in range(workers) for item in ranked[share::workers]]
+    # the smaller shares first, as worksteal cuts them (n // workers, then what is left over the rest)
+    return [item for share in reversed(range(workers)) for item in ranked[share::workers]]
 
 
 @pytest.fixture(autouse=True)

@@ -23,3 +23,25 @@ def test_a_hanging_test_is_given_a_timeout(request):
     """That a hanging test then fails is pytest-timeout's own behaviour: this checks the plugin is
     loaded (its ini key, unknown and an error without it) and the limit set."""
     assert 0 < int(request.config.getini("timeout")) <= 600
+
+
+class FakeItem:
+    def __init__(self, name, tier=None):
+        self.name, self.tier = name, tier
+
+    def get_closest_marker(self, tier):
+        return tier == self.tier or None
+
+
+def test_each_worker_share_holds_its_part_of_every_tier_slowest_first():
+    from tests.conftest import in_equal_shares
+
+    items = [FakeItem(f"quick{i}") for i in range(7)] + [FakeItem(f"server{i}", "server") for i in range(3)] + \
+        [FakeItem(f"e2e{i}", "e2e") for i in range(3)]
+    ordered = in_equal_shares(items, 3)
+    assert sorted(item.name for item in ordered) == sorted(item.name for item in items)  # nothing lost or doubled
+    shares = [ordered[0:4], ordered[4:8], ordered[8:13]]   # the consecutive shares worksteal hands out: 13 // 3, 9 // 2, 5
+    for share in shares:
+        assert [item.tier for item in share[:2]] == ["e2e", "server"]   # every worker starts on a pipeline, then a server
+        assert all(item.tier is None for item in share[2:])
+    assert [item.name for item in in_equal_shares(items, 1)][:3] == ["e2e0", "e2e1", "e2e2"]  # one process: slowest first
