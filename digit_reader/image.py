@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from digit_reader.marks import marks_in
 from digit_reader.paper import without_lines
 from src.errors import PipelineError
 
@@ -281,14 +282,8 @@ def segment(ink: np.ndarray) -> list[tuple[tuple[slice, slice], np.ndarray]]:
       decimal point), or much shorter (a hyphen);
     - so are blobs, whose stroke is about as thick as they are long: a dot, a tap on the page, a
       blot."""
-    labels, count = ndimage.label(ink > INK_LEVEL, structure=np.ones((3, 3)))
-    if count == 0:
-        return []
-    slices = ndimage.find_objects(labels)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    # ignore components of a few pixels before grouping: noise must not bridge two digits
-    keep = [i for i in range(count) if areas[i] >= max(4, 0.002 * areas.max())]
-    if not keep:   # specks only: no digit
+    labels, slices, areas, keep = marks_in(ink > INK_LEVEL)
+    if not keep:   # no ink, or specks only: no digit
         return []
     if len(keep) > MAX_PIECES:   # a dotted page, a photo of gravel: not a number, and grouping them takes minutes
         raise ImageError(f"too many separate marks in the image ({len(keep)}; a number has at most {MAX_PIECES}): "

@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
+from digit_reader.marks import marks_in
+
 MAX_TILT = 5.0     # degrees: a phone photo of a page is rarely held more askew
 COVER = 0.8        # of the columns a line crosses, the share its band holds ink in: print breaks in a photo's noise
 LONGER = 1.2       # a line's length, in heights of the tallest mark: a digit on ruled paper cropped 1.5 heights wide
@@ -49,7 +51,8 @@ class Line:
 def without_lines(gray: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
     """`gray` with its printed lines painted over with the paper around them, or None if it has
     none. `ink`: to_ink's ink of `gray`."""
-    if not (_reaches_edges(ink > LEVEL) or _reaches_edges((ink > LEVEL).T)):
+    faint = ink > LEVEL
+    if not (_reaches_edges(faint) or _reaches_edges(faint.T)):
         return None
     # Ink thinner than REACH across the rows (lines across, a digit's bars) and across the
     # columns (lines down, a digit's upright strokes): a photo's uneven light, which to_ink's plane
@@ -230,13 +233,8 @@ def _usual_and_more(values: np.ndarray) -> float:
 
 def _tallest_mark(inked: np.ndarray) -> int:
     """The height of the tallest mark (connected ink, specks aside) in `inked`; 0 if none."""
-    labels, count = ndimage.label(inked, structure=np.ones((3, 3)))
-    if count == 0:
-        return 0
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    slices = ndimage.find_objects(labels)
-    heights = [s[0].stop - s[0].start for s, area in zip(slices, areas) if area >= max(4, 0.002 * areas.max())]
-    return max(heights, default=0)
+    found = marks_in(inked)
+    return max((found.slices[i][0].stop - found.slices[i][0].start for i in found.kept), default=0)
 
 
 def _paint(gray: np.ndarray, mask: np.ndarray, strokes: np.ndarray) -> None:

@@ -11,6 +11,7 @@ from scipy import ndimage
 from digit_reader.image import (BOX, CENTRE, FIELD, MAX_PIECES, MAX_PIXELS_PER_BYTE, RATIO_FROM_PIXELS, WORK_SIDE,
                                 ImageError, _same_digit, _union, decode, digits_in, dilate_disk, even_light, grouped,
                                 normalise_digit, open_image, segment, to_gray, to_ink)
+from digit_reader.marks import marks_in
 from digit_reader.reader import Reader
 from tests.conftest import encode, png_header_only
 from tools.user_images import users_version
@@ -207,6 +208,21 @@ def test_an_image_of_more_separate_marks_than_a_number_has_is_refused():
             ink[5 + 5 * i:7 + 5 * i, 5 + 5 * j:7 + 5 * j] = 1
     with pytest.raises(ImageError, match=rf"too many separate marks in the image \(400; a number has at most {MAX_PIECES}\)"):
         segment(ink)
+
+
+def test_a_speck_is_a_mark_of_under_four_pixels_or_under_a_five_hundredth_of_the_largest():
+    inked = np.zeros((100, 600), bool)
+    inked[10:60, 10:510] = True                     # 25,000 pixels: specks are now under 50
+    inked[70, 10] = inked[71, 11] = inked[72, 12] = True   # three pixels touching diagonally: one mark
+    inked[80:87, 100:107] = True                    # 49 pixels
+    inked[80:88, 200:208] = True                    # 64 pixels
+    found = marks_in(inked)
+    assert found.areas.tolist() == [25_000, 3, 49, 64] and found.kept == [0, 3]
+    assert found.slices[3] == (slice(80, 88), slice(200, 208))
+    alone = np.zeros((10, 10), bool)
+    alone[2:4, 2:4] = True                           # the largest mark, but of four pixels: kept
+    alone[7, 7] = True                               # one pixel: a speck
+    assert marks_in(alone).kept == [0] and marks_in(np.zeros((5, 5), bool)).kept == []
 
 
 # --- MNIST's normalisation ------------------------------------------------------------------
