@@ -164,5 +164,5 @@ def worker(out: Path) -> None:
                    out / f"rank{distributed.rank()}.pt")
 
 
-if __name__ == "__main__":
-    worker(Path(sys.argv[1]))
+if __name__ == "__main__":   # ended as the train stage's ranks are (run_worker)
+    distributed.run_worker(worker, Path(sys.argv[1]))
