@@ -18,6 +18,7 @@ from benchmarks.hardware import RESULTS_DIR, git_commit, sized_variant
 from digit_reader.reader import DEFAULT_MODEL, Reader
 from src.evaluate_writers import read_sets, score, sets_of
 from src.fileio import md5_of, write_json
+from src.parallel import workers
 
 
 def main() -> None:
@@ -31,8 +32,8 @@ def main() -> None:
     args = parser.parse_args()
     commit = git_commit()
     cfg = {"seed": 0, "writers": args.writers, "single": args.single, "per_set": args.per_set}
-    sets = sets_of(cfg, args.split)
-    read = read_sets(sets, Reader(root=args.root), Reader(root=args.root, numbers=False))
+    sets = sets_of(cfg, args.split, workers())
+    read = read_sets(sets, Reader(root=args.root))
     scores = {name: score(readings, pieces, [t for _, t in sets[name]]) for name, (readings, pieces) in read.items()}
     for name, s in scores.items():
         print(f"{name:15} exact {s['exact']:.1%} (classifier alone {s['pieces']:.1%}), flagged {s['flagged']:.1%}, "

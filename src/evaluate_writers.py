@@ -15,15 +15,18 @@ Writes, under metrics/:
 """
 import logging
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from digit_reader.reader import Reader
+from digit_reader.numbers import Seen, parts_of, see
+from digit_reader.reader import Reader, answer
 from src.config import load_params
 from src.fileio import write_json
 from src.gallery import save_gallery
-from src.writer_sets import SETS, writer_index, writer_set
+from src.parallel import workers
+from src.writer_sets import SETS, writer_index, writer_sets
 from src.writers import DESIGNS, writer_of
 
 log = logging.getLogger("evaluate_writers")
@@ -31,9 +34,9 @@ OUT = Path("metrics/writers")
 SPLIT = "test"
 
 
-def sets_of(cfg: dict, split: str) -> dict:
-    return {name: writer_set(name, split, cfg["single"] if SETS[name][0] == 1 else cfg["per_set"], cfg["writers"],
-                             cfg["seed"]) for name in SETS}
+def sets_of(cfg: dict, split: str, processes: int = 1) -> dict:
+    counts = {name: cfg["single"] if SETS[name][0] == 1 else cfg["per_set"] for name in SETS}
+    return writer_sets(counts, split, cfg["writers"], cfg["seed"], processes)
 
 
 def answer_scores(readings: list[dict], truths: list[str]) -> dict:
@@ -49,10 +52,19 @@ def score(readings: list[dict], pieces: list[str], truths: list[str]) -> dict:
     return {**answer_scores(readings, truths), "pieces": round(float(np.mean([p == t for p, t in zip(pieces, truths)])), 6)}
 
 
-def read_sets(sets: dict, reader: Reader, pieces: Reader) -> dict:
-    """{set: (readings, pieces' digits)}."""
-    return {name: ([reader.read_image(image) for image, _ in items],
-                   [pieces.read_image(image)["digits"] for image, _ in items]) for name, items in sets.items()}
+def read_sets(sets: dict, reader: Reader) -> dict:
+    """{set: (the reader's answers, the classifier alone's digits)}: both from one look at each
+    image (the same ink, pieces and probabilities), as Reader() and Reader(numbers=False) read it."""
+    read = {}
+    for name, items in sets.items():
+        seen = [see(image, reader.probabilities, reader.lines) for image, _ in items]
+        read[name] = ([answer(parts_of(s)) for s in seen], [answer(parts_of(pieces_alone(s)))["digits"] for s in seen])
+    return read
+
+
+def pieces_alone(seen: Seen | None) -> Seen | None:
+    """What the classifier alone sees: each piece of ink one digit, without the line model."""
+    return seen if seen is None else replace(seen, zooms=None)
 
 
 def style_accuracy(items: list[tuple], readings: list[dict], cfg: dict, split: str) -> dict:
@@ -77,8 +89,8 @@ def misread_gallery(sets: dict, read: dict, path: Path, size: int) -> None:
 
 def main() -> None:
     cfg = load_params()["writers"]
-    sets = sets_of(cfg, SPLIT)
-    read = read_sets(sets, Reader(), Reader(numbers=False))
+    sets = sets_of(cfg, SPLIT, workers())
+    read = read_sets(sets, Reader())
     metrics = {name: score(readings, pieces, [t for _, t in sets[name]]) for name, (readings, pieces) in read.items()}
     misread_gallery(sets, read, OUT / "misread.png", cfg["gallery_size"])
     write_json(OUT / "styles.json", style_accuracy(sets["single"], read["single"][0], cfg, SPLIT))

@@ -14,6 +14,7 @@ Each set holds `count` images, each with its true digits and its own seed, so th
 """
 import numpy as np
 
+from src.parallel import made_in_order
 from src.writers import photographed, ruled, write, writer_of
 
 SETS = {  # name: (digits, gap, pen, photographed, on ruled paper)
@@ -36,12 +37,27 @@ def writer_index(name: str, i: int, writers: int) -> int:
 
 def writer_set(name: str, split: str, count: int, writers: int, seed: int) -> list[tuple]:
     """[(PIL image, digits)] of set `name`, by the writers of `split`."""
+    return [item(name, i, split, writers, seed) for i in range(count)]
+
+
+def writer_sets(counts: dict, split: str, writers: int, seed: int, processes: int) -> dict:
+    """{name: writer_set(name, split, count, writers, seed)} for each name and count of `counts`,
+    the items drawn on `processes` processes (src/parallel.py)."""
+    order = [(name, i) for name, count in counts.items() for i in range(count)]
+    made = iter(made_in_order(_item_of, len(order), (order, split, writers, seed), processes))
+    return {name: [next(made) for _ in range(count)] for name, count in counts.items()}
+
+
+def item(name: str, i: int, split: str, writers: int, seed: int) -> tuple:
+    """Item i of set `name`: (PIL image, digits), from its own seed."""
     length, gap, pen, photo, lined = SETS[name]
-    out = []
-    for i in range(count):
-        rng = np.random.default_rng([seed, list(SETS).index(name), i])
-        digits = str(i % 10) if length == 1 else "".join(map(str, rng.integers(0, 10, length)))
-        image = write(writer_of(split, writer_index(name, i, writers), pen=pen), digits, gap, rng)
-        image = ruled(image, rng) if lined else image
-        out.append((photographed(image, rng) if photo else image, digits))
-    return out
+    rng = np.random.default_rng([seed, list(SETS).index(name), i])
+    digits = str(i % 10) if length == 1 else "".join(map(str, rng.integers(0, 10, length)))
+    image = write(writer_of(split, writer_index(name, i, writers), pen=pen), digits, gap, rng)
+    image = ruled(image, rng) if lined else image
+    return (photographed(image, rng) if photo else image), digits
+
+
+def _item_of(k: int, job: tuple) -> tuple:
+    order, split, writers, seed = job
+    return item(*order[k], split, writers, seed)

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from digit_reader.image import digits_in
 from src.config import SEVERAL
-from src.writer_sets import SETS, writer_index, writer_set
+from src.writer_sets import SETS, writer_index, writer_set, writer_sets
 from src.writers import (COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, beside, catmull_rom, covered, digit_paths, distances,
                          shaped, write, writer_of)
 
@@ -40,6 +40,15 @@ def test_a_set_is_the_same_pixels_every_time_and_a_larger_one_keeps_its_first_it
     assert [t for _, t in small] == [t for _, t in large[:2]]
     for (a, _), (b, _) in zip(small, large):
         assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_sets_drawn_on_several_processes_are_the_sets_drawn_on_one():
+    counts = {"single": 3, "paper_touching": 2, "paper_ruled": 4}
+    shared = writer_sets(counts, "val", 5, 0, processes=2)
+    for name, count in counts.items():
+        alone = writer_set(name, "val", count, 5, 0)
+        assert [t for _, t in shared[name]] == [t for _, t in alone]
+        assert all(np.array_equal(np.asarray(a), np.asarray(b)) for (a, _), (b, _) in zip(shared[name], alone))
 
 
 def test_single_digits_come_clean_and_photographed_and_the_older_sets_keep_their_seeds():
@@ -257,3 +266,17 @@ def test_the_validation_benchmark_scores_every_set_with_the_models_it_names(read
     assert result["models_md5"]["reader"] == md5_of(reader_project / "models/reader.onnx")
     assert all(0 <= v <= 1 for s in result["sets"].values() for v in s.values())
     assert "pair_thick" in capsys.readouterr().out
+
+
+def test_one_look_at_each_image_reads_it_as_the_reader_and_as_the_classifier_alone(reader_project):
+    from digit_reader.reader import Reader
+    from src.evaluate_writers import read_sets, sets_of
+
+    sets = sets_of({"seed": 0, "writers": 3, "single": 10, "per_set": 6}, "val")
+    read = read_sets(sets, Reader(root=reader_project))
+    reader, alone = Reader(root=reader_project), Reader(root=reader_project, numbers=False)
+    for name, items in sets.items():
+        assert read[name][0] == [reader.read_image(image) for image, _ in items]
+        assert read[name][1] == [alone.read_image(image)["digits"] for image, _ in items]
+    # the sets tell the two apart: two touching digits are one piece to the classifier alone
+    assert [len(d) for d in read["pair_thick"][1]] != [len(r["digits"]) for r in read["pair_thick"][0]]
