@@ -45,7 +45,7 @@ def by_length_csv(readings, numbers) -> bytes:
     rows = []
     for n in sorted(set(map(len, numbers.labels))):
         picked = [(r, label) for r, label in zip(readings, numbers.labels) if len(label) == n]
-        s = score([r for r, _ in picked], [label for _, label in picked])
+        s = score([r.digits for r, _ in picked], [label for _, label in picked])
         rows.append(f"{n},{s['exact']:.6f},{s['cer']:.6f}\n")
     return ("length,exact,cer\n" + "".join(rows)).encode()
 
@@ -90,10 +90,10 @@ def main() -> None:
     kinds = kind_sets(images, labels, cfg)
     readings = {kind: greedy_decode(line_logits(model, numbers, mean, std), numbers.widths, temperature)
                 for kind, numbers in kinds.items()}
-    scores = {kind: score(readings[kind], kinds[kind].labels) for kind in kinds}
+    scores = {kind: score([r.digits for r in readings[kind]], kinds[kind].labels) for kind in kinds}
     all_readings = [r for kind in kinds for r in readings[kind]]
     all_labels = [label for kind in kinds for label in kinds[kind].labels]
-    overall = score(all_readings, all_labels)
+    overall = score([r.digits for r in all_readings], all_labels)
     metrics = {"exact": {"all": round(overall["exact"], 6), **{k: round(s["exact"], 6) for k, s in scores.items()}},
                "cer": round(overall["cer"], 6)}
     lengths = length_set(images, labels, cfg)

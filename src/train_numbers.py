@@ -30,7 +30,7 @@ from src.data import load_split, load_stats
 from src.errors import PipelineError
 from src.number_calibration import calibrate
 from src.number_images import KINDS, fixed_numbers, load_line_pool, training_numbers
-from src.number_model import WEIGHTS, as_input, build_line_model, ctc_loss, greedy_decode, line_logits, score
+from src.number_model import WEIGHTS, as_input, best_paths, build_line_model, ctc_loss, line_logits, score
 from src.training import lr_factor, make_optimizer, precision_name, resolve_device, seed_everything, uses_bf16
 from src.weights import count_parameters, save_weights
 
@@ -75,7 +75,7 @@ def fit_line_model(model, train_x, train_y, val, cfg: dict, images_cfg: dict, me
         loss_sum, seen = loss_sum + loss.item(), seen + 1
         if on_eval and ((step + 1) % cfg["eval_every"] == 0 or step + 1 == cfg["steps"]):
             val_logits = line_logits(model, val, mean, std, autocast=autocast)
-            on_eval(step, loss_sum / seen, val_logits, score(greedy_decode(val_logits, val.widths), val.labels),
+            on_eval(step, loss_sum / seen, val_logits, score(best_paths(val_logits, val.widths), val.labels),
                     optimizer.param_groups[0]["lr"], time.perf_counter() - started)
             loss_sum, seen = 0.0, 0
     return time.perf_counter() - started

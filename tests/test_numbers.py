@@ -9,7 +9,7 @@ from src.config import ParamsError, validate
 from src.number_calibration import FLAG_ALL, choose_threshold, fit_temperature, flag_report
 from src.number_images import (HEIGHT, INK, KINDS, MARGIN, WIDTH_STEP, augment_digits, compose, fixed_numbers,
                                ink_columns, join_neighbours, training_numbers)
-from src.number_model import BLANK, STRIDE, LineReader, ctc_loss, edit_distance, greedy_decode
+from src.number_model import BLANK, STRIDE, LineReader, best_paths, ctc_loss, edit_distance, greedy_decode
 from tests.conftest import ran, would_run
 
 AUGMENT = {"scale": 0.15, "rotate": 5, "slant": 15, "baseline": 2, "elastic": 1.0, "thickness": 0.5, "blur": 0.5,
@@ -171,6 +171,17 @@ def test_greedy_decoding_merges_repeats_and_drops_blanks():
     # columns past the line's width (padding) are not read
     cut, = greedy_decode(one_hot_logits(path), torch.tensor([5 * STRIDE]))
     assert cut.digits == "11"
+
+
+def test_best_paths_are_greedy_decodings_digits():
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(100):   # few distinct values: ties in every column, repeats, blanks, cut lines
+        columns = int(torch.randint(1, 30, (1,), generator=generator))
+        logits = torch.randint(0, 3, (6, columns, 11), generator=generator).float()
+        widths = torch.randint(0, STRIDE * columns + 1, (6,), generator=generator)
+        assert best_paths(logits, widths) == [reading.digits for reading in greedy_decode(logits, widths)]
+    path = [BLANK, 1, 1, BLANK, 1, 7, 7, BLANK, 4]
+    assert best_paths(one_hot_logits(path), torch.tensor([len(path) * STRIDE])) == ["1174"]
 
 
 @pytest.mark.parametrize("label", ["", "7", "1174", "0000", "98765432"])
