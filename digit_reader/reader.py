@@ -5,12 +5,13 @@ the same answer, in the same JSON, for the same image. The model runs in PyTorch
 (digit_reader/runtimes.py): `runtime="onnx"` needs only models/<model>.onnx and never imports torch.
 """
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from digit_reader.image import decode
-from digit_reader.numbers import LineModel, Part, read_parts
+from digit_reader.numbers import LineModel, Part, parts_of, read_parts, see
 from digit_reader.rules import UNCERTAIN_BELOW
 from digit_reader.runtimes import (DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, REBUILD, RUNTIMES, ModelError,  # noqa: F401 (re-exported)
                                    ModelMissing, load_model)
@@ -59,6 +60,14 @@ class Reader:
     def parts(self, image) -> list[Part]:
         """The digits of a decoded image, left to right: each its probabilities and its box."""
         return read_parts(image, self.probabilities, self.lines)
+
+    def read_image_and_floor(self, image, top: int = 3) -> tuple[dict, dict]:
+        """read_image's answer, and the floor's: each piece of ink read as one digit by the
+        classifier alone, as Reader(numbers=False) reads it; both from one look at the image
+        (the same ink, pieces and probabilities)."""
+        seen = see(image, self.probabilities, self.lines)
+        alone = None if seen is None else replace(seen, zooms=None)
+        return answer(parts_of(seen), top), answer(parts_of(alone), top)
 
 
 def answer(parts: list[Part], top: int = 3) -> dict:

@@ -15,13 +15,11 @@ Writes, under metrics/:
 """
 import logging
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from digit_reader.numbers import Seen, parts_of, see
-from digit_reader.reader import Reader, answer
+from digit_reader.reader import Reader
 from src.config import load_params
 from src.fileio import write_json
 from src.gallery import save_gallery
@@ -54,17 +52,12 @@ def score(readings: list[dict], pieces: list[str], truths: list[str]) -> dict:
 
 def read_sets(sets: dict, reader: Reader) -> dict:
     """{set: (the reader's answers, the classifier alone's digits)}: both from one look at each
-    image (the same ink, pieces and probabilities), as Reader() and Reader(numbers=False) read it."""
+    image (Reader.read_image_and_floor)."""
     read = {}
     for name, items in sets.items():
-        seen = [see(image, reader.probabilities, reader.lines) for image, _ in items]
-        read[name] = ([answer(parts_of(s)) for s in seen], [answer(parts_of(pieces_alone(s)))["digits"] for s in seen])
+        answers = [reader.read_image_and_floor(image) for image, _ in items]
+        read[name] = ([whole for whole, _ in answers], [floor["digits"] for _, floor in answers])
     return read
-
-
-def pieces_alone(seen: Seen | None) -> Seen | None:
-    """What the classifier alone sees: each piece of ink one digit, without the line model."""
-    return seen if seen is None else replace(seen, zooms=None)
 
 
 def style_accuracy(items: list[tuple], readings: list[dict], cfg: dict, split: str) -> dict:

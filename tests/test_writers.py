@@ -276,7 +276,8 @@ def test_one_look_at_each_image_reads_it_as_the_reader_and_as_the_classifier_alo
     read = read_sets(sets, Reader(root=reader_project))
     reader, alone = Reader(root=reader_project), Reader(root=reader_project, numbers=False)
     for name, items in sets.items():
-        assert read[name][0] == [reader.read_image(image) for image, _ in items]
-        assert read[name][1] == [alone.read_image(image)["digits"] for image, _ in items]
+        both = [(reader.read_image(image), alone.read_image(image)) for image, _ in items]
+        assert [reader.read_image_and_floor(image) for image, _ in items] == both
+        assert read[name] == ([whole for whole, _ in both], [floor["digits"] for _, floor in both])
     # the sets tell the two apart: two touching digits are one piece to the classifier alone
     assert [len(d) for d in read["pair_thick"][1]] != [len(r["digits"]) for r in read["pair_thick"][0]]
