@@ -16,9 +16,10 @@ from pathlib import Path
 
 from benchmarks.hardware import RESULTS_DIR, git_commit, sized_variant
 from digit_reader.reader import DEFAULT_MODEL, Reader
-from src.evaluate_writers import read_sets, score, sets_of
 from src.fileio import md5_of, write_json
 from src.parallel import workers
+from src.reader_scores import read_sets, score
+from src.writer_sets import sets_of
 
 
 def main() -> None:

@@ -28,9 +28,10 @@ from digit_reader.numbers import parts_of, see
 from digit_reader.reader import DEFAULT_MODEL, Reader, answer
 from digit_reader.rules import ALL, CASES, FLAGS
 from src.config import load_params
-from src.evaluate_writers import answer_scores, sets_of
 from src.fileio import RAW_DIR, md5_of, write_json
 from src.preprocess import read_raw, split_train_val
+from src.reader_scores import answer_scores
+from src.writer_sets import sets_of
 
 
 def variants() -> dict:

@@ -24,40 +24,13 @@ from src.config import load_params
 from src.fileio import write_json
 from src.gallery import save_gallery
 from src.parallel import workers
-from src.writer_sets import SETS, writer_index, writer_sets
+from src.reader_scores import read_sets, score
+from src.writer_sets import sets_of, writer_index
 from src.writers import DESIGNS, writer_of
 
 log = logging.getLogger("evaluate_writers")
 OUT = Path("metrics/writers")
 SPLIT = "test"
-
-
-def sets_of(cfg: dict, split: str, processes: int = 1) -> dict:
-    counts = {name: cfg["single"] if SETS[name][0] == 1 else cfg["per_set"] for name in SETS}
-    return writer_sets(counts, split, cfg["writers"], cfg["seed"], processes)
-
-
-def answer_scores(readings: list[dict], truths: list[str]) -> dict:
-    """Read right, flagged, and wrong without a flag, as fractions of the readings."""
-    right = np.array([r["digits"] == t for r, t in zip(readings, truths)])
-    flagged = np.array([r["uncertain"] for r in readings])
-    return {"exact": round(float(right.mean()), 6), "flagged": round(float(flagged.mean()), 6),
-            "wrong_unflagged": round(float((~right & ~flagged).mean()), 6)}
-
-
-def score(readings: list[dict], pieces: list[str], truths: list[str]) -> dict:
-    """answer_scores, and how often the classifier alone reads each piece right (the floor)."""
-    return {**answer_scores(readings, truths), "pieces": round(float(np.mean([p == t for p, t in zip(pieces, truths)])), 6)}
-
-
-def read_sets(sets: dict, reader: Reader) -> dict:
-    """{set: (the reader's answers, the classifier alone's digits)}: both from one look at each
-    image (Reader.read_image_and_floor)."""
-    read = {}
-    for name, items in sets.items():
-        answers = [reader.read_image_and_floor(image) for image, _ in items]
-        read[name] = ([whole for whole, _ in answers], [floor["digits"] for _, floor in answers])
-    return read
 
 
 def style_accuracy(items: list[tuple], readings: list[dict], cfg: dict, split: str) -> dict:

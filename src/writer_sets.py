@@ -48,6 +48,13 @@ def writer_sets(counts: dict, split: str, writers: int, seed: int, processes: in
     return {name: [next(made) for _ in range(count)] for name, count in counts.items()}
 
 
+def sets_of(cfg: dict, split: str, processes: int = 1) -> dict:
+    """Every set of SETS by the writers of `split`, as the `writers` section of params.yaml sizes
+    them (`single` items in the single-digit sets, `per_set` in the others)."""
+    counts = {name: cfg["single"] if SETS[name][0] == 1 else cfg["per_set"] for name in SETS}
+    return writer_sets(counts, split, cfg["writers"], cfg["seed"], processes)
+
+
 def item(name: str, i: int, split: str, writers: int, seed: int) -> tuple:
     """Item i of set `name`: (PIL image, digits), from its own seed."""
     length, gap, pen, photo, lined = SETS[name]

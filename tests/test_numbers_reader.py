@@ -428,7 +428,7 @@ def test_the_rules_benchmark_scores_the_reader_as_it_serves_and_each_rule_left_o
 
     from benchmarks import reader_rules
     from digit_reader.reader import Reader
-    from src.evaluate_writers import sets_of
+    from src.writer_sets import sets_of
 
     out = tmp_path / "rules.json"
     monkeypatch.setattr(sys, "argv", ["reader_rules", "--root", str(reader_project), "--mnist", str(raw_mnist),

@@ -52,7 +52,7 @@ def test_sets_drawn_on_several_processes_are_the_sets_drawn_on_one():
 
 
 def test_single_digits_come_clean_and_photographed_and_the_older_sets_keep_their_seeds():
-    from src.evaluate_writers import sets_of
+    from src.writer_sets import sets_of
 
     sets = sets_of({"seed": 0, "writers": 3, "single": 10, "per_set": 2}, "val")
     assert [len(sets[name]) for name in ("single", "paper_single", "spaced")] == [10, 10, 2]
@@ -270,7 +270,8 @@ def test_the_validation_benchmark_scores_every_set_with_the_models_it_names(read
 
 def test_one_look_at_each_image_reads_it_as_the_reader_and_as_the_classifier_alone(reader_project):
     from digit_reader.reader import Reader
-    from src.evaluate_writers import read_sets, sets_of
+    from src.reader_scores import read_sets
+    from src.writer_sets import sets_of
 
     sets = sets_of({"seed": 0, "writers": 3, "single": 10, "per_set": 6}, "val")
     read = read_sets(sets, Reader(root=reader_project))
