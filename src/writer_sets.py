@@ -35,14 +35,9 @@ def writer_index(name: str, i: int, writers: int) -> int:
     return (i // 10 if SETS[name][0] == 1 else i) % writers
 
 
-def writer_set(name: str, split: str, count: int, writers: int, seed: int) -> list[tuple]:
-    """[(PIL image, digits)] of set `name`, by the writers of `split`."""
-    return [item(name, i, split, writers, seed) for i in range(count)]
-
-
-def writer_sets(counts: dict, split: str, writers: int, seed: int, processes: int) -> dict:
-    """{name: writer_set(name, split, count, writers, seed)} for each name and count of `counts`,
-    the items drawn on `processes` processes (src/parallel.py)."""
+def writer_sets(counts: dict, split: str, writers: int, seed: int, processes: int = 1) -> dict:
+    """{name: [(PIL image, digits)]}: `count` items of each set `name` of `counts`, by the writers
+    of `split`, drawn on `processes` processes (src/parallel.py)."""
     order = [(name, i) for name, count in counts.items() for i in range(count)]
     made = iter(made_in_order(_item_of, len(order), (order, split, writers, seed), processes))
     return {name: [next(made) for _ in range(count)] for name, count in counts.items()}
@@ -55,7 +50,7 @@ def sets_of(cfg: dict, split: str, processes: int = 1) -> dict:
     return writer_sets(counts, split, cfg["writers"], cfg["seed"], processes)
 
 
-def item(name: str, i: int, split: str, writers: int, seed: int) -> tuple:
+def _item(name: str, i: int, split: str, writers: int, seed: int) -> tuple:
     """Item i of set `name`: (PIL image, digits), from its own seed."""
     length, gap, pen, photo, lined = SETS[name]
     rng = np.random.default_rng([seed, list(SETS).index(name), i])
@@ -67,4 +62,4 @@ def item(name: str, i: int, split: str, writers: int, seed: int) -> tuple:
 
 def _item_of(k: int, job: tuple) -> tuple:
     order, split, writers, seed = job
-    return item(*order[k], split, writers, seed)
+    return _item(*order[k], split, writers, seed)

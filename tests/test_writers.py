@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from digit_reader.image import digits_in
 from src.config import SEVERAL
-from src.writer_sets import SETS, writer_index, writer_set, writer_sets
+from src.writer_sets import SETS, writer_index, writer_sets
 from src.writers import (COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, beside, catmull_rom, covered, digit_paths, distances,
                          shaped, write, writer_of)
 
@@ -36,7 +36,7 @@ def test_writers_are_the_same_for_the_same_seed_and_never_shared_between_splits(
 
 
 def test_a_set_is_the_same_pixels_every_time_and_a_larger_one_keeps_its_first_items():
-    small, large = writer_set("paper_touching", "val", 2, 5, 0), writer_set("paper_touching", "val", 3, 5, 0)
+    small, large = (writer_sets({"paper_touching": n}, "val", 5, 0)["paper_touching"] for n in (2, 3))
     assert [t for _, t in small] == [t for _, t in large[:2]]
     for (a, _), (b, _) in zip(small, large):
         assert np.array_equal(np.asarray(a), np.asarray(b))
@@ -44,11 +44,10 @@ def test_a_set_is_the_same_pixels_every_time_and_a_larger_one_keeps_its_first_it
 
 def test_sets_drawn_on_several_processes_are_the_sets_drawn_on_one():
     counts = {"single": 3, "paper_touching": 2, "paper_ruled": 4}
-    shared = writer_sets(counts, "val", 5, 0, processes=2)
+    shared, alone = writer_sets(counts, "val", 5, 0, processes=2), writer_sets(counts, "val", 5, 0, processes=1)
     for name, count in counts.items():
-        alone = writer_set(name, "val", count, 5, 0)
-        assert [t for _, t in shared[name]] == [t for _, t in alone]
-        assert all(np.array_equal(np.asarray(a), np.asarray(b)) for (a, _), (b, _) in zip(shared[name], alone))
+        assert len(shared[name]) == count and [t for _, t in shared[name]] == [t for _, t in alone[name]]
+        assert all(np.array_equal(np.asarray(a), np.asarray(b)) for (a, _), (b, _) in zip(shared[name], alone[name]))
 
 
 def test_single_digits_come_clean_and_photographed_and_the_older_sets_keep_their_seeds():
