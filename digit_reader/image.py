@@ -32,8 +32,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from digit_reader.margin import border, even_light
 from digit_reader.marks import marks_in
 from digit_reader.paper import without_lines
+from digit_reader.sheet import on_the_sheet
 from src.errors import PipelineError
 
 MAX_SIDE = 10_000          # pixels on a side; a 100,000 x 1 image is refused, not processed
@@ -50,7 +52,6 @@ MIN_CONTRAST = 0.2         # ink this close to the background is no ink: a blank
 INK_LEVEL = 0.4            # a pixel is ink above this fraction of the ink's full contrast
 BLOB = 0.5                 # a mark whose stroke is this thick for its longer side is a dot or a blot, not a digit
 MAX_PIECES = 250           # separate marks (specks dropped) an image may hold: a number has a few dozen at most
-UNEVEN_LIGHT = 0.08        # a margin this uneven (5th to 95th percentile) is a photo's light, flattened first
 # A 5's top bar written apart (segment): at most this tall, as a fraction of its body's height; its
 # bottom at most BAR_ABOVE of that height above the body's top, its top within the body's top BAR_TOP.
 BAR_HEIGHT, BAR_ABOVE, BAR_TOP = 0.35, 0.1, 0.2
@@ -202,37 +203,6 @@ def converted(image: Image.Image, mode: str) -> Image.Image:
     except ValueError as error:
         raise ImageError(f"unsupported colour mode {image.mode} ({error}): expected greyscale, RGB, "
                          "palette or CMYK") from None
-
-
-def frame_width(shape) -> int:
-    """A margin's width: 2% of the shorter side."""
-    return max(1, round(0.02 * min(shape)))
-
-
-def border(values: np.ndarray) -> np.ndarray:
-    """The pixels of a frame frame_width() wide: what a margin is made of."""
-    t = frame_width(values.shape)
-    return np.concatenate([values[:t].ravel(), values[-t:].ravel(), values[:, :t].ravel(), values[:, -t:].ravel()])
-
-
-def even_light(gray: np.ndarray) -> np.ndarray:
-    """A photo lit from one side, its light made even: a plane fitted to the margin (which is paper,
-    not ink) is taken out, keeping the margin's median. Under a lamp, the far side of a page can be
-    darker than faint ink near it, and one threshold then took a shadowed edge for the digits
-    (benchmarks/notes/reader.md#a-page-lit-from-one-side). An even margin (a canvas, a scan) is
-    left as it is."""
-    frame = border(gray)
-    low, high = np.percentile(frame, [5, 95])
-    if high - low <= UNEVEN_LIGHT:
-        return gray
-    h, w = gray.shape
-    t = frame_width(gray.shape)
-    in_frame = np.zeros((h, w), bool)
-    in_frame[:t] = in_frame[-t:] = in_frame[:, :t] = in_frame[:, -t:] = True
-    ys, xs = np.nonzero(in_frame)
-    (a, b, c), *_ = np.linalg.lstsq(np.stack([np.ones(ys.size), xs / w, ys / h], 1), gray[ys, xs], rcond=None)
-    plane = a + b * (np.arange(w) / w)[None, :] + c * (np.arange(h) / h)[:, None]
-    return np.clip(gray - plane + np.median(frame), 0, 1).astype(np.float32)
 
 
 def to_ink(gray: np.ndarray) -> np.ndarray | None:
@@ -469,7 +439,10 @@ def find_ink(image: Image.Image) -> Ink | None:
     """Steps 2-4 on a decoded image; None if it holds no ink."""
     scale = image.info.get("scale", 1.0)   # decode() has brought it to the working resolution
     image, factor = shrink(image)
-    gray = to_gray(image)
+    gray, sheet_origin = to_gray(image), (0, 0)
+    sheet = on_the_sheet(gray)   # a photo of a sheet lying on a desk: the sheet alone
+    if sheet is not None:
+        gray, sheet_origin = sheet
     ink = to_ink(gray)
     if ink is None:
         return None
@@ -485,7 +458,8 @@ def find_ink(image: Image.Image) -> Ink | None:
         return None
     y0, x0 = max(0, rows[0] - 2), max(0, cols[0] - 2)
     values = ink[y0:rows[-1] + 3, x0:cols[-1] + 3]
-    return Ink(values, segment(values), (int(y0), int(x0)), factor * scale)   # positions in the file's pixels
+    origin = (int(y0 + sheet_origin[0]), int(x0 + sheet_origin[1]))
+    return Ink(values, segment(values), origin, factor * scale)   # positions in the file's pixels
 
 
 def digits_in(image: Image.Image) -> list[Digit]:

@@ -330,3 +330,35 @@ def ruled(image: Image.Image, rng) -> Image.Image:
         lines = np.maximum(lines, np.clip(width / 2 + 0.5 - np.abs(xs - x), 0, 1))
     page = np.minimum(page, paper * (1 - darkness * lines))
     return Image.fromarray(np.round(page * 255).astype(np.uint8))
+
+
+DESK_LIGHT = (0.15, 0.6)    # the desk's light, of the paper's: dark wood to a pale grey table
+SHEET_SHARE = (0.2, 0.6)    # of the photo, the share the sheet covers
+SHEET_TILT = 4.0            # degrees either way, beside the photo's own tilt: writing further askew is another limit
+
+
+def on_a_desk(image: Image.Image, rng) -> Image.Image:
+    """A page as a sheet of paper lying on a desk, seen from above, before it is photographed:
+    more paper around the writing, the sheet tilted and wholly inside the view, on a darker desk
+    with a wood-like grain (stripes along one direction and smooth blotches)."""
+    page = np.asarray(image, np.float32) / 255
+    paper = float(np.median(page))
+    margins = (rng.uniform(0.3, 1.2, 4) * page.shape[0]).astype(int)
+    sheet = np.pad(page, ((margins[0], margins[1]), (margins[2], margins[3])), constant_values=paper)
+    tilt = rng.uniform(-SHEET_TILT, SHEET_TILT)
+    covered = Image.fromarray(np.ones(sheet.shape, np.float32)).rotate(tilt, Image.Resampling.BILINEAR, expand=True)
+    sheet = Image.fromarray(sheet).rotate(tilt, Image.Resampling.BICUBIC, expand=True, fillcolor=paper)
+    scale = np.sqrt(rng.uniform(*SHEET_SHARE))
+    view = (int(sheet.height / scale), int(sheet.width / scale))
+    top, left = rng.integers(0, view[0] - sheet.height + 1), rng.integers(0, view[1] - sheet.width + 1)
+    ys, xs = np.mgrid[0:view[0], 0:view[1]].astype(np.float32)
+    direction = rng.uniform(0, np.pi)
+    along = np.cos(direction) * xs + np.sin(direction) * ys
+    grain = 0.5 + 0.5 * np.sin(along / rng.uniform(3, 12) + rng.uniform(0, 2 * np.pi))
+    blotches = np.asarray(Image.fromarray(rng.normal(0, 1, (8, 8)).astype(np.float32)).resize(view[::-1], Image.Resampling.BICUBIC))
+    desk = paper * rng.uniform(*DESK_LIGHT) * (1 + 0.12 * (grain - 0.5) + 0.08 * blotches)
+    photo = np.clip(desk, 0, 1)
+    inside = np.asarray(covered, np.float32)
+    placed = (slice(top, top + sheet.height), slice(left, left + sheet.width))
+    photo[placed] = photo[placed] * (1 - inside) + np.asarray(sheet, np.float32) * inside
+    return Image.fromarray(np.round(np.clip(photo, 0, 1) * 255).astype(np.uint8))

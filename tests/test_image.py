@@ -9,8 +9,9 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from digit_reader.image import (BOX, CENTRE, FIELD, MAX_PIECES, MAX_PIXELS_PER_BYTE, RATIO_FROM_PIXELS, WORK_SIDE,
-                                ImageError, _same_digit, _union, decode, digits_in, dilate_disk, even_light, grouped,
+                                ImageError, _same_digit, _union, decode, digits_in, dilate_disk, grouped,
                                 normalise_digit, open_image, segment, to_gray, to_ink)
+from digit_reader.margin import even_light
 from digit_reader.marks import marks_in
 from digit_reader.reader import Reader
 from tests.conftest import encode, png_header_only

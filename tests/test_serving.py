@@ -324,6 +324,29 @@ def test_a_number_on_a_notebook_page_reads_as_on_plain_paper(live_server, number
     assert read["digits"] == "2021" and read["count"] == 4, read
 
 
+def on_a_desk(image_bytes: bytes) -> bytes:
+    """The number, written on a sheet that lies askew on a wooden desk, photographed from above."""
+    number = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+    sheet = Image.new("RGB", (number.width + 160, number.height + 120), number.getpixel((0, 0)))
+    sheet.paste(number, (80, 60))
+    shape = Image.new("L", sheet.size, 255).rotate(3, Image.Resampling.BICUBIC, expand=True)
+    sheet = sheet.rotate(3, Image.Resampling.BICUBIC, expand=True)
+    desk = Image.new("RGB", (sheet.width * 2, sheet.height * 2), (118, 82, 48))
+    draw = ImageDraw.Draw(desk)
+    for y in range(-desk.width, desk.height, 11):   # the wood's grain
+        draw.line([(0, y), (desk.width, y + desk.width // 3)], fill=(98, 66, 40), width=4)
+    desk.paste(sheet, (sheet.width // 3, sheet.height // 2), shape)
+    return encode(desk, "JPEG", quality=85)
+
+
+def test_a_number_on_a_sheet_lying_on_a_desk_reads_as_on_plain_paper(live_server, number):
+    """The desk around the sheet is no paper, and the sheet no ink (digit_reader/sheet.py),
+    through a real server."""
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        read = http.post("/predict", files={"file": ("desk.jpg", on_a_desk(number), "image/jpeg")}).json()
+    assert read["digits"] == "2021" and read["count"] == 4, read
+
+
 def answering_pids(url: str, connections: int) -> set[int]:
     """The pids that answer /health over `connections` fresh connections (the kernel picks a
     worker per connection, not per request)."""

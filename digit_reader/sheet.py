@@ -1,0 +1,88 @@
+"""A sheet of paper photographed lying on a desk: the sheet, cut out of the photo.
+
+`to_ink` (digit_reader/image.py) takes the image's margin for the paper. In a photo that shows the
+desk around a sheet, the margin is the desk, darker than the sheet, so the sheet was taken for the
+ink and its writing was lost ("0", "82", "121" for 4-digit numbers, flagged). A sheet is told from
+the desk by all of:
+- the margin (the desk) is darker than the image's brightest pixels (half as many as a sheet
+  covers at least: SHEET / 2): its median at most DESK of their light. A page's margin is paper,
+  as light as the page, even where a photo's light falls off across it;
+- the margin is no flat fill (its 5th to 95th percentile FLAT apart at least): a desk in a photo
+  has grain and noise, while a light digit drawn on a black canvas, or an MNIST image, has a
+  background of one value;
+- the pixels brighter than halfway between the two hold one connected region that, its holes
+  (the writing) filled, covers SHEET of the image;
+- the region is solid: the bright pixels fill SOLID of it (a light 0 or 8 on a dark board leaves
+  its loops dark), and it is no stroke: as thick (twice its area over its perimeter) as THICK of
+  its longer side (a light 1 is thin); and it is convex, as a sheet (even one the photo cuts) is:
+  it fills CONVEX of its convex hull (a light 6 or 8 drawn thick leaves room between its strokes).
+The image is then cut to the region's box, less an INSET of the box's size on each side (the
+sheet's edge, softened by the photo), and what is still desk in that box (the corners of a
+tilted sheet) is painted with the sheet's own shade. Nothing is cut from an image whose margin
+is paper: the evidence for each setting, and the images it was checked on:
+benchmarks/notes/reader.md#2026-12-05-twenty-fourth-session-a-sheet-on-a-desk.
+"""
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import ConvexHull
+
+from digit_reader.margin import border, even_light
+
+SEARCH = 256       # pixels: the sheet is looked for on a copy at most this large (block means)
+DESK = 0.75        # the desk's light at most, of the sheet's
+FLAT = 0.01        # the margin's 5th to 95th percentile: closer is a canvas's fill, not a desk
+SHEET = 0.08       # of the image, the share the sheet covers at least
+SOLID = 0.85       # of the sheet's region (holes filled), the share its bright pixels fill
+THICK = 0.2        # twice the region's area over its perimeter, in its longer side's lengths
+CONVEX = 0.95      # of its convex hull, the share the region fills
+INSET = 0.02       # of the sheet's box, cut off each side with the sheet's edge
+
+
+def on_the_sheet(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """If `gray` (float32 in [0, 1], 1 = white) is a sheet lying on a desk, the sheet: `gray` cut
+    to it, the desk left in its box painted with the sheet's shade, and the cut's origin (row,
+    column) in `gray`; else None."""
+    small, factor = reduced(gray)
+    small = even_light(small)   # a page lit from one side: its lit half is no sheet on a darker desk
+    frame = border(small)
+    desk, light = float(np.median(frame)), float(np.percentile(small, 100 * (1 - SHEET / 2)))
+    low, high = np.percentile(frame, [5, 95])
+    if desk > DESK * light or high - low < FLAT:
+        return None
+    labels, count = ndimage.label(small > (desk + light) / 2)
+    if count == 0:
+        return None
+    bright = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
+    region = ndimage.binary_fill_holes(bright)
+    area = int(region.sum())
+    edge = region & ~ndimage.binary_erosion(region)
+    perimeter = int(edge.sum())
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    longer = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    if area < SHEET * small.size or bright.sum() < SOLID * area or 2 * area < THICK * longer * perimeter:
+        return None
+    if area < CONVEX * ConvexHull(np.argwhere(edge)).volume:
+        return None
+    return cut(gray, region, factor, float(np.median(small[bright])))
+
+
+def reduced(gray: np.ndarray) -> tuple[np.ndarray, int]:
+    """`gray` reduced by an integer factor (block means) to at most SEARCH pixels a side, and
+    the factor (the last rows and columns that do not fill a block are left out)."""
+    factor = max(1, -(-max(gray.shape) // SEARCH))
+    h, w = gray.shape[0] // factor * factor, gray.shape[1] // factor * factor
+    return gray[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3)), factor
+
+
+def cut(gray: np.ndarray, region: np.ndarray, factor: int, shade: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """`gray` cut to `region` (found on a copy reduced `factor` times), less INSET on each side,
+    its pixels outside the region painted `shade`."""
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    inset = max(1, round(INSET * factor * max(rows[-1] - rows[0], cols[-1] - cols[0])))
+    y0, y1 = rows[0] * factor + inset, min(gray.shape[0], (rows[-1] + 1) * factor) - inset
+    x0, x1 = cols[0] * factor + inset, min(gray.shape[1], (cols[-1] + 1) * factor) - inset
+    inside = ndimage.binary_erosion(region, iterations=-(-inset // factor))
+    inside = np.kron(inside, np.ones((factor, factor), bool))[y0:y1, x0:x1]
+    sheet = gray[y0:y1, x0:x1].copy()
+    sheet[:inside.shape[0], :inside.shape[1]][~inside] = shade
+    return sheet, (int(y0), int(x0))
