@@ -10,24 +10,28 @@ Each set holds `count` images, each with its true digits and its own seed, so th
 - pair_thick: two touching digits alone, written with a marker;
 - paper_single: single digits photographed, the ten in turn;
 - ruled / paper_ruled: spaced 4-digit numbers on ruled paper (half of them with a margin line),
-  as written and photographed (each new set last, so that the sets before it keep their seeds).
+  as written and photographed;
+- desk: spaced 4-digit numbers on a sheet lying askew on a desk, photographed with the desk
+  around it (each new set last, so that the sets before it keep their seeds).
 """
 import numpy as np
 
 from src.parallel import made_in_order
-from src.writers import photographed, ruled, write, writer_of
+from src.writers import on_a_desk, photographed, ruled, write, writer_of
 
-SETS = {  # name: (digits, gap, pen, photographed, on ruled paper)
-    "single": (1, "spaced", None, False, False),
-    "spaced": (4, "spaced", None, False, False),
-    "touching": (4, "touching", None, False, False),
-    "paper_spaced": (4, "spaced", None, True, False),
-    "paper_touching": (4, "touching", None, True, False),
-    "pair_thick": (2, "touching", "marker", False, False),
-    "paper_single": (1, "spaced", None, True, False),
-    "ruled": (4, "spaced", None, False, True),
-    "paper_ruled": (4, "spaced", None, True, True),
+SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled or on a desk)
+    "single": (1, "spaced", None, False, "plain"),
+    "spaced": (4, "spaced", None, False, "plain"),
+    "touching": (4, "touching", None, False, "plain"),
+    "paper_spaced": (4, "spaced", None, True, "plain"),
+    "paper_touching": (4, "touching", None, True, "plain"),
+    "pair_thick": (2, "touching", "marker", False, "plain"),
+    "paper_single": (1, "spaced", None, True, "plain"),
+    "ruled": (4, "spaced", None, False, "ruled"),
+    "paper_ruled": (4, "spaced", None, True, "ruled"),
+    "desk": (4, "spaced", None, True, "desk"),
 }
+PAGES = {"plain": lambda image, rng: image, "ruled": ruled, "desk": on_a_desk}
 
 
 def writer_index(name: str, i: int, writers: int) -> int:
@@ -52,11 +56,11 @@ def sets_of(cfg: dict, split: str, processes: int = 1) -> dict:
 
 def _item(name: str, i: int, split: str, writers: int, seed: int) -> tuple:
     """Item i of set `name`: (PIL image, digits), from its own seed."""
-    length, gap, pen, photo, lined = SETS[name]
+    length, gap, pen, photo, page = SETS[name]
     rng = np.random.default_rng([seed, list(SETS).index(name), i])
     digits = str(i % 10) if length == 1 else "".join(map(str, rng.integers(0, 10, length)))
     image = write(writer_of(split, writer_index(name, i, writers), pen=pen), digits, gap, rng)
-    image = ruled(image, rng) if lined else image
+    image = PAGES[page](image, rng)
     return (photographed(image, rng) if photo else image), digits
 
 
