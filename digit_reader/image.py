@@ -26,7 +26,7 @@ import math
 import struct
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -35,7 +35,7 @@ from scipy import ndimage
 from digit_reader.margin import border, even_light
 from digit_reader.marks import marks_in
 from digit_reader.paper import without_lines
-from digit_reader.sheet import on_the_sheet
+from digit_reader.sheet import Turn, in_the_file, on_the_sheet
 from src.errors import PipelineError
 
 MAX_SIDE = 10_000          # pixels on a side; a 100,000 x 1 image is refused, not processed
@@ -431,18 +431,19 @@ class Ink:
     digit_reader/line.py's line."""
     values: np.ndarray           # to_ink's contrast, on the inked region and 2 px around it
     pieces: list                 # segment(values): each digit's box (slices of `values`) and mask
-    origin: tuple[int, int]      # row and column of values[0, 0] in the shrunk image
+    origin: tuple[int, int]      # row and column of values[0, 0] in the shrunk image (turned by `turn`)
     factor: float                # the file's own pixels per pixel of the shrunk image
+    turn: Turn | None = None     # a sheet on a desk set upright (digit_reader/sheet.py), in the file's pixels
 
 
 def find_ink(image: Image.Image) -> Ink | None:
     """Steps 2-4 on a decoded image; None if it holds no ink."""
     scale = image.info.get("scale", 1.0)   # decode() has brought it to the working resolution
     image, factor = shrink(image)
-    gray, sheet_origin = to_gray(image), (0, 0)
-    sheet = on_the_sheet(gray)   # a photo of a sheet lying on a desk: the sheet alone
+    gray = to_gray(image)
+    sheet = on_the_sheet(gray)   # a photo of a sheet lying on a desk: the sheet alone, upright
     if sheet is not None:
-        gray, sheet_origin = sheet
+        gray = sheet.values
     ink = to_ink(gray)
     if ink is None:
         return None
@@ -458,18 +459,22 @@ def find_ink(image: Image.Image) -> Ink | None:
         return None
     y0, x0 = max(0, rows[0] - 2), max(0, cols[0] - 2)
     values = ink[y0:rows[-1] + 3, x0:cols[-1] + 3]
-    origin = (int(y0 + sheet_origin[0]), int(x0 + sheet_origin[1]))
-    return Ink(values, segment(values), origin, factor * scale)   # positions in the file's pixels
+    if sheet is None:
+        return Ink(values, segment(values), (int(y0), int(x0)), factor * scale)   # positions in the file's pixels
+    origin, turn = (int(y0 + sheet.origin[0]), int(x0 + sheet.origin[1])), sheet.turn
+    return Ink(values, segment(values), origin, factor * scale, turn and turn.scaled(factor * scale))
 
 
 def digits_in(image: Image.Image) -> list[Digit]:
-    """The digits of a decoded image, left to right ([] if it holds no ink)."""
+    """The digits of a decoded image, left to right ([] if it holds no ink), boxed in its pixels."""
     found = find_ink(image)
-    return digits_of(found) if found else []
+    digits = digits_of(found) if found else []
+    return [replace(d, box=in_the_file(d.box, found.turn)) for d in digits]
 
 
 def digits_of(found: Ink) -> list[Digit]:
-    """Step 5 on each piece of ink, boxes in the file's own pixels."""
+    """Step 5 on each piece of ink, boxes in the file's own pixels (turned by `found.turn`, as the
+    line's are: the reader turns them back once it has read both, digit_reader/numbers.py)."""
     y0, x0 = found.origin
     digits = []
     for box, mask in found.pieces:

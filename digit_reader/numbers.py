@@ -16,7 +16,7 @@ side, so a digit wider than tall, BOX pixels wide in training, comes out wider h
 matters (digit_reader/rules.py), the line is also read at one digit's scale: its ink BOX pixels
 wide.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from digit_reader.image import BOX, digits_of, find_ink
 from digit_reader.line import MARGIN, Line, maker_of
 from digit_reader.rules import ALL, ZOOMS, Part, Rules, classified, decide
 from digit_reader.runtimes import REBUILD, ModelError, load_torch_weights, onnx_session
+from digit_reader.sheet import Turn, in_the_file
 from src.config import DIGITS, SEVERAL
 from src.ctc import Reading, greedy_decode
 from src.errors import first_line
@@ -128,6 +129,7 @@ class Seen:
     probs: np.ndarray
     zooms: Zooms | None
     several: np.ndarray | None = None
+    turn: Turn | None = None     # a sheet on a desk was set upright: the boxes are in the turned photo
 
 
 def split_several(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -149,7 +151,7 @@ def see(image, classify, line_model: LineModel | None) -> Seen | None:
     probs, several = split_several(classify(np.stack([d.image for d in digits])))
     boxes = [tuple(d.box) for d in digits]
     make_line = maker_of(found) if line_model is not None else None
-    return Seen(boxes, probs, None if make_line is None else Zooms(line_model, make_line), several)
+    return Seen(boxes, probs, None if make_line is None else Zooms(line_model, make_line), several, found.turn)
 
 
 def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
@@ -159,10 +161,13 @@ def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
     if seen is None:
         return []
     if seen.zooms is None:
-        return classified(seen.boxes, seen.probs, seen.several)
-    zooms = seen.zooms
-    return decide(seen.boxes, seen.probs, zooms.best() if rules.zooms else zooms.readings[0], zooms.line_model.threshold,
-                  zooms=zooms.every if rules.zooms else None, rules=rules, one_digit=zooms.one_digit, several=seen.several)
+        parts = classified(seen.boxes, seen.probs, seen.several)
+    else:
+        zooms = seen.zooms
+        parts = decide(seen.boxes, seen.probs, zooms.best() if rules.zooms else zooms.readings[0],
+                       zooms.line_model.threshold, zooms=zooms.every if rules.zooms else None, rules=rules,
+                       one_digit=zooms.one_digit, several=seen.several)
+    return parts if seen.turn is None else [replace(p, box=in_the_file(p.box, seen.turn)) for p in parts]
 
 
 def read_parts(image, classify, line_model: LineModel | None) -> list[Part]:

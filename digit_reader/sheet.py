@@ -16,13 +16,19 @@ the desk by all of:
   its loops dark), and it is no stroke: as thick (twice its area over its perimeter) as THICK of
   its longer side (a light 1 is thin); and it is convex, as a sheet (even one the photo cuts) is:
   it fills CONVEX of its convex hull (a light 6 or 8 drawn thick leaves room between its strokes).
-The image is then cut to the region's box, less an INSET of the box's size on each side (the
-sheet's edge, softened by the photo), and what is still desk in that box (the corners of a
-tilted sheet) is painted with the sheet's own shade. Nothing is cut from an image whose margin
-is paper: the evidence for each setting, and the images it was checked on:
+A sheet lying askew is turned upright first, about its centre: by the angle of the smallest
+rectangle around the region (as people write along a sheet's edges; the reader does not turn
+writing otherwise), if that is TURN_MIN or more. The image is then cut to the region's box, less
+an INSET of the box's size on each side (the sheet's edge, softened by the photo), and what is
+still desk in that box is painted with the sheet's own shade. Positions in the upright sheet go
+back to the photo's through `in_the_file`. Nothing is cut from an image whose margin is paper:
+the evidence for each setting, and the images it was checked on:
 benchmarks/notes/reader.md#2026-12-05-twenty-fourth-session-a-sheet-on-a-desk.
 """
+from typing import NamedTuple
+
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 from scipy.spatial import ConvexHull
 
@@ -36,14 +42,45 @@ SOLID = 0.85       # of the sheet's region (holes filled), the share its bright 
 THICK = 0.2        # twice the region's area over its perimeter, in its longer side's lengths
 CONVEX = 0.95      # of its convex hull, the share the region fills
 INSET = 0.02       # of the sheet's box, cut off each side with the sheet's edge
+TURN_MIN = 1.0     # degrees: a sheet turned less is read as it lies (turning resamples the photo)
 
 
-def on_the_sheet(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
-    """If `gray` (float32 in [0, 1], 1 = white) is a sheet lying on a desk, the sheet: `gray` cut
-    to it, the desk left in its box painted with the sheet's shade, and the cut's origin (row,
-    column) in `gray`; else None."""
+class Turn(NamedTuple):
+    """A turn of an image about a point: `degrees` counter-clockwise, as Pillow turns images."""
+    degrees: float
+    x: float
+    y: float
+
+    def scaled(self, factor: float) -> "Turn":
+        return Turn(self.degrees, self.x * factor, self.y * factor)
+
+
+class Sheet(NamedTuple):
+    values: np.ndarray           # the photo cut to the sheet, upright; the desk left in it painted
+    origin: tuple[int, int]      # row and column of values[0, 0] in the photo turned by `turn`
+    turn: Turn | None            # how the photo was turned to set the sheet upright (None: it was not)
+
+
+def on_the_sheet(gray: np.ndarray) -> Sheet | None:
+    """If `gray` (float32 in [0, 1], 1 = white) is a sheet lying on a desk, the sheet; else None."""
     small, factor = reduced(gray)
-    small = even_light(small)   # a page lit from one side: its lit half is no sheet on a darker desk
+    found = sheet_region(even_light(small))   # a page lit from one side: its lit half is no sheet
+    if found is None:
+        return None
+    region, hull, shade = found
+    degrees = tilt(hull)
+    if abs(degrees) < TURN_MIN:
+        return Sheet(*cut(gray, region, factor, shade), None)
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    turn = Turn(degrees, (cols[0] + cols[-1] + 1) / 2 * factor, (rows[0] + rows[-1] + 1) / 2 * factor)
+    upright = Image.fromarray(gray).rotate(degrees, Image.Resampling.BICUBIC, center=(turn.x, turn.y), fillcolor=shade)
+    region = Image.fromarray(region).rotate(degrees, center=(turn.x / factor, turn.y / factor))
+    return Sheet(*cut(np.asarray(upright), np.asarray(region), factor, shade), turn)
+
+
+def sheet_region(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """In a reduced photo, its light made even: the sheet's region (holes filled), the vertices of
+    its convex hull (rows, columns) and the sheet's shade; None where any guard fails."""
     frame = border(small)
     desk, light = float(np.median(frame)), float(np.percentile(small, 100 * (1 - SHEET / 2)))
     low, high = np.percentile(frame, [5, 95])
@@ -55,15 +92,41 @@ def on_the_sheet(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]] | None:
     bright = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
     region = ndimage.binary_fill_holes(bright)
     area = int(region.sum())
-    edge = region & ~ndimage.binary_erosion(region)
-    perimeter = int(edge.sum())
+    edge = np.argwhere(region & ~ndimage.binary_erosion(region))
     rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
     longer = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
-    if area < SHEET * small.size or bright.sum() < SOLID * area or 2 * area < THICK * longer * perimeter:
+    if area < SHEET * small.size or bright.sum() < SOLID * area or 2 * area < THICK * longer * len(edge):
         return None
-    if area < CONVEX * ConvexHull(np.argwhere(edge)).volume:
+    hull = ConvexHull(edge)
+    if area < CONVEX * hull.volume:
         return None
-    return cut(gray, region, factor, float(np.median(small[bright])))
+    return region, edge[hull.vertices], float(np.median(small[bright]))
+
+
+def tilt(hull: np.ndarray) -> float:
+    """The angle, in degrees within ±45, that turns the smallest rectangle around the convex
+    polygon `hull` (its vertices: rows and columns, in order) square with the image's axes: the
+    rectangle has a side along one of the polygon's edges (Freeman and Shapira 1975)."""
+    best, angle = np.inf, 0.0
+    for a, b in zip(hull, np.roll(hull, -1, axis=0)):
+        theta = np.arctan2(b[0] - a[0], b[1] - a[1])
+        along = hull[:, 1] * np.cos(theta) + hull[:, 0] * np.sin(theta)
+        across = hull[:, 0] * np.cos(theta) - hull[:, 1] * np.sin(theta)
+        if np.ptp(along) * np.ptp(across) < best:
+            best, angle = np.ptp(along) * np.ptp(across), np.degrees(theta)
+    return float((angle + 45) % 90 - 45)
+
+
+def in_the_file(box: tuple, turn: Turn | None) -> tuple:
+    """A box (x0, y0, x1, y1) in the photo turned by `turn` -> the box around it in the photo itself."""
+    if turn is None:
+        return box
+    x0, y0, x1, y1 = box
+    radians = np.radians(turn.degrees)
+    xs, ys = np.array([x0, x1, x1, x0], float) - turn.x, np.array([y0, y0, y1, y1], float) - turn.y
+    back_x = turn.x + xs * np.cos(radians) - ys * np.sin(radians)
+    back_y = turn.y + xs * np.sin(radians) + ys * np.cos(radians)
+    return (int(np.floor(back_x.min())), int(np.floor(back_y.min())), int(np.ceil(back_x.max())), int(np.ceil(back_y.max())))
 
 
 def reduced(gray: np.ndarray) -> tuple[np.ndarray, int]:

@@ -334,7 +334,7 @@ def ruled(image: Image.Image, rng) -> Image.Image:
 
 DESK_LIGHT = (0.15, 0.6)    # the desk's light, of the paper's: dark wood to a pale grey table
 SHEET_SHARE = (0.2, 0.6)    # of the photo, the share the sheet covers
-SHEET_TILT = 4.0            # degrees either way, beside the photo's own tilt: writing further askew is another limit
+SHEET_TILT = 15.0           # degrees either way: a sheet lies as it was put down, not squared to the camera
 
 
 def on_a_desk(image: Image.Image, rng) -> Image.Image:
@@ -349,8 +349,10 @@ def on_a_desk(image: Image.Image, rng) -> Image.Image:
     covered = Image.fromarray(np.ones(sheet.shape, np.float32)).rotate(tilt, Image.Resampling.BILINEAR, expand=True)
     sheet = Image.fromarray(sheet).rotate(tilt, Image.Resampling.BICUBIC, expand=True, fillcolor=paper)
     scale = np.sqrt(rng.uniform(*SHEET_SHARE))
-    view = (int(sheet.height / scale), int(sheet.width / scale))
-    top, left = rng.integers(0, view[0] - sheet.height + 1), rng.integers(0, view[1] - sheet.width + 1)
+    edge = 2 + int(0.02 * min(sheet.size) / scale)   # desk all round: `photographed` repeats the view's edges
+    view = (max(int(sheet.height / scale), sheet.height + 2 * edge), max(int(sheet.width / scale), sheet.width + 2 * edge))
+    top = rng.integers(edge, view[0] - sheet.height - edge + 1)
+    left = rng.integers(edge, view[1] - sheet.width - edge + 1)
     ys, xs = np.mgrid[0:view[0], 0:view[1]].astype(np.float32)
     direction = rng.uniform(0, np.pi)
     along = np.cos(direction) * xs + np.sin(direction) * ys

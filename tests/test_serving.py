@@ -325,12 +325,12 @@ def test_a_number_on_a_notebook_page_reads_as_on_plain_paper(live_server, number
 
 
 def on_a_desk(image_bytes: bytes) -> bytes:
-    """The number, written on a sheet that lies askew on a wooden desk, photographed from above."""
+    """The number, written on a sheet that lies 8° askew on a wooden desk, photographed from above."""
     number = Image.open(io.BytesIO(image_bytes)).convert("RGB")
     sheet = Image.new("RGB", (number.width + 160, number.height + 120), number.getpixel((0, 0)))
     sheet.paste(number, (80, 60))
-    shape = Image.new("L", sheet.size, 255).rotate(3, Image.Resampling.BICUBIC, expand=True)
-    sheet = sheet.rotate(3, Image.Resampling.BICUBIC, expand=True)
+    shape = Image.new("L", sheet.size, 255).rotate(8, Image.Resampling.BICUBIC, expand=True)
+    sheet = sheet.rotate(8, Image.Resampling.BICUBIC, expand=True)
     desk = Image.new("RGB", (sheet.width * 2, sheet.height * 2), (118, 82, 48))
     draw = ImageDraw.Draw(desk)
     for y in range(-desk.width, desk.height, 11):   # the wood's grain
@@ -340,11 +340,15 @@ def on_a_desk(image_bytes: bytes) -> bytes:
 
 
 def test_a_number_on_a_sheet_lying_on_a_desk_reads_as_on_plain_paper(live_server, number):
-    """The desk around the sheet is no paper, and the sheet no ink (digit_reader/sheet.py),
-    through a real server."""
+    """The desk around the sheet is no paper, the sheet no ink, and the sheet is set upright
+    (digit_reader/sheet.py), through a real server: the digits' boxes lie on the sheet."""
     with httpx.Client(base_url=live_server, timeout=10) as http:
         read = http.post("/predict", files={"file": ("desk.jpg", on_a_desk(number), "image/jpeg")}).json()
     assert read["digits"] == "2021" and read["count"] == 4, read
+    sheet = Image.open(io.BytesIO(on_a_desk(number))).convert("L")
+    for digit in read["predictions"]:
+        x0, y0, x1, y1 = digit["box"]
+        assert np.asarray(sheet.crop((x0, y0, x1, y1))).min() < 80, digit["box"]   # the digit's dark ink
 
 
 def answering_pids(url: str, connections: int) -> set[int]:

@@ -57,6 +57,40 @@ def test_digits_on_a_sheet_are_boxed_in_the_files_pixels():
         assert written[0] - 3 <= x0 < x1 <= written[2] + 3 and written[1] - 3 <= y0 < y1 <= written[3] + 3, digit.box
 
 
+def askew_on_a_desk(number: Image.Image, degrees: float, at=(200, 150)):
+    """The number on a sheet turned `degrees` on a grey desk; and the file's pixels of its ink."""
+    sheet = Image.new("L", (number.width + 200, number.height + 160), 240)
+    sheet.paste(number, (100, 80))
+    shape = Image.new("L", sheet.size, 255).rotate(degrees, Image.Resampling.BICUBIC, expand=True)
+    sheet = sheet.rotate(degrees, Image.Resampling.BICUBIC, expand=True)
+    rng = np.random.default_rng(0)
+    desk = Image.fromarray(np.clip(rng.normal(90, 8, (sheet.height + 300, sheet.width + 400)), 0, 255).astype(np.uint8))
+    desk.paste(sheet, at, shape)
+    ys, xs = np.nonzero((np.asarray(sheet) < 100) & (np.asarray(shape) > 250))
+    return desk, (xs + at[0], ys + at[1])
+
+
+@pytest.mark.parametrize("degrees", [-12, 8])
+def test_a_sheet_lying_askew_is_read_upright_and_boxed_in_the_photos_pixels(degrees):
+    """The sheet is turned upright (its digits then stand level), and every digit's box, turned
+    back to the photo, holds its ink: each box some of it, all boxes all of it."""
+    number, _ = page(7, "3075")
+    desk, (ink_x, ink_y) = askew_on_a_desk(number, degrees)
+    found = find_ink(desk)
+    assert found.turn is not None and abs(found.turn.degrees + degrees) < 1.5, found.turn   # turned back
+    middles = [(box[0].start + box[0].stop) / 2 for box, _ in found.pieces]
+    heights = [box[0].stop - box[0].start for box, _ in found.pieces]
+    assert len(middles) == 4 and np.ptp(middles) < 0.15 * np.median(heights), middles
+    boxes = [d.box for d in digits_in(desk)]
+    inside = [(x0 - 2 <= ink_x) & (ink_x <= x1 + 2) & (y0 - 2 <= ink_y) & (ink_y <= y1 + 2) for x0, y0, x1, y1 in boxes]
+    assert all(held.any() for held in inside) and np.logical_or.reduce(inside).all()
+
+
+def test_a_sheet_turned_less_than_a_degree_is_read_as_it_lies():
+    desk, _ = askew_on_a_desk(page(7, "3075")[0], 0.4)
+    assert find_ink(desk).turn is None
+
+
 def test_a_blank_sheet_on_a_desk_holds_no_digit():
     blank = Image.new("L", (200, 60), 245)
     rng = np.random.default_rng(1)
