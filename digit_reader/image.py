@@ -13,6 +13,7 @@ The steps, each a function below, in order:
 2. `to_gray`: any mode (RGB, RGBA, palette, 16-bit, CMYK) -> one float channel in [0, 1].
 3. `to_ink`: find the background, invert so that the ink is light on dark, stretch its contrast;
    lines printed on the paper are painted over (digit_reader/paper.py) and the ink found again.
+   A photo of a sheet lying on a desk is first cut to the sheet, set upright (digit_reader/sheet.py).
 4. `segment`: split the ink into digits (connected components, pieces of one digit merged),
    left to right, ignoring specks.
 5. `normalise_digit`: per digit, MNIST's own size and position normalisation.

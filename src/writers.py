@@ -11,8 +11,8 @@ handwritten-digit set can be installed here, so this module makes writers instea
   width, habitual distortion of each shape, pen (a thin pen to a thick marker), pressure, tremor,
   ink and size. Every digit they write is that shape again, with a little new wobble.
 - `write`: a line of digits by one writer, spaced or touching, as dark ink on light paper (a
-  PIL image); `ruled` puts it on ruled paper, and `photographed` makes the page look like a
-  phone photo of it.
+  PIL image); `ruled` puts it on ruled paper, `on_a_desk` lays the page askew on a desk, and
+  `photographed` makes the page look like a phone photo of it.
 
 Writers are split by seed (`SPLITS`): a writer of the training split never appears in the
 validation or the test split, so a model trained on some writers is measured on others.
