@@ -1,16 +1,13 @@
 """A sheet of paper photographed lying on a desk: the sheet, cut out of the photo.
 
 `to_ink` (digit_reader/image.py) takes the image's margin for the paper. In a photo that shows the
-desk around a sheet, or beside it where the sheet's corner is in the picture, the margin is
-(partly) the desk, darker than the sheet, so the sheet was taken for the ink and its writing was
-lost ("0", "82", "121" for 4-digit numbers, flagged). A sheet is told from the desk by all of:
-- the desk is the margin's darker part (below halfway between its 5th percentile and the light of
-  the image's brightest pixels, half as many as a sheet covers at least: SHEET / 2), where it is
-  broad (dark bands up to 2 * NARROW pixels wide, a printed line or a stroke, are no desk); it
-  takes DESK_FRAME of the margin at least (a side of the photo), and its median is at most DESK
-  of the sheet's light: a page's margin is paper, as light as the page, even where a photo's
-  light falls off across it;
-- the desk is no flat fill (its 5th to 95th percentile FLAT apart at least): a desk in a photo
+desk around a sheet, the margin is the desk, darker than the sheet, so the sheet was taken for the
+ink and its writing was lost ("0", "82", "121" for 4-digit numbers, flagged). A sheet is told from
+the desk by all of:
+- the margin (the desk) is darker than the image's brightest pixels (half as many as a sheet
+  covers at least: SHEET / 2): its median at most DESK of their light. A page's margin is paper,
+  as light as the page, even where a photo's light falls off across it;
+- the margin is no flat fill (its 5th to 95th percentile FLAT apart at least): a desk in a photo
   has grain and noise, while a light digit drawn on a black canvas, or an MNIST image, has a
   background of one value;
 - the pixels brighter than halfway between the two hold one connected region that, its holes
@@ -35,12 +32,10 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial import ConvexHull
 
-from digit_reader.margin import border
+from digit_reader.margin import border, even_light
 
 SEARCH = 256       # pixels: the sheet is looked for on a copy at most this large (block means)
-DESK = 0.65        # the desk's light at most, of the sheet's
-DESK_FRAME = 0.15  # of the margin, the share the desk takes at least: a side of the photo, where a sheet's corner is in it
-NARROW = 2         # pixels of the reduced copy: dark bands up to twice this wide are lines or strokes, not desk
+DESK = 0.75        # the desk's light at most, of the sheet's
 FLAT = 0.01        # the margin's 5th to 95th percentile: closer is a canvas's fill, not a desk
 SHEET = 0.08       # of the image, the share the sheet covers at least
 SOLID = 0.85       # of the sheet's region (holes filled), the share its bright pixels fill
@@ -69,7 +64,7 @@ class Sheet(NamedTuple):
 def on_the_sheet(gray: np.ndarray) -> Sheet | None:
     """If `gray` (float32 in [0, 1], 1 = white) is a sheet lying on a desk, the sheet; else None."""
     small, factor = reduced(gray)
-    found = sheet_region(small)
+    found = sheet_region(even_light(small))   # a page lit from one side: its lit half is no sheet
     if found is None:
         return None
     region, hull, shade = found
@@ -84,16 +79,11 @@ def on_the_sheet(gray: np.ndarray) -> Sheet | None:
 
 
 def sheet_region(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """In a reduced photo: the sheet's region (holes filled), the vertices of its convex hull (rows,
-    columns) and the sheet's shade; None where any guard fails."""
+    """In a reduced photo, its light made even: the sheet's region (holes filled), the vertices of
+    its convex hull (rows, columns) and the sheet's shade; None where any guard fails."""
     frame = border(small)
-    light = float(np.percentile(small, 100 * (1 - SHEET / 2)))
-    # the desk: the margin's darker part, where it is broad (a printed line or a stroke is no desk)
-    dark = ndimage.binary_opening(small < (float(np.percentile(frame, 5)) + light) / 2, iterations=NARROW)
-    desk = frame[border(dark)]
-    if desk.size < DESK_FRAME * frame.size:
-        return None
-    low, desk, high = np.percentile(desk, [5, 50, 95])
+    desk, light = float(np.median(frame)), float(np.percentile(small, 100 * (1 - SHEET / 2)))
+    low, high = np.percentile(frame, [5, 95])
     if desk > DESK * light or high - low < FLAT:
         return None
     labels, count = ndimage.label(small > (desk + light) / 2)

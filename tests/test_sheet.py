@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 import digit_reader.image as image
 from digit_reader.image import digits_in, find_ink, to_gray
 from digit_reader.sheet import on_the_sheet
-from src.writers import on_a_desk, photographed, ruled, write, writer_of
+from src.writers import on_a_desk, photographed, write, writer_of
 
 
 def page(i: int, digits: str = "5284"):
@@ -29,26 +29,6 @@ def test_numbers_on_a_sheet_on_a_desk_come_apart_into_their_digits():
     desks = [photographed(on_a_desk(*page(i)), page(i)[1]) for i in range(trials)]
     assert sum(on_the_sheet(to_gray(d)) is not None for d in desks) == trials
     assert sum(pieces(d) == 4 for d in desks) >= 0.9 * trials
-
-
-def corner_in_the_photo(i: int):
-    """A page photographed close, the sheet's corner in the picture: desk along its left side and
-    its bottom, paper to the other two edges, light falling off across it."""
-    number, rng = page(i)
-    sheet = np.asarray(number, np.float32) / 255
-    sheet = np.pad(sheet, ((sheet.shape[0] // 2,) * 2, (sheet.shape[1] // 4,) * 2), constant_values=float(np.median(sheet)))
-    height, width = sheet.shape
-    sheet[:, :int(rng.uniform(0.05, 0.15) * width)] = 0.3
-    sheet[height - int(rng.uniform(0.05, 0.15) * height):] = 0.3
-    light = 0.7 + 0.2 * np.arange(width) / width
-    return Image.fromarray(np.clip(sheet * light + rng.normal(0, 0.02, sheet.shape), 0, 1).__mul__(255).astype(np.uint8))
-
-
-def test_a_sheet_whose_corner_is_in_the_photo_comes_apart_into_its_digits():
-    """The desk along two sides only: the margin is half desk, half paper."""
-    photos = [corner_in_the_photo(i) for i in range(10)]
-    assert sum(on_the_sheet(to_gray(photo)) is not None for photo in photos) == 10
-    assert sum(pieces(photo) == 4 for photo in photos) >= 9
 
 
 def test_without_the_cut_the_desk_is_taken_for_the_paper(monkeypatch):
@@ -132,7 +112,6 @@ def thick_eight(ground: float, noise: float, side: int = 280) -> np.ndarray:
     ("a light 8 drawn thick on a dark, noisy board", thick_eight(0.15, 0.025)),
     ("a page lit from one side", to_gray(photographed(*page(5)))),
     ("a page on plain paper", to_gray(page(6)[0])),
-    ("a ruled page, its print dark and near the edges", to_gray(ruled(page(8)[0], np.random.default_rng(3)))),
     ("a blank white page", np.full((100, 100), 0.95, np.float32)),
 ])
 def test_what_is_no_sheet_on_a_desk_is_left_as_it_is(name, gray):
