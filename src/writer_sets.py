@@ -12,14 +12,16 @@ Each set holds `count` images, each with its true digits and its own seed, so th
 - ruled / paper_ruled: spaced 4-digit numbers on ruled paper (half of them with a margin line),
   as written and photographed;
 - desk: spaced 4-digit numbers on a sheet lying askew on a desk, photographed with the desk
-  around it (each new set last, so that the sets before it keep their seeds).
+  around it;
+- askew: spaced 4-digit numbers whose writing runs 5-15 degrees uphill or downhill, photographed
+  (each new set last, so that the sets before it keep their seeds).
 """
 import numpy as np
 
 from src.parallel import made_in_order
-from src.writers import on_a_desk, photographed, ruled, write, writer_of
+from src.writers import askew, on_a_desk, photographed, ruled, write, writer_of
 
-SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled or on a desk)
+SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled, on a desk or askew)
     "single": (1, "spaced", None, False, "plain"),
     "spaced": (4, "spaced", None, False, "plain"),
     "touching": (4, "touching", None, False, "plain"),
@@ -30,8 +32,9 @@ SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled or on 
     "ruled": (4, "spaced", None, False, "ruled"),
     "paper_ruled": (4, "spaced", None, True, "ruled"),
     "desk": (4, "spaced", None, True, "desk"),
+    "askew": (4, "spaced", None, True, "askew"),
 }
-PAGES = {"plain": lambda image, rng: image, "ruled": ruled, "desk": on_a_desk}
+PAGES = {"plain": lambda image, rng: image, "ruled": ruled, "desk": on_a_desk, "askew": askew}
 
 
 def writer_index(name: str, i: int, writers: int) -> int:

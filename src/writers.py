@@ -364,3 +364,14 @@ def on_a_desk(image: Image.Image, rng) -> Image.Image:
     placed = (slice(top, top + sheet.height), slice(left, left + sheet.width))
     photo[placed] = photo[placed] * (1 - inside) + np.asarray(sheet, np.float32) * inside
     return Image.fromarray(np.round(np.clip(photo, 0, 1) * 255).astype(np.uint8))
+
+
+ASKEW = (5.0, 15.0)   # degrees, either way: past the photographed pages' 3, up to the reader's levelling's reach
+
+
+def askew(image: Image.Image, rng) -> Image.Image:
+    """A page whose writing runs uphill or downhill: turned ASKEW degrees one way or the other
+    (written along a slope, or photographed with the phone held askew), the corners paper."""
+    paper = int(np.median(np.asarray(image)))
+    angle = rng.uniform(*ASKEW) * rng.choice([-1.0, 1.0])
+    return image.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=paper)

@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from digit_reader.image import BOX, digits_in
-from digit_reader.line import MARGIN as LINE_MARGIN, line_maker, line_of
+import digit_reader.line
+from digit_reader.line import LEVEL_WITHIN, MARGIN as LINE_MARGIN, levelled, line_maker, line_of, tilt
 from digit_reader.numbers import LineModel, Seen, Zooms, parts_of, read_parts, see, split_several
 from digit_reader.reader import answer
 from digit_reader.rules import (ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, LONE_DIGIT_ASPECT, ONE_RATHER_THAN_SEVERAL, decide,
@@ -22,7 +23,7 @@ from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import composed_on_paper, number_on_paper
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, on_paper
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,71 @@ def test_zooms_scale_the_line_about_the_estimated_height(touching):
     for line in (smaller, larger):  # the same ink, mapped back to the same place in the image
         assert line.to_image_x(LINE_MARGIN) == pytest.approx(plain.to_image_x(LINE_MARGIN), abs=3)
     assert line_maker(Image.new("L", (200, 80), 255)) is None
+
+
+def digits_rows_in_the_line(line) -> list[float]:
+    """The row of each digit's centre of mass in a line whose digits stand apart."""
+    inked = line.pixels[:, :line.width].max(0) > 0.2
+    runs, count = ndimage.label(inked)
+    return [ndimage.center_of_mass(line.pixels[:, :line.width][:, runs == k])[0] for k in range(1, count + 1)]
+
+
+@pytest.mark.parametrize("degrees", [-12, -6, 6, 12])
+def test_writing_askew_is_set_level_for_the_line_model(mnist_test_digits, degrees, monkeypatch):
+    # MNIST's "2021", digits apart, turned: the line's digits sit on one row, as in the composed
+    # training numbers, but for LEVEL_WITHIN (3 degrees: 3-4 rows from the first digit to the
+    # last); left as they were, 7-11 rows apart (the line model read "202" from 5 degrees)
+    image = on_paper(mnist_test_digits[0][[1, 3, 1, 2]], gaps=[9, 5, 12]).rotate(
+        degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=255)
+    rows = digits_rows_in_the_line(line_of(image))
+    assert len(rows) == 4 and max(rows) - min(rows) < 4.5, rows
+    # the columns stay the image's: each digit of the line maps back inside its own piece of ink
+    line, pieces = line_of(image), digits_in(image)
+    runs, _ = ndimage.label(line.pixels[:, :line.width].max(0) > 0.2)
+    for k, piece in enumerate(pieces, 1):
+        columns = np.flatnonzero(runs == k)
+        assert piece.box[0] - 6 <= line.to_image_x(columns.mean()) <= piece.box[2] + 6
+    monkeypatch.setattr(digit_reader.line, "tilt", lambda pieces, height: 0.0)
+    rows = digits_rows_in_the_line(line_of(image))
+    assert max(rows) - min(rows) > 6
+
+
+def pieces_at(middles: list[tuple[int, int]], size: int = 20) -> list:
+    """Square pieces of ink `size` pixels a side, centred at each (column, row)."""
+    return [((slice(y - size // 2, y + size // 2), slice(x - size // 2, x + size // 2)), np.ones((size, size), bool))
+            for x, y in middles]
+
+
+def test_the_tilt_is_the_slope_of_the_digits_middles_and_nothing_unsure():
+    rising = [(30 + 30 * i, 100 - round(0.2 * 30 * i)) for i in range(5)]
+    assert tilt(pieces_at(rising), 20) == pytest.approx(-0.2, abs=0.02)
+    # one digit written high moves it little; a stray mark far off the line, or digits up and down
+    # at random, give no slope at all; nor do two digits, or three within 2 digits' heights
+    high = [(x, y - 3) if i == 2 else (x, y) for i, (x, y) in enumerate(rising)]
+    assert tilt(pieces_at(high), 20) == pytest.approx(-0.2, abs=0.05)
+    assert tilt(pieces_at(rising + [(180, 160)]), 20) == 0.0
+    assert tilt(pieces_at([(30, 100), (60, 80), (90, 104), (120, 84)]), 20) == 0.0
+    assert tilt(pieces_at(rising[:2]), 20) == 0.0
+    assert tilt(pieces_at([(30, 100), (40, 98), (55, 96)]), 20) == 0.0
+    # digits that touch: one wide piece gives a point per digit's width
+    box = (slice(40, 90), slice(10, 130))
+    mask = np.zeros((50, 120), bool)
+    for i in range(4):   # four digits 20 tall, each 6 rows higher than the last
+        mask[24 - 6 * i:44 - 6 * i, 30 * i:30 * i + 28] = True
+    assert tilt([(box, mask)], 20) == pytest.approx(-0.2, abs=0.03)
+
+
+def test_levelling_shears_each_column_in_place_and_leaves_level_writing_alone():
+    crop = np.zeros((60, 100), np.float32)
+    for x in range(100):
+        crop[30 + int(round(0.15 * (x - 50))), x] = 1.0     # a stroke running downhill at 0.15
+    flat = levelled(crop, 0.15)
+    rows = [np.flatnonzero(flat[:, x] > 0.5) for x in range(100)]
+    middle = np.median([r.mean() for r in rows if len(r)])
+    # level but for LEVEL_WITHIN, each column's ink kept in that column
+    assert all(abs(r.mean() - middle - LEVEL_WITHIN * (x - 50)) <= 1.0 for x, r in enumerate(rows) if len(r))
+    assert np.allclose(flat.sum(0), crop.sum(0), atol=0.05)
+    assert levelled(crop, LEVEL_WITHIN / 2) is crop
 
 
 def test_an_unsure_reading_is_read_again_at_other_zooms_and_the_most_probable_on_average_wins():
