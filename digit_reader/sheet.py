@@ -24,6 +24,19 @@ still desk in that box is painted with the sheet's own shade. Positions in the u
 back to the photo's through `in_the_file`. Nothing is cut from an image whose margin is paper:
 the evidence for each setting, and the images it was checked on:
 benchmarks/notes/reader.md#2026-12-05-twenty-fourth-session-a-sheet-on-a-desk.
+
+A photo taken close shows the desk along one or two sides only (a corner of the sheet), and the
+margin's median is paper. Then (`sheet_at_a_side`) the desk is the margin's darker part where it
+is broad (dark bands up to 2 * NARROW pixels wide, a printed line or a stroke, are no desk), at
+least SIDE_FRAME of the margin, at most DESK_SIDE of the sheet's light, no flat fill; and the
+sheet's region passes the same guards. Such a sheet is cut but not turned (its edges in the photo
+are a part of its outline; the line model's input is set level on its own: digit_reader/line.py).
+Either way, a last guard (`beside_a_desk`): what lies outside the region is a desk in the sheet's
+own light. A page lit steeply from one side has a dim side as dark and broad as a desk, and printed
+lines or writing along the edge of its lit part; carried across the page, the lit part's light (a
+plane) makes that dim side paper again, while a desk stays dark; and a region that is part of a
+sheet (the light evened by a margin half desk, half paper) leaves paper outside:
+benchmarks/notes/reader.md#2026-12-05-twenty-fifth-session-a-sheets-corner-in-the-photo.
 """
 from typing import NamedTuple
 
@@ -43,6 +56,12 @@ THICK = 0.2        # twice the region's area over its perimeter, in its longer s
 CONVEX = 0.95      # of its convex hull, the share the region fills
 INSET = 0.02       # of the sheet's box, cut off each side with the sheet's edge
 TURN_MIN = 1.0     # degrees: a sheet turned less is read as it lies (turning resamples the photo)
+# A sheet's corner or side in the photo, the desk along one or two sides only (sheet_at_a_side)
+DESK_SIDE = 0.65   # the desk's light at most, of the sheet's
+SIDE_FRAME = 0.15  # of the margin, the share the desk takes at least
+NARROW = 2         # pixels of the reduced copy: dark bands up to twice this wide are print or strokes, not desk
+DIM = 0.8          # in the sheet's own light carried across the photo, darker than this is desk (or print, or ink)
+OUTSIDE = 0.8      # of what lies outside the sheet's region, the share that is desk at least
 
 
 class Turn(NamedTuple):
@@ -65,8 +84,11 @@ def on_the_sheet(gray: np.ndarray) -> Sheet | None:
     """If `gray` (float32 in [0, 1], 1 = white) is a sheet lying on a desk, the sheet; else None."""
     small, factor = reduced(gray)
     found = sheet_region(even_light(small))   # a page lit from one side: its lit half is no sheet
-    if found is None:
-        return None
+    if found is None or not beside_a_desk(small, found[0]):
+        at_a_side = sheet_at_a_side(small)
+        if at_a_side is None or not beside_a_desk(small, at_a_side[0]):
+            return None
+        return Sheet(*cut(gray, at_a_side[0], factor, at_a_side[2]), None)
     region, hull, shade = found
     degrees = tilt(hull)
     if abs(degrees) < TURN_MIN:
@@ -81,10 +103,43 @@ def on_the_sheet(gray: np.ndarray) -> Sheet | None:
 def sheet_region(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
     """In a reduced photo, its light made even: the sheet's region (holes filled), the vertices of
     its convex hull (rows, columns) and the sheet's shade; None where any guard fails."""
+    return region_on(small, border(small), DESK)
+
+
+def sheet_at_a_side(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """sheet_region() for a reduced photo whose desk shows along one or two of its sides only."""
     frame = border(small)
-    desk, light = float(np.median(frame)), float(np.percentile(small, 100 * (1 - SHEET / 2)))
-    low, high = np.percentile(frame, [5, 95])
-    if desk > DESK * light or high - low < FLAT:
+    light = float(np.percentile(small, 100 * (1 - SHEET / 2)))
+    dark = ndimage.binary_opening(small < (float(np.percentile(frame, 5)) + light) / 2, iterations=NARROW)
+    desk = frame[border(dark)]
+    if desk.size < SIDE_FRAME * frame.size:
+        return None
+    return region_on(small, desk, DESK_SIDE)
+
+
+def beside_a_desk(small: np.ndarray, region: np.ndarray) -> bool:
+    """Whether what lies outside the sheet's `region` in the reduced photo `small` is a desk in the
+    sheet's own light: with that light carried across the photo (a plane fitted to the region's
+    paper, its ink left out), OUTSIDE of it is dark (under DIM; print and strokes opened away), its
+    median at most DESK. A page lit from one side has its dim side in that plane, and a sheet found
+    in part leaves the rest of its paper outside."""
+    rows, cols = np.nonzero(region)
+    values = small[rows, cols]
+    paper = values >= 0.8 * np.median(values)
+    plane = np.linalg.lstsq(np.c_[np.ones(paper.sum()), rows[paper], cols[paper]], values[paper], rcond=None)[0]
+    all_rows, all_cols = np.mgrid[0:small.shape[0], 0:small.shape[1]]
+    relative = small / np.maximum(plane[0] + plane[1] * all_rows + plane[2] * all_cols, 1e-3)
+    dark = ndimage.binary_opening(relative < DIM, iterations=NARROW) & ~region
+    outside = int((~region).sum())
+    return outside > 0 and dark.sum() >= OUTSIDE * outside and float(np.median(relative[dark])) <= DESK
+
+
+def region_on(small: np.ndarray, desk_pixels: np.ndarray, darkest: float) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The sheet's region, its hull's vertices and its shade, if `desk_pixels` are a desk at most
+    `darkest` of the sheet's light and the region brighter than halfway passes every guard."""
+    desk, light = float(np.median(desk_pixels)), float(np.percentile(small, 100 * (1 - SHEET / 2)))
+    low, high = np.percentile(desk_pixels, [5, 95])
+    if desk > darkest * light or high - low < FLAT:
         return None
     labels, count = ndimage.label(small > (desk + light) / 2)
     if count == 0:

@@ -13,15 +13,16 @@ Each set holds `count` images, each with its true digits and its own seed, so th
   as written and photographed;
 - desk: spaced 4-digit numbers on a sheet lying askew on a desk, photographed with the desk
   around it;
-- askew: spaced 4-digit numbers whose writing runs 5-15 degrees uphill or downhill, photographed
+- askew: spaced 4-digit numbers whose writing runs 5-15 degrees uphill or downhill, photographed;
+- corner: spaced 4-digit numbers on a sheet photographed close, the desk along one or two sides
   (each new set last, so that the sets before it keep their seeds).
 """
 import numpy as np
 
 from src.parallel import made_in_order
-from src.writers import askew, on_a_desk, photographed, ruled, write, writer_of
+from src.writers import askew, at_a_corner, on_a_desk, photographed, ruled, write, writer_of
 
-SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled, on a desk or askew)
+SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled, on a desk, askew or at a corner)
     "single": (1, "spaced", None, False, "plain"),
     "spaced": (4, "spaced", None, False, "plain"),
     "touching": (4, "touching", None, False, "plain"),
@@ -33,8 +34,9 @@ SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled, on a 
     "paper_ruled": (4, "spaced", None, True, "ruled"),
     "desk": (4, "spaced", None, True, "desk"),
     "askew": (4, "spaced", None, True, "askew"),
+    "corner": (4, "spaced", None, False, "corner"),   # photographed by the page itself
 }
-PAGES = {"plain": lambda image, rng: image, "ruled": ruled, "desk": on_a_desk, "askew": askew}
+PAGES = {"plain": lambda image, rng: image, "ruled": ruled, "desk": on_a_desk, "askew": askew, "corner": at_a_corner}
 
 
 def writer_index(name: str, i: int, writers: int) -> int:

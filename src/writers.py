@@ -375,3 +375,32 @@ def askew(image: Image.Image, rng) -> Image.Image:
     paper = int(np.median(np.asarray(image)))
     angle = rng.uniform(*ASKEW) * rng.choice([-1.0, 1.0])
     return image.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=paper)
+
+
+SIDES = ("top", "bottom", "left", "right")
+CORNERS = (("top",), ("bottom",), ("left",), ("right",), ("top", "left"), ("top", "right"), ("bottom", "left"),
+           ("bottom", "right"))   # the desk in the photo: along one side, or two (the sheet's corner)
+
+
+def at_a_corner(image: Image.Image, rng) -> Image.Image:
+    """A page as a close photo of a sheet lying on a desk: more paper around the writing, and the
+    desk along one side of the view or two (the sheet's corner), its edge up to 5 degrees askew,
+    0.15-0.6 as light as the paper with a grain, never over the writing; photographed, and cut to
+    the view inside the photo's turn (whose corners `photographed` fills with paper)."""
+    page = np.asarray(image, np.float32) / 255
+    paper = float(np.median(page))
+    margins = dict(zip(SIDES, (rng.uniform(0.5, 1.2, 4) * page.shape[0]).astype(int)))
+    page = np.pad(page, ((margins["top"], margins["bottom"]), (margins["left"], margins["right"])), constant_values=paper)
+    height, width = page.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    desk = np.zeros(page.shape, bool)
+    for side in CORNERS[rng.integers(len(CORNERS))]:
+        depth, slope = rng.uniform(0.3, 0.7) * margins[side], np.tan(np.radians(rng.uniform(-5, 5)))
+        across, along, extent = (ys, xs, height) if side in ("top", "bottom") else (xs, ys, width)
+        inward = across if side in ("top", "left") else extent - 1 - across
+        desk |= inward < depth + slope * (along - along.mean())
+    grain = 0.5 + 0.5 * np.sin((np.cos(rng.uniform(0, np.pi)) * xs + np.sin(rng.uniform(0, np.pi)) * ys) / rng.uniform(3, 12))
+    shade = paper * rng.uniform(*DESK_LIGHT) * (1 + 0.12 * (grain - 0.5))
+    photo = photographed(Image.fromarray(np.round(np.clip(np.where(desk, shade, page), 0, 1) * 255).astype(np.uint8)), rng)
+    inset = int(np.ceil(np.sin(np.radians(3)) * max(photo.size))) + 2
+    return photo.crop((inset, inset, photo.width - inset, photo.height - inset))

@@ -7,9 +7,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 import digit_reader.image as image
+import digit_reader.sheet as sheet
 from digit_reader.image import digits_in, find_ink, to_gray
 from digit_reader.sheet import on_the_sheet
-from src.writers import on_a_desk, photographed, write, writer_of
+from src.writers import at_a_corner, on_a_desk, photographed, ruled, write, writer_of
 
 
 def page(i: int, digits: str = "5284"):
@@ -116,3 +117,43 @@ def thick_eight(ground: float, noise: float, side: int = 280) -> np.ndarray:
 ])
 def test_what_is_no_sheet_on_a_desk_is_left_as_it_is(name, gray):
     assert on_the_sheet(gray) is None, name
+
+
+def test_a_sheets_corner_in_the_photo_is_cut_out_and_its_number_comes_apart():
+    """Photographed close, the desk along one side of the view or two (the sheet's corner): the
+    margin's median is paper, yet the sheet is found and its four digits are four pieces."""
+    trials = 16
+    corners = [at_a_corner(*page(i)) for i in range(trials)]
+    assert sum(on_the_sheet(to_gray(c)) is not None for c in corners) >= 0.9 * trials
+    assert sum(pieces(c) == 4 for c in corners) >= 0.9 * trials
+
+
+def test_without_the_search_along_the_sides_a_sheets_corner_is_ink(monkeypatch):
+    """The check above can fail: with only the search for a desk all round, the desk is ink."""
+    monkeypatch.setattr(sheet, "sheet_at_a_side", lambda small: None)
+    corners = [at_a_corner(*page(i)) for i in range(8)]
+    assert sum(pieces(c) == 4 for c in corners) <= 2
+
+
+def lit_steeply(picture, degrees: float, far: float = 0.35) -> np.ndarray:
+    """A page lit from one side: its light falls from 1 to `far` towards `degrees` (0: rightwards)."""
+    values = np.asarray(picture, np.float32) / 255
+    rows, cols = np.mgrid[0:values.shape[0], 0:values.shape[1]]
+    ramp = np.cos(np.radians(degrees)) * cols / values.shape[1] + np.sin(np.radians(degrees)) * rows / values.shape[0]
+    ramp = (ramp - ramp.min()) / np.ptp(ramp)
+    return (values * (1 - (1 - far) * ramp)).astype(np.float32)
+
+
+STEEPLY_LIT_RULED = [(1, 0), (2, 180), (9, 270), (31, 90)]   # (page, degrees) each cut without the last guard
+
+
+@pytest.mark.parametrize("number, degrees", STEEPLY_LIT_RULED)
+def test_a_ruled_page_lit_steeply_is_no_sheet_on_a_desk(number, degrees):
+    """Its dim side is as dark and broad as a desk, and a printed line or the writing runs along the
+    edge of its lit part; in the lit part's light carried across the page it is paper."""
+    assert on_the_sheet(lit_steeply(ruled(*page(number)), degrees)) is None
+
+
+def test_without_the_sheets_own_light_a_ruled_page_lit_steeply_is_cut(monkeypatch):
+    monkeypatch.setattr(sheet, "beside_a_desk", lambda small, region: True)
+    assert all(on_the_sheet(lit_steeply(ruled(*page(n)), d)) is not None for n, d in STEEPLY_LIT_RULED)
