@@ -351,6 +351,28 @@ def test_a_number_on_a_sheet_lying_on_a_desk_reads_as_on_plain_paper(live_server
         assert np.asarray(sheet.crop((x0, y0, x1, y1))).min() < 80, digit["box"]   # the digit's dark ink
 
 
+def at_a_sheets_corner(image_bytes: bytes) -> bytes:
+    """The number photographed close on a sheet lying on a wooden desk: the desk along the left and
+    the bottom of the view only."""
+    number = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+    photo = Image.new("RGB", (number.width + 240, number.height + 200), (120, 84, 50))
+    draw = ImageDraw.Draw(photo)
+    for y in range(-photo.width, photo.height, 11):   # the wood's grain
+        draw.line([(0, y), (photo.width, y + photo.width // 3)], fill=(100, 70, 42), width=4)
+    sheet = Image.new("RGB", (photo.width, photo.height), number.getpixel((0, 0)))
+    sheet.paste(number, (100, 60))
+    photo.paste(sheet.crop((0, 0, photo.width - 70, photo.height - 60)), (70, 0))
+    return encode(photo, "JPEG", quality=85)
+
+
+def test_a_number_on_a_sheets_corner_reads_as_on_plain_paper(live_server, number):
+    """Photographed close, the desk along two sides only: the desk is no ink (digit_reader/sheet.py's
+    search along the sides), through a real server."""
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        read = http.post("/predict", files={"file": ("corner.jpg", at_a_sheets_corner(number), "image/jpeg")}).json()
+    assert read["digits"] == "2021" and read["count"] == 4, read
+
+
 def askew(image_bytes: bytes, degrees: float) -> bytes:
     """The number photographed with the phone held `degrees` askew: its writing runs uphill."""
     number = Image.open(io.BytesIO(image_bytes)).convert("RGB")
