@@ -106,9 +106,11 @@ def tilt(pieces: list, digit_height: float) -> float:
     its line), and only if every point lies within LEVEL_FIT of a digit's height of that line: a
     stray mark, or digits written up and down at random, set nothing level."""
     points = [point for box, mask in pieces for point in _middles(box, mask, digit_height)]
-    if len(points) < 3 or points[-1][0] - points[0][0] < LEVEL_SPAN * digit_height:
+    if len(points) < 3:
         return 0.0
     x, y = np.array(points).T
+    if np.ptp(x) < LEVEL_SPAN * digit_height:
+        return 0.0
     i, j = np.triu_indices(len(x), 1)
     apart = x[j] - x[i] >= digit_height / 2
     if not apart.any():

@@ -125,7 +125,7 @@ def beside_a_desk(small: np.ndarray, region: np.ndarray) -> bool:
     in part leaves the rest of its paper outside."""
     rows, cols = np.nonzero(region)
     values = small[rows, cols]
-    paper = values >= 0.8 * np.median(values)
+    paper = values >= DIM * np.median(values)
     plane = np.linalg.lstsq(np.c_[np.ones(paper.sum()), rows[paper], cols[paper]], values[paper], rcond=None)[0]
     all_rows, all_cols = np.mgrid[0:small.shape[0], 0:small.shape[1]]
     relative = small / np.maximum(plane[0] + plane[1] * all_rows + plane[2] * all_cols, 1e-3)
