@@ -281,6 +281,9 @@ def beside(left: list[np.ndarray], right: list[np.ndarray], gap: float, radius: 
     return [p + [shift, 0] for p in right]
 
 
+PHOTO_TILT = 3.0   # degrees either way: a photo of a page is taken about square to it
+
+
 def photographed(image: Image.Image, rng) -> Image.Image:
     """A page as a phone photo of it: a wider view, uneven light, a slight tilt, out of focus,
     sensor noise, and JPEG compression."""
@@ -293,7 +296,7 @@ def photographed(image: Image.Image, rng) -> Image.Image:
     ramp = (ramp - ramp.min()) / max(np.ptp(ramp), 1e-6)
     light = rng.uniform(0.55, 0.8) + rng.uniform(0.1, 0.4) * ramp
     photo = Image.fromarray(np.round(np.clip(page * light, 0, 1) * 255).astype(np.uint8))
-    photo = photo.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BICUBIC, expand=True,
+    photo = photo.rotate(rng.uniform(-PHOTO_TILT, PHOTO_TILT), resample=Image.Resampling.BICUBIC, expand=True,
                          fillcolor=int(np.median(np.asarray(photo))))
     photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
     noisy = np.asarray(photo, np.float32) + rng.normal(0, rng.uniform(3, 10), (photo.height, photo.width))
@@ -337,6 +340,17 @@ SHEET_SHARE = (0.2, 0.6)    # of the photo, the share the sheet covers
 SHEET_TILT = 15.0           # degrees either way: a sheet lies as it was put down, not squared to the camera
 
 
+def desk_surface(shape: tuple[int, int], paper: float, rng) -> np.ndarray:
+    """A desk seen from above, `shape` pixels, DESK_LIGHT of the paper's light, with a wood-like
+    grain: stripes along one direction and smooth blotches."""
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    direction = rng.uniform(0, np.pi)
+    along = np.cos(direction) * xs + np.sin(direction) * ys
+    grain = 0.5 + 0.5 * np.sin(along / rng.uniform(3, 12) + rng.uniform(0, 2 * np.pi))
+    blotches = np.asarray(Image.fromarray(rng.normal(0, 1, (8, 8)).astype(np.float32)).resize(shape[::-1], Image.Resampling.BICUBIC))
+    return np.clip(paper * rng.uniform(*DESK_LIGHT) * (1 + 0.12 * (grain - 0.5) + 0.08 * blotches), 0, 1)
+
+
 def on_a_desk(image: Image.Image, rng) -> Image.Image:
     """A page as a sheet of paper lying on a desk, seen from above, before it is photographed:
     more paper around the writing, the sheet tilted and wholly inside the view, on a darker desk
@@ -353,13 +367,7 @@ def on_a_desk(image: Image.Image, rng) -> Image.Image:
     view = (max(int(sheet.height / scale), sheet.height + 2 * edge), max(int(sheet.width / scale), sheet.width + 2 * edge))
     top = rng.integers(edge, view[0] - sheet.height - edge + 1)
     left = rng.integers(edge, view[1] - sheet.width - edge + 1)
-    ys, xs = np.mgrid[0:view[0], 0:view[1]].astype(np.float32)
-    direction = rng.uniform(0, np.pi)
-    along = np.cos(direction) * xs + np.sin(direction) * ys
-    grain = 0.5 + 0.5 * np.sin(along / rng.uniform(3, 12) + rng.uniform(0, 2 * np.pi))
-    blotches = np.asarray(Image.fromarray(rng.normal(0, 1, (8, 8)).astype(np.float32)).resize(view[::-1], Image.Resampling.BICUBIC))
-    desk = paper * rng.uniform(*DESK_LIGHT) * (1 + 0.12 * (grain - 0.5) + 0.08 * blotches)
-    photo = np.clip(desk, 0, 1)
+    photo = desk_surface(view, paper, rng)
     inside = np.asarray(covered, np.float32)
     placed = (slice(top, top + sheet.height), slice(left, left + sheet.width))
     photo[placed] = photo[placed] * (1 - inside) + np.asarray(sheet, np.float32) * inside
@@ -399,8 +407,7 @@ def at_a_corner(image: Image.Image, rng) -> Image.Image:
         across, along, extent = (ys, xs, height) if side in ("top", "bottom") else (xs, ys, width)
         inward = across if side in ("top", "left") else extent - 1 - across
         desk |= inward < depth + slope * (along - along.mean())
-    grain = 0.5 + 0.5 * np.sin((np.cos(rng.uniform(0, np.pi)) * xs + np.sin(rng.uniform(0, np.pi)) * ys) / rng.uniform(3, 12))
-    shade = paper * rng.uniform(*DESK_LIGHT) * (1 + 0.12 * (grain - 0.5))
-    photo = photographed(Image.fromarray(np.round(np.clip(np.where(desk, shade, page), 0, 1) * 255).astype(np.uint8)), rng)
-    inset = int(np.ceil(np.sin(np.radians(3)) * max(photo.size))) + 2
+    surface = desk_surface(page.shape, paper, rng)
+    photo = photographed(Image.fromarray(np.round(np.where(desk, surface, page) * 255).astype(np.uint8)), rng)
+    inset = int(np.ceil(np.sin(np.radians(PHOTO_TILT)) * max(photo.size))) + 2
     return photo.crop((inset, inset, photo.width - inset, photo.height - inset))
