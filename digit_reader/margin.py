@@ -29,11 +29,16 @@ def even_light(gray: np.ndarray) -> np.ndarray:
     low, high = np.percentile(frame, [5, 95])
     if high - low <= UNEVEN_LIGHT:
         return gray
-    h, w = gray.shape
     t = frame_width(gray.shape)
-    in_frame = np.zeros((h, w), bool)
+    in_frame = np.zeros(gray.shape, bool)
     in_frame[:t] = in_frame[-t:] = in_frame[:, :t] = in_frame[:, -t:] = True
-    ys, xs = np.nonzero(in_frame)
-    (a, b, c), *_ = np.linalg.lstsq(np.stack([np.ones(ys.size), xs / w, ys / h], 1), gray[ys, xs], rcond=None)
-    plane = a + b * (np.arange(w) / w)[None, :] + c * (np.arange(h) / h)[:, None]
-    return np.clip(gray - plane + np.median(frame), 0, 1).astype(np.float32)
+    return np.clip(gray - plane_through(gray, in_frame) + np.median(frame), 0, 1).astype(np.float32)
+
+
+def plane_through(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """The plane fitted (least squares) to `values` at the pixels `where`, over the whole image:
+    the light a photo put on the paper those pixels show."""
+    h, w = values.shape
+    ys, xs = np.nonzero(where)
+    (a, b, c), *_ = np.linalg.lstsq(np.stack([np.ones(ys.size), xs / w, ys / h], 1), values[ys, xs], rcond=None)
+    return a + b * (np.arange(w) / w)[None, :] + c * (np.arange(h) / h)[:, None]

@@ -45,7 +45,7 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial import ConvexHull
 
-from digit_reader.margin import border, even_light
+from digit_reader.margin import border, even_light, plane_through
 
 SEARCH = 256       # pixels: the sheet is looked for on a copy at most this large (block means)
 DESK = 0.75        # the desk's light at most, of the sheet's
@@ -123,12 +123,8 @@ def beside_a_desk(small: np.ndarray, region: np.ndarray) -> bool:
     paper, its ink left out), OUTSIDE of it is dark (under DIM; print and strokes opened away), its
     median at most DESK. A page lit from one side has its dim side in that plane, and a sheet found
     in part leaves the rest of its paper outside."""
-    rows, cols = np.nonzero(region)
-    values = small[rows, cols]
-    paper = values >= DIM * np.median(values)
-    plane = np.linalg.lstsq(np.c_[np.ones(paper.sum()), rows[paper], cols[paper]], values[paper], rcond=None)[0]
-    all_rows, all_cols = np.mgrid[0:small.shape[0], 0:small.shape[1]]
-    relative = small / np.maximum(plane[0] + plane[1] * all_rows + plane[2] * all_cols, 1e-3)
+    paper = region & (small >= DIM * np.median(small[region]))
+    relative = small / np.maximum(plane_through(small, paper), 1e-3)
     dark = ndimage.binary_opening(relative < DIM, iterations=NARROW) & ~region
     outside = int((~region).sum())
     return outside > 0 and dark.sum() >= OUTSIDE * outside and float(np.median(relative[dark])) <= DESK
