@@ -130,7 +130,7 @@ NUMBERS_SCHEMA = {
               "lr": _positive_float, "momentum": _float(0, 1, open_max=True), "weight_decay": _float(0, 1),
               "schedule": _choice("onecycle", "constant"), "warmup": _float(0, 1),
               "precision": _choice("auto", "fp32", "bf16"), "eval_every": _int(1), "val_numbers": _int(1),
-              "unflagged_accuracy": _float(0, 1)},
+              "calibration_numbers": _int(1), "unflagged_accuracy": _float(0, 1)},
     "evaluate": {"seed": _int(0), "per_kind": _int(1), "lengths": _int_range(1, 16), "per_length": _int(1),
                  "gallery_size": _int(0, 100)},
 }

@@ -6,8 +6,14 @@ model says it is. The confidence of a reading is then the probability of the dig
 all CTC alignments (src/number_model.py's greedy_decode).
 
 The threshold: the lowest confidence at which the validation numbers read at least that sure are
-right at least `unflagged_accuracy` of the time. Below it a number is flagged uncertain.
+right at least `unflagged_accuracy` of the time. Below it a number is flagged uncertain. Near that
+accuracy the share of numbers kept hardly moves it, so a few errors more or less in the sample move
+the threshold far: calibrated on 3,000 numbers, one line model flagged anywhere from 25% to 61% of
+the same numbers, by the sample's draw alone; hence many numbers, read set by set
+(benchmarks/notes/reader.md#2026-12-05-twenty-sixth-session-a-threshold-from-many-numbers).
 """
+from typing import NamedTuple
+
 import torch
 
 from src.number_model import ctc_loss, greedy_decode
@@ -16,9 +22,18 @@ FLAG_ALL = 2.0   # a threshold above any probability: every number flagged
 TEMPERATURES = [round(0.25 * 2 ** (i / 8), 4) for i in range(33)]  # 0.25 .. 4, geometric
 
 
-def fit_temperature(logits: torch.Tensor, labels: list[str], widths: torch.Tensor) -> float:
-    """The temperature of TEMPERATURES with the lowest total CTC loss: a grid, deterministic."""
-    losses = [ctc_loss(logits, labels, widths, t, reduction="sum").item() for t in TEMPERATURES]
+class Readings(NamedTuple):
+    """The line model's fp32 logits for a set of numbers, with their labels and widths: what
+    calibration needs of a set, without its images."""
+    logits: torch.Tensor
+    labels: list[str]
+    widths: torch.Tensor
+
+
+def fit_temperature(sets: list[Readings]) -> float:
+    """The temperature of TEMPERATURES with the lowest total CTC loss over `sets`: a grid, deterministic."""
+    losses = [sum(ctc_loss(s.logits, s.labels, s.widths, t, reduction="sum").item() for s in sets)
+              for t in TEMPERATURES]
     return TEMPERATURES[min(range(len(losses)), key=losses.__getitem__)]
 
 
@@ -44,13 +59,15 @@ def flag_report(confidences: list[float], correct: list[bool], threshold: float)
             "numbers": len(correct)}
 
 
-def calibrate(model, logits: torch.Tensor, numbers, unflagged_accuracy: float) -> dict:
-    """Fit the temperature and the threshold on validation `numbers` (their `logits`), store both
-    in the model's buffers, and return what was chosen with its effect on those numbers."""
-    temperature = fit_temperature(logits, numbers.labels, numbers.widths)
-    readings = greedy_decode(logits, numbers.widths, temperature)
-    confidences = [r.confidence for r in readings]
-    correct = [r.digits == label for r, label in zip(readings, numbers.labels)]
+def calibrate(model, sets: list[Readings], unflagged_accuracy: float) -> dict:
+    """Fit the temperature and the threshold on the readings of validation numbers `sets`, store
+    both in the model's buffers, and return what was chosen with its effect on those numbers."""
+    temperature = fit_temperature(sets)
+    confidences, correct = [], []
+    for s in sets:
+        readings = greedy_decode(s.logits, s.widths, temperature)
+        confidences += [r.confidence for r in readings]
+        correct += [r.digits == label for r, label in zip(readings, s.labels)]
     threshold = choose_threshold(confidences, correct, unflagged_accuracy)
     model.temperature.fill_(temperature)
     model.threshold.fill_(threshold)

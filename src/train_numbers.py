@@ -11,9 +11,10 @@ in steps, not seconds: the same params give the same weights on the same CPU kin
 not deterministic). Every `eval_every` steps it reads the validation numbers (from the validation
 split, never the test split).
 
-At the end it calibrates on the validation numbers (src/number_calibration.py): a temperature,
-and the confidence threshold under which a number is flagged uncertain, both saved in the
-weights file as buffers. It calibrates on the fp32 logits that the evaluation, the export and
+At the end it calibrates on `calibration_numbers` numbers from the validation split (the
+validation numbers first, then more from further seeds; src/number_calibration.py): a
+temperature, and the confidence threshold under which a number is flagged uncertain, both saved
+in the weights file as buffers. It calibrates on the fp32 logits that the evaluation, the export and
 the reader read, whatever precision trained the model.
 
 Writes models/numbers.pth (a state_dict) and its curves to metrics/numbers/train (DVCLive).
@@ -28,7 +29,7 @@ from dvclive import Live
 from src.config import load_params
 from src.data import load_split, load_stats
 from src.errors import PipelineError
-from src.number_calibration import calibrate
+from src.number_calibration import Readings, calibrate
 from src.number_images import KINDS, fixed_numbers, load_line_pool, training_numbers
 from src.number_model import WEIGHTS, as_input, best_paths, build_line_model, ctc_loss, line_logits, score
 from src.training import lr_factor, make_optimizer, precision_name, resolve_device, seed_everything, uses_bf16
@@ -39,6 +40,7 @@ LIVE_DIR = Path("metrics/numbers/train")
 WRITER_LINES = Path("data/writers/lines.pt")   # the stage writer_lines' output
 CLIP_NORM = 5.0  # CTC's gradients spike on the first steps; clipping keeps one batch from undoing the rest
 VAL_SEED = 1     # the validation numbers' own seed (the test numbers use numbers.evaluate.seed)
+CALIBRATION_SET = 3000   # calibration numbers drawn and read at a time: their images are let go set by set
 
 
 def validation_numbers(images, labels, count: int, lengths: list[int], seed: int = VAL_SEED):
@@ -48,6 +50,16 @@ def validation_numbers(images, labels, count: int, lengths: list[int], seed: int
     chosen = [sizes[i % len(sizes)] for i in range(count)]
     kinds = [list(KINDS)[i % len(KINDS)] for i in range(count)]
     return fixed_numbers(images, labels, chosen, kinds, seed)
+
+
+def calibration_readings(model, images, labels, count: int, lengths: list[int], mean: float, std: float) -> list[Readings]:
+    """The line model's readings of `count` numbers from the validation digits, in sets of at most
+    CALIBRATION_SET, the k-th set from seed VAL_SEED + k (so the first are the validation numbers)."""
+    sets = []
+    for k, start in enumerate(range(0, count, CALIBRATION_SET)):
+        numbers = validation_numbers(images, labels, min(CALIBRATION_SET, count - start), lengths, seed=VAL_SEED + k)
+        sets.append(Readings(line_logits(model, numbers, mean, std), numbers.labels, numbers.widths))
+    return sets
 
 
 def fit_line_model(model, train_x, train_y, val, cfg: dict, images_cfg: dict, mean: float, std: float,
@@ -110,8 +122,9 @@ def main() -> None:
 
         train_time = fit_line_model(model, train_x, train_y, val, cfg, images_cfg, mean, std, device, log_eval,
                                     writer_lines)
-        record = calibrate(model, line_logits(model, val, mean, std), val, cfg["unflagged_accuracy"])
-        log.info("calibrated on %d validation numbers: %s", len(val), record)
+        sets = calibration_readings(model, val_x, val_y, cfg["calibration_numbers"], images_cfg["lengths"], mean, std)
+        record = calibrate(model, sets, cfg["unflagged_accuracy"])
+        log.info("calibrated on %d validation numbers: %s", cfg["calibration_numbers"], record)
         # Timings and the precision live in DVCLive's summary, outside `dvc metrics diff`.
         live.summary.update({"train_time_s": round(train_time, 2), "s_per_step": round(train_time / cfg["steps"], 4),
                              "precision": precision_name(cfg["precision"], device), "calibration": record})

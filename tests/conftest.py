@@ -140,7 +140,7 @@ TINY = {
               "reader": {"epochs": 1, "net": {"widths": [4, 8, 8], "dropout": 0.0, "stem": "stride"}}},
     "evaluate": {"gallery_size": 6, "tta": True},
     "numbers": {"net": {"widths": [4, 8, 8], "hidden": 8, "sequence": "conv"},
-                "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "val_numbers": 24},
+                "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "val_numbers": 24, "calibration_numbers": 24},
                 "evaluate": {"per_kind": 8, "per_length": 2, "gallery_size": 4}},
     "writers": {"writers": 5, "single": 20, "per_set": 3, "gallery_size": 4},
     "writer_lines": {"count": 24},
@@ -438,7 +438,7 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
 
 QUICK_NUMBERS = {"images": {"writer_lines": 0.1},
                  "net": {"widths": [16, 32, 64], "hidden": 128, "sequence": "conv"},
-                 "train": {"steps": 1000, "val_numbers": 1000, "precision": "fp32"}}
+                 "train": {"steps": 1000, "val_numbers": 1000, "calibration_numbers": 1000, "precision": "fp32"}}
 # Lines by 1,000 training writers, a tenth of each batch (the pipeline: 16,000, a quarter): with
 # them the quick line model reads touching numbers in shapes MNIST lacks (tests/test_numbers_page.py),
 # where without them it read none of three; 300 more steps keep what it reads of MNIST.
@@ -478,9 +478,9 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     from src.export_numbers import export_line_model
     from src.number_calibration import calibrate
     from src.number_images import KINDS, LinePool, fixed_numbers
-    from src.number_model import build_line_model, line_logits
+    from src.number_model import build_line_model
     from src.preprocess import read_raw
-    from src.train_numbers import fit_line_model, validation_numbers
+    from src.train_numbers import calibration_readings, fit_line_model, validation_numbers
     from src.weights import save_weights
     from src.writer_lines import packed, settings, writer_lines
 
@@ -493,7 +493,9 @@ def train_quick_numbers_model(folder: Path, params: dict, raw_mnist: Path, mean:
     torch.manual_seed(cfg["seed"])
     model = build_line_model(params["numbers"]["net"]).to(memory_format=torch.channels_last)
     fit_line_model(model, train_x, train_y, val, cfg, images_cfg, mean, std, torch.device("cpu"), writer_lines=pool)
-    calibrate(model, line_logits(model, val, mean, std), val, cfg["unflagged_accuracy"])
+    calibrate(model, calibration_readings(model, images[-QUICK_NUMBERS_VAL:], labels[-QUICK_NUMBERS_VAL:],
+                                          cfg["calibration_numbers"], images_cfg["lengths"], mean, std),
+              cfg["unflagged_accuracy"])
     save_weights(model, folder / "numbers.pth")
     test_images, test_labels = read_raw("t10k", raw_mnist)
     check = fixed_numbers(test_images, test_labels, [4] * 60, list(KINDS) * 20, seed=0)

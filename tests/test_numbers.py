@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from src.config import ParamsError, validate
-from src.number_calibration import FLAG_ALL, choose_threshold, fit_temperature, flag_report
+from src.number_calibration import FLAG_ALL, Readings, choose_threshold, fit_temperature, flag_report
 from src.number_images import (HEIGHT, INK, KINDS, MARGIN, WIDTH_STEP, augment_digits, compose, fixed_numbers,
                                ink_columns, join_neighbours, training_numbers)
 from src.number_model import BLANK, STRIDE, LineReader, best_paths, ctc_loss, edit_distance, greedy_decode
@@ -213,8 +213,11 @@ def test_a_fitted_temperature_undoes_overconfidence():
             logits[i, 4 * j + 1, int(digit)] += 2.0
             logits[i, 4 * j + 2:4 * j + 4, BLANK] += 2.0
     widths = torch.full((200,), 48)
-    calibrated = fit_temperature(logits, labels, widths)
-    assert fit_temperature(3 * logits, labels, widths) == pytest.approx(3 * calibrated, rel=0.2)
+    calibrated = fit_temperature([Readings(logits, labels, widths)])
+    assert fit_temperature([Readings(3 * logits, labels, widths)]) == pytest.approx(3 * calibrated, rel=0.2)
+    # in sets, as the stage reads its calibration numbers: the temperature of all of them together
+    halves = [Readings(3 * logits[:100], labels[:100], widths[:100]), Readings(3 * logits[100:], labels[100:], widths[100:])]
+    assert fit_temperature(halves) == fit_temperature([Readings(3 * logits, labels, widths)])
 
 
 def test_the_threshold_is_the_lowest_that_keeps_the_unflagged_accurate_enough():
