@@ -140,7 +140,7 @@ TINY = {
               "reader": {"epochs": 1, "net": {"widths": [4, 8, 8], "dropout": 0.0, "stem": "stride"}}},
     "evaluate": {"gallery_size": 6, "tta": True},
     "numbers": {"net": {"widths": [4, 8, 8], "hidden": 8, "sequence": "conv"},
-                "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "val_numbers": 24, "calibration_numbers": 24},
+                "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "val_numbers": 24, "calibration_numbers": 40},
                 "evaluate": {"per_kind": 8, "per_length": 2, "gallery_size": 4}},
     "writers": {"writers": 5, "single": 20, "per_set": 3, "gallery_size": 4},
     "writer_lines": {"count": 24},

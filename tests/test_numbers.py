@@ -9,7 +9,8 @@ from src.config import ParamsError, validate
 from src.number_calibration import FLAG_ALL, Readings, choose_threshold, fit_temperature, flag_report
 from src.number_images import (HEIGHT, INK, KINDS, MARGIN, WIDTH_STEP, augment_digits, compose, fixed_numbers,
                                ink_columns, join_neighbours, training_numbers)
-from src.number_model import BLANK, STRIDE, LineReader, best_paths, ctc_loss, edit_distance, greedy_decode
+from src.number_model import (BLANK, STRIDE, LineReader, best_paths, build_line_model, ctc_loss, edit_distance,
+                              greedy_decode, line_logits)
 from tests.conftest import ran, would_run
 
 AUGMENT = {"scale": 0.15, "rotate": 5, "slant": 15, "baseline": 2, "elastic": 1.0, "thickness": 0.5, "blur": 0.5,
@@ -229,6 +230,23 @@ def test_the_threshold_is_the_lowest_that_keeps_the_unflagged_accurate_enough():
     assert flag_report(confidences, correct, 0.97) == {"flagged": 0.5, "unflagged_accuracy": 1.0, "numbers": 6}
 
 
+def test_calibration_reads_its_numbers_set_by_set_the_validation_numbers_first(monkeypatch):
+    from src import train_numbers
+
+    monkeypatch.setattr(train_numbers, "CALIBRATION_SET", 4)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 28, 28), generator=generator, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (40,), generator=generator)
+    model = build_line_model({"widths": [4, 8, 8], "hidden": 8, "sequence": "conv"})
+    sets = train_numbers.calibration_readings(model, images, labels, 10, [1, 3], 0.1, 0.3)
+    assert [len(s.labels) for s in sets] == [4, 4, 2]
+    validation = train_numbers.validation_numbers(images, labels, 4, [1, 3])
+    assert sets[0].labels == validation.labels and torch.equal(sets[0].widths, validation.widths)
+    assert torch.equal(sets[0].logits, line_logits(model, validation, 0.1, 0.3))
+    assert sets[1].labels != sets[0].labels  # a further seed: other numbers
+    assert all(s.logits.shape[0] == len(s.labels) == len(s.widths) for s in sets)
+
+
 def test_a_threshold_is_judged_on_every_reading_of_its_confidence():
     """A threshold keeps all the readings as sure as it: two at 0.9, one wrong, are 50% right."""
     assert choose_threshold([0.9, 0.9], [True, False], 0.9) == FLAG_ALL
@@ -305,6 +323,9 @@ def test_the_stages_write_the_metrics_plots_and_calibration(tiny):
     confidence = tiny.read_json("metrics/numbers/confidence.json")
     assert {"temperature", "threshold", "all", "touching", "overlap", "separated"} <= set(confidence)
     assert confidence["all"]["numbers"] == 3 * tiny.params()["numbers"]["evaluate"]["per_kind"]
+    train = tiny.params()["numbers"]["train"]
+    calibrated = tiny.read_json("metrics/numbers/train/metrics.json")["calibration"]["validation"]
+    assert calibrated["numbers"] == train["calibration_numbers"] != train["val_numbers"]
     onnx = tiny.read_json("metrics/numbers/onnx.json")
     assert onnx["same_readings"] == onnx["numbers"] == confidence["all"]["numbers"]
     assert (tiny.path / "models/numbers.onnx").stat().st_size == onnx["bytes"]
