@@ -140,7 +140,8 @@ WRITERS_SCHEMA = {"seed": _int(0), "writers": _int(1), "single": _int(1), "per_s
                   "gallery_size": _int(0, 100)}
 
 # Lines by the training split's other writers, for the line model (src/writer_lines.py).
-WRITER_LINES_SCHEMA = {"seed": _int(0), "count": _int(1), "touching": _float(0, 1), "photographed": _float(0, 1)}
+WRITER_LINES_SCHEMA = {"seed": _int(0), "count": _int(1), "touching": _float(0, 1), "askew": _float(0, 1),
+                       "photographed": _float(0, 1)}
 
 # Single digits by the training split's other writers, for the reader's classifier (src/writer_digits.py).
 WRITER_DIGITS_SCHEMA = {"seed": _int(0), "count": _int(1), "photographed": _float(0, 1), "pairs": _int(0),

@@ -6,7 +6,7 @@ The line model learns to read from MNIST's digits composed into numbers (src/num
 Alone, that teaches it MNIST's few hundred writers: it reads numbers by other writers badly
 (metrics/writers.json). This stage writes `count` numbers by the **training**
 split's writers (src/writers.py; the benchmark reads the test split's), touching or spaced, some
-photographed, as long as the line model's MNIST numbers (`numbers.images.lengths`), and makes each
+written askew, some photographed, as long as the line model's MNIST numbers (`numbers.images.lengths`), and makes each
 into a line exactly as the reader does (digit_reader/line.py, at one of the reader's zooms of the
 estimated digit height: digit_reader/rules.py's ZOOMS), so that the line model
 learns from what it will be given. train_numbers mixes them into its batches
@@ -28,11 +28,12 @@ from src.config import load_params
 from src.errors import PipelineError
 from src.fileio import save_torch
 from src.parallel import made_in_order, workers
-from src.writers import photographed, write, writer_of
+from src.writers import askew, photographed, write, writer_of
 
 log = logging.getLogger("writer_lines")
 OUT = Path("data/writers/lines.pt")
 ZOOMS = tuple(sorted(READER_ZOOMS))   # each line's digit height, one of the reader's zooms, smallest first
+ASKEW_DRAWS = 1   # the seed's third part for a line's turn, apart from the line's own draws
 
 
 def writer_line(i: int, cfg: dict) -> tuple[np.ndarray, str] | None:
@@ -41,6 +42,9 @@ def writer_line(i: int, cfg: dict) -> tuple[np.ndarray, str] | None:
     shortest, longest = cfg["lengths"]
     digits = "".join(map(str, rng.integers(0, 10, int(rng.integers(shortest, longest + 1)))))
     image = write(writer_of("train", i), digits, "touching" if rng.random() < cfg["touching"] else "spaced", rng)
+    turn = np.random.default_rng([cfg["seed"], i, ASKEW_DRAWS])   # its own draws: the other lines stay as they were
+    if turn.random() < cfg["askew"]:
+        image = askew(image, turn)
     if rng.random() < cfg["photographed"]:
         image = photographed(image, rng)
     found = find_ink(image)

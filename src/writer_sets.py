@@ -14,8 +14,10 @@ Each set holds `count` images, each with its true digits and its own seed, so th
 - desk: spaced 4-digit numbers on a sheet lying askew on a desk, photographed with the desk
   around it;
 - askew: spaced 4-digit numbers whose writing runs 5-15 degrees uphill or downhill, photographed;
-- corner: spaced 4-digit numbers on a sheet photographed close, the desk along one or two sides
-  (each new set last, so that the sets before it keep their seeds).
+- corner: spaced 4-digit numbers on a sheet photographed close, the desk along one or two sides;
+- askew_touching: touching 4-digit numbers whose writing runs 5-15 degrees uphill or downhill,
+  photographed
+(each new set last, so that the sets before it keep their seeds).
 """
 import numpy as np
 
@@ -35,6 +37,7 @@ SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled, on a 
     "desk": (4, "spaced", None, True, "desk"),
     "askew": (4, "spaced", None, True, "askew"),
     "corner": (4, "spaced", None, False, "corner"),   # photographed by the page itself
+    "askew_touching": (4, "touching", None, True, "askew"),
 }
 PAGES = {"plain": lambda image, rng: image, "ruled": ruled, "desk": on_a_desk, "askew": askew, "corner": at_a_corner}
 

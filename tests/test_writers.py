@@ -195,7 +195,7 @@ def test_a_writer_digit_is_the_readers_digit_of_a_training_writers_drawing(monke
 
 # --- lines by the training split's writers, for the line model (src/writer_lines.py) ---
 
-LINES_CFG = {"seed": 0, "count": 6, "touching": 0.5, "photographed": 0.3, "lengths": [1, 8]}
+LINES_CFG = {"seed": 0, "count": 6, "touching": 0.5, "askew": 0.2, "photographed": 0.3, "lengths": [1, 8]}
 
 
 def test_a_writer_line_is_the_readers_line_of_a_training_writers_number():
@@ -208,6 +208,29 @@ def test_a_writer_line_is_the_readers_line_of_a_training_writers_number():
     assert {len(writer_line(i, {**LINES_CFG, "lengths": [2, 3]})[1]) for i in range(8)} == {2, 3}   # numbers.images.lengths
     # as wide as its digits at MNIST's scale, with the reader's margins: 8-28 columns a digit
     assert 8 * len(digits) <= pixels.shape[1] <= 28 * len(digits) + 16
+
+
+def ink_slope(pixels: np.ndarray) -> float:
+    """Rows per column of a line's ink: the least-squares line through its inked pixels."""
+    rows, cols = np.nonzero(pixels > 127)
+    return float(np.polyfit(cols, rows, 1)[0])
+
+
+def test_touching_lines_written_askew_reach_the_line_model_askew_and_the_other_lines_stay_as_they_were():
+    from src.writer_lines import writer_line
+
+    cfg = {**LINES_CFG, "touching": 1.0, "photographed": 0.0, "lengths": [4, 4]}
+    level = [writer_line(i, {**cfg, "askew": 0.0}) for i in range(8)]
+    turned = [writer_line(i, {**cfg, "askew": 1.0}) for i in range(8)]
+    assert [d for _, d in turned] == [d for _, d in level]
+    # touching digits are not set level by the reader (digit_reader/line.py's tilt): the turn stays
+    # (the slope of level touching digits' ink is itself a few degrees, by their shapes: compared line by line)
+    turns = [abs(np.degrees(np.arctan(ink_slope(t)) - np.arctan(ink_slope(p)))) for (t, _), (p, _) in zip(turned, level)]
+    assert np.median(turns) > 5, turns
+    # each line's turn is drawn apart from its own draws: a line not turned is the line as it was
+    some = [writer_line(i, {**cfg, "askew": 0.5}) for i in range(8)]
+    assert all(np.array_equal(p, lp) or np.array_equal(p, tp) for (p, _), (lp, _), (tp, _) in zip(some, level, turned))
+    assert 0 < sum(np.array_equal(p, lp) for (p, _), (lp, _) in zip(some, level)) < 8
 
 
 @pytest.mark.parametrize("stage", ["writer_lines", "writer_digits"])
