@@ -8,8 +8,7 @@ all CTC alignments (src/number_model.py's greedy_decode).
 The threshold: the lowest confidence at which the validation numbers read at least that sure are
 right at least `unflagged_accuracy` of the time. Below it a number is flagged uncertain. Near that
 accuracy the share of numbers kept hardly moves it, so a few errors more or less in the sample move
-the threshold far: calibrated on 3,000 numbers, one line model flagged anywhere from 25% to 61% of
-the same numbers, by the sample's draw alone; hence many numbers, read set by set
+the threshold far; hence many numbers, read set by set
 (benchmarks/notes/reader.md#2026-12-05-twenty-sixth-session-a-threshold-from-many-numbers).
 """
 from typing import NamedTuple
