@@ -33,12 +33,14 @@ def conv_bn(c_in, c_out, kernel=3, stride=1, padding=1):
 
 
 class ColumnConvs(nn.Module):
-    """Residual 1-D convolutions over the column sequence (N x C x T)."""
+    """Residual convolutions along the column sequence, on its N x C x 1 x T map: 2-D convolutions
+    one row high, so that the map stays channels_last from the features on (1-D convolutions
+    on the squeezed, strided sequence took slower kernels, BatchNorm and ReLU included:
+    benchmarks/notes/hardware.md#the-line-models-column-convolutions)."""
 
     def __init__(self, channels: int, layers: int = 2, kernel: int = 5):
         super().__init__()
-        self.blocks = nn.ModuleList(nn.Sequential(nn.Conv1d(channels, channels, kernel, padding=kernel // 2, bias=False),
-                                                  nn.BatchNorm1d(channels), nn.ReLU(inplace=True))
+        self.blocks = nn.ModuleList(nn.Sequential(*conv_bn(channels, channels, (1, kernel), padding=(0, kernel // 2)))
                                     for _ in range(layers))
 
     def forward(self, x):
@@ -70,13 +72,13 @@ class LineReader(nn.Module):
 
     def forward(self, x):
         """N x 1 x 28 x W normalised lines -> N x W/4 x 11 fp32 logits."""
-        columns = self.features(x).squeeze(2)                 # N x C x T
+        columns = self.features(x)                            # N x C x 1 x T
         if self.kind == "lstm":
             # The LSTM stays in fp32: CPU autocast has no bf16 LSTM kernel worth using.
             with torch.autocast(x.device.type, enabled=False):
-                out, _ = self.sequence(columns.float().transpose(1, 2))
+                out, _ = self.sequence(columns.squeeze(2).float().transpose(1, 2))
                 return self.head(out)
-        out = self.sequence(columns).transpose(1, 2)
+        out = self.sequence(columns).squeeze(2).transpose(1, 2)  # N x T x C
         return self.head(out).float()
 
 
@@ -144,16 +146,23 @@ def as_input(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 
 @torch.no_grad()
 def line_logits(model, numbers, mean: float, std: float, batch_size: int = 256, autocast: bool = False):
-    """The fp32 logits of every line, batch by batch (padded to the widest line of all), on the CPU
-    whatever device the model is on."""
+    """The fp32 logits of every line (N x T x 11, T the widest line's frames), on the CPU whatever
+    device the model is on. Lines are read in batches of similar width (sorted by it), each batch
+    cut to its widest line (a multiple of STRIDE): a line is padded hardly more than the reader pads
+    it, not to the longest line of the set, and a set's short lines cost what they are. Frames
+    past a batch's width are zero."""
     model.eval()
     device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(numbers), batch_size):
-        x = as_input(numbers.images[i:i + batch_size].to(device), mean, std)
+    order = torch.sort(numbers.widths, stable=True).indices
+    out = torch.zeros(len(order), numbers.images.shape[2] // STRIDE, CLASSES)
+    for i in range(0, len(order), batch_size):
+        lines = order[i:i + batch_size]
+        width = min(numbers.images.shape[2], int(frames(numbers.widths[lines].max())) * STRIDE)
+        x = as_input(numbers.images[lines, :, :width].to(device), mean, std)
         with torch.autocast(x.device.type, torch.bfloat16, enabled=autocast):
-            out.append(model(x).float().cpu())
-    return torch.cat(out)
+            logits = model(x).float().cpu()
+        out[lines, :logits.shape[1]] = logits
+    return out
 
 
 def score(read: list[str], labels: list[str]) -> dict:

@@ -185,6 +185,31 @@ def test_best_paths_are_greedy_decodings_digits():
     assert best_paths(one_hot_logits(path), torch.tensor([len(path) * STRIDE])) == ["1174"]
 
 
+def test_lines_are_read_in_batches_of_similar_width_each_cut_to_its_widest(mnist_test_digits):
+    """A line is padded as little as the reader pads it (to a multiple of STRIDE), not to the
+    longest line of its set; frames past a line's own are zero."""
+    torch.manual_seed(0)
+    model = build_line_model({"widths": [4, 8, 8], "hidden": 8, "sequence": "conv"}).eval()
+    images, labels = map(torch.from_numpy, mnist_test_digits)
+    numbers = fixed_numbers(images, labels, [1, 8, 2, 1], ["separated"] * 4, seed=0)
+
+    def alone(line, columns):
+        with torch.no_grad():
+            return model((numbers.images[line:line + 1, :, :columns].float() / 255 - 0.1).div(0.3).unsqueeze(1))[0]
+
+    logits = line_logits(model, numbers, 0.1, 0.3, batch_size=1)
+    assert logits.shape == (4, numbers.images.shape[2] // STRIDE, 11)
+    own = [-(-width // STRIDE) * STRIDE for width in numbers.widths.tolist()]
+    for line, columns in enumerate(own):
+        assert torch.allclose(logits[line, :columns // STRIDE], alone(line, columns), atol=1e-5)
+        assert not logits[line, columns // STRIDE:].any()
+    # In pairs: the two one-digit lines share a batch, cut to the wider of the two.
+    paired = line_logits(model, numbers, 0.1, 0.3, batch_size=2)
+    ones = max(own[0], own[3])
+    for line in (0, 3):
+        assert torch.allclose(paired[line, :ones // STRIDE], alone(line, ones), atol=1e-5)
+
+
 @pytest.mark.parametrize("label", ["", "7", "1174", "0000", "98765432"])
 def test_the_probability_of_a_reading_is_ctcs(label):
     """src/ctc.py's NumPy forward algorithm against PyTorch's CTC loss, repeated digits included."""
