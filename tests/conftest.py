@@ -439,7 +439,7 @@ def reader_project(request, tmp_path_factory, raw_mnist) -> Path:
 QUICK_NUMBERS = {"images": {"writer_lines": 0.1},
                  "net": {"widths": [16, 32, 64], "hidden": 128, "sequence": "conv"},
                  "train": {"steps": 1000, "val_numbers": 1000, "calibration_numbers": 1000, "precision": "fp32"}}
-# Lines by 1,000 training writers, a tenth of each batch (the pipeline: 16,000, a quarter): with
+# Lines by 1,000 training writers, a tenth of each batch (the pipeline: 8,000, a quarter): with
 # them the quick line model reads touching numbers in shapes MNIST lacks (tests/test_numbers_page.py),
 # where without them it read none of three; 300 more steps keep what it reads of MNIST.
 QUICK_WRITER_LINES = {"count": 1000}
