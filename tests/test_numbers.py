@@ -9,8 +9,8 @@ from src.config import ParamsError, validate
 from src.number_calibration import FLAG_ALL, Readings, choose_threshold, fit_temperature, flag_report
 from src.number_images import (HEIGHT, INK, KINDS, MARGIN, WIDTH_STEP, augment_digits, compose, fixed_numbers,
                                ink_columns, join_neighbours, training_numbers)
-from src.number_model import (BLANK, STRIDE, LineReader, best_paths, build_line_model, ctc_loss, edit_distance,
-                              greedy_decode, line_logits)
+from src.number_model import (BLANK, STRIDE, LineReader, as_input, best_paths, build_line_model, ctc_loss,
+                              edit_distance, greedy_decode, line_logits)
 from tests.conftest import ran, would_run
 
 AUGMENT = {"scale": 0.15, "rotate": 5, "slant": 15, "baseline": 2, "elastic": 1.0, "thickness": 0.5, "blur": 0.5,
@@ -195,7 +195,7 @@ def test_lines_are_read_in_batches_of_similar_width_each_cut_to_its_widest(mnist
 
     def alone(line, columns):
         with torch.no_grad():
-            return model((numbers.images[line:line + 1, :, :columns].float() / 255 - 0.1).div(0.3).unsqueeze(1))[0]
+            return model(as_input(numbers.images[line:line + 1, :, :columns], 0.1, 0.3))[0]
 
     logits = line_logits(model, numbers, 0.1, 0.3, batch_size=1)
     assert logits.shape == (4, numbers.images.shape[2] // STRIDE, 11)
