@@ -12,6 +12,7 @@ set's scores and writes them to benchmarks/results/writers-<split>.json with the
 """
 import argparse
 import datetime
+from functools import partial
 from pathlib import Path
 
 from benchmarks.hardware import RESULTS_DIR, git_commit, sized_variant
@@ -34,7 +35,7 @@ def main() -> None:
     commit = git_commit()
     cfg = {"seed": 0, "writers": args.writers, "single": args.single, "per_set": args.per_set}
     sets = sets_of(cfg, args.split, workers())
-    read = read_sets(sets, Reader(root=args.root))
+    read = read_sets(sets, partial(Reader, root=args.root), workers())
     scores = {name: score(readings, pieces, [t for _, t in sets[name]]) for name, (readings, pieces) in read.items()}
     for name, s in scores.items():
         print(f"{name:15} exact {s['exact']:.1%} (classifier alone {s['pieces']:.1%}), flagged {s['flagged']:.1%}, "

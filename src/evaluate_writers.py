@@ -56,7 +56,7 @@ def misread_gallery(sets: dict, read: dict, path: Path, size: int) -> None:
 def main() -> None:
     cfg = load_params()["writers"]
     sets = sets_of(cfg, SPLIT, workers())
-    read = read_sets(sets, Reader())
+    read = read_sets(sets, Reader, workers())
     metrics = {name: score(readings, pieces, [t for _, t in sets[name]]) for name, (readings, pieces) in read.items()}
     misread_gallery(sets, read, OUT / "misread.png", cfg["gallery_size"])
     write_json(OUT / "styles.json", style_accuracy(sets["single"], read["single"][0], cfg, SPLIT))

@@ -7,15 +7,36 @@ benchmarks/reader_rules.py).
 """
 import numpy as np
 
+from src.parallel import mapped_in_order
 
-def read_sets(sets: dict, reader) -> dict:
+READ_CHUNK = 100   # images sent to a reading process at a time: the sets' sizes differ tenfold (paper_single's photos)
+_reader = None     # this process's reader, made by read_sets' `make_reader` before its first image
+
+
+def read_sets(sets: dict, make_reader, processes: int = 1) -> dict:
     """{set: (the reader's answers, the classifier alone's digits)} for {set: [(image, digits)]}:
-    both from one look at each image (digit_reader's Reader.read_image_and_floor)."""
+    both from one look at each image (digit_reader's Reader.read_image_and_floor), the images
+    shared among `processes`, each with its own reader, `make_reader(threads=...)` (e.g. a partial
+    of digit_reader's Reader), on one thread: a reader spends most of an image in Python, and
+    onnxruntime's idle threads spin, so two processes read nearly twice as fast as one on two
+    threads (benchmarks/notes/hardware.md#evaluate_writers-read-on-two-processes)."""
+    images = [image for items in sets.values() for image, _ in items]
+    answers = iter(mapped_in_order(_read, images, processes, READ_CHUNK, start=_start_reading,
+                                   start_args=(make_reader, 1 if processes > 1 else None)))
     read = {}
     for name, items in sets.items():
-        answers = [reader.read_image_and_floor(image) for image, _ in items]
-        read[name] = ([whole for whole, _ in answers], [floor["digits"] for _, floor in answers])
+        both = [next(answers) for _ in items]
+        read[name] = ([whole for whole, _ in both], [floor["digits"] for _, floor in both])
     return read
+
+
+def _start_reading(make_reader, threads) -> None:
+    global _reader
+    _reader = make_reader(threads=threads)
+
+
+def _read(image) -> tuple[dict, dict]:
+    return _reader.read_image_and_floor(image)
 
 
 def answer_scores(readings: list[dict], truths: list[str]) -> dict:

@@ -290,13 +290,18 @@ def test_the_validation_benchmark_scores_every_set_with_the_models_it_names(read
     assert "pair_thick" in capsys.readouterr().out
 
 
-def test_one_look_at_each_image_reads_it_as_the_reader_and_as_the_classifier_alone(reader_project):
+def test_one_look_at_each_image_reads_it_as_the_reader_and_as_the_classifier_alone(reader_project, monkeypatch):
+    from functools import partial
+
     from digit_reader.reader import Reader
-    from src.reader_scores import read_sets
+    from src import reader_scores
     from src.writer_sets import sets_of
 
     sets = sets_of({"seed": 0, "writers": 3, "single": 10, "per_set": 6}, "val")
-    read = read_sets(sets, Reader(root=reader_project))
+    # read as the stage reads: shared among processes, each its own reader on one thread; in
+    # chunks of 7, so that chunks cross the sets' bounds and come back in order
+    monkeypatch.setattr(reader_scores, "READ_CHUNK", 7)
+    read = reader_scores.read_sets(sets, partial(Reader, root=reader_project), 2)
     reader, alone = Reader(root=reader_project), Reader(root=reader_project, numbers=False)
     for name, items in sets.items():
         both = [(reader.read_image(image), alone.read_image(image)) for image, _ in items]

@@ -5,7 +5,8 @@ at start-up in every process, the stages' included. When a stage imports src.con
 `load_params` is wrapped so that the params come as a `Recording`; an audit hook (PEP 578) sees
 every file the process opens for reading. At exit the stage's process appends one JSON line to
 the log: {"stage": DVC_STAGE (set by DVC for each command), "reads": [...], "opened": [...]}, the
-files as paths relative to the stage's directory (the project's), those outside it left out.
+files as paths relative to the stage's directory (the project's), those outside it left out; a
+worker process it forks appends a line for each file as it first opens it.
 tests/conftest.py's tiny build runs this way; tests/test_stage_declarations.py reads the log.
 """
 import atexit
@@ -85,30 +86,39 @@ class _WrapOnImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-def record_opened(opened: set[str], root: str):
-    """An audit hook that adds to `opened` each file under `root` opened for reading only."""
+def record_opened(opened: set[str], root: str, first_time=lambda path: None):
+    """An audit hook that adds to `opened` each file under `root` opened for reading only, and
+    calls `first_time(path)` when it first sees it."""
     def hook(event, args):
         if event != "open" or not isinstance(args[0], (str, bytes, os.PathLike)):
             return
         path, mode, flags = args
         reading = ("r" in mode and "+" not in mode) if mode else (flags & 3) == os.O_RDONLY
         full = os.path.abspath(os.fsdecode(path))
-        if reading and full.startswith(root + os.sep):
-            opened.add(os.path.relpath(full, root))
+        if reading and full.startswith(root + os.sep) and (inside := os.path.relpath(full, root)) not in opened:
+            opened.add(inside)
+            first_time(inside)
     return hook
 
 
 def _start(log: str, stage: str) -> None:
     reads: set[str] = set()
     opened: set[str] = set()
-    sys.meta_path.insert(0, _WrapOnImport(reads))
-    sys.addaudithook(record_opened(opened, os.getcwd()))
+    forked = []   # a worker forked by multiprocessing's pools (src/parallel.py) ends without atexit
 
-    def write():
+    def write(reads=reads, opened=opened):
         if reads or opened:
             with open(log, "a") as out:
                 out.write(json.dumps({"stage": stage, "reads": sorted(reads), "opened": sorted(opened)}) + "\n")
+
+    def in_a_worker(path):
+        if forked:   # it writes each file as it first opens it
+            write(set(), {path})
+
+    sys.meta_path.insert(0, _WrapOnImport(reads))
+    sys.addaudithook(record_opened(opened, os.getcwd(), in_a_worker))
     atexit.register(write)
+    os.register_at_fork(after_in_child=lambda: forked.append(True))
 
 
 if os.environ.get("PARAMS_READ_LOG") and os.environ.get("DVC_STAGE"):
