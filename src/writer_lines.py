@@ -1,14 +1,15 @@
-"""Stage `writer_lines`: numbers by the training split's other writers, made into lines as the reader makes them.
+"""Stage `writer_lines`: numbers by the training split's other writers, made into lines as the
+reader makes them.
 
     python -m src.writer_lines
 
 The line model learns to read from MNIST's digits composed into numbers (src/number_images.py).
 Alone, that teaches it MNIST's few hundred writers: it reads numbers by other writers badly
-(metrics/writers.json). This stage writes `count` numbers by the **training**
-split's writers (src/writers.py; the benchmark reads the test split's), touching or spaced, some
-written askew, some photographed, as long as the line model's MNIST numbers
-(`numbers.images.lengths`), and makes each into a line exactly as the reader does (digit_reader/line.py, at one of the reader's zooms of the
-estimated digit height: digit_reader/rules.py's ZOOMS), so that the line model
+(metrics/writers.json). This stage writes `count` numbers by the **training** split's writers
+(src/writers.py; the benchmark reads the test split's), touching or spaced, some written askew,
+some photographed, as long as the line model's MNIST numbers (`numbers.images.lengths`), and
+makes each into a line exactly as the reader does (digit_reader/line.py, at one of the reader's
+zooms of the estimated digit height: digit_reader/rules.py's ZOOMS), so that the line model
 learns from what it will be given. train_numbers mixes them into its batches
 (`numbers.images.writer_lines`).
 
