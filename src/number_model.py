@@ -146,7 +146,7 @@ def as_input(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 
 @torch.no_grad()
 def line_logits(model, numbers, mean: float, std: float, batch_size: int = 256, autocast: bool = False):
-    """The fp32 logits of every line (N x T x 11, T the widest line's frames), on the CPU whatever
+    """The fp32 logits of every line (N x T x 11, T the frames of the set's width), on the CPU whatever
     device the model is on. Lines are read in batches of similar width (sorted by it), each batch
     cut to its widest line (a multiple of STRIDE): a line is padded hardly more than the reader pads
     it, not to the longest line of the set, and a set's short lines cost what they are. Frames
@@ -154,7 +154,7 @@ def line_logits(model, numbers, mean: float, std: float, batch_size: int = 256, 
     model.eval()
     device = next(model.parameters()).device
     order = torch.sort(numbers.widths, stable=True).indices
-    out = torch.zeros(len(order), numbers.images.shape[2] // STRIDE, CLASSES)
+    out = torch.zeros(len(order), int(frames(torch.tensor(numbers.images.shape[2]))), CLASSES)
     for i in range(0, len(order), batch_size):
         lines = order[i:i + batch_size]
         width = min(numbers.images.shape[2], int(frames(numbers.widths[lines].max())) * STRIDE)

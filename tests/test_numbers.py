@@ -1,6 +1,7 @@
 """The number reader's pipeline parts: composing numbers, the line model, decoding, calibration,
 its params, and its two stages end to end on the tiny project."""
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -208,6 +209,12 @@ def test_lines_are_read_in_batches_of_similar_width_each_cut_to_its_widest(mnist
     ones = max(own[0], own[3])
     for line in (0, 3):
         assert torch.allclose(paired[line, :ones // STRIDE], alone(line, ones), atol=1e-5)
+    # A set whose width is no multiple of STRIDE (cut by a column) is read to its last frame.
+    cut = replace(numbers, images=numbers.images[:, :, :-1], widths=numbers.widths.clamp(max=numbers.images.shape[2] - 1))
+    longest = int(cut.widths.argmax())
+    read = line_logits(model, cut, 0.1, 0.3, batch_size=1)
+    assert read.shape == (4, -(-cut.images.shape[2] // STRIDE), 11)
+    assert torch.allclose(read[longest], alone(longest, cut.images.shape[2]), atol=1e-5)
 
 
 @pytest.mark.parametrize("label", ["", "7", "1174", "0000", "98765432"])
