@@ -33,7 +33,8 @@ def made_in_order(make, count: int, cfg: dict, processes: int) -> list:
     return _in_order(partial(_chunk, make, cfg), chunks, processes)
 
 
-def mapped_in_order(function, items: list, processes: int, chunk: int = CHUNK, start=None, start_args: tuple = ()) -> list:
+def mapped_in_order(function, items: list, processes: int, chunk: int = CHUNK,
+                    start=None, start_args: tuple = ()) -> list:
     """[function(item) for item in items], shared among `processes`, each chunk of items sent once
     (`function` and `start` module-level functions); `start(*start_args)` first runs once in each
     process (in this one, if `processes` is 1): what every item needs, made once per process."""

@@ -9,7 +9,8 @@ import numpy as np
 
 from src.parallel import mapped_in_order
 
-READ_CHUNK = 100   # images sent to a reading process at a time: the sets' sizes differ tenfold (paper_single's photos)
+READ_CHUNK = 100   # images sent to a reading process at a time: few, as a photo takes several times a clean
+                   # image's reading, so that neither process long waits on the other's last chunk
 _reader = None     # this process's reader, made by read_sets' `make_reader` before its first image
 
 
