@@ -157,7 +157,12 @@ def _exit_with(status: int, message: str) -> None:
             json.dump({"message": message, "timestamp": int(time.time())}, file)
     else:
         print(f"error: {message}", file=sys.stderr)
-    sys.exit(status)
+    # As a finished rank does (run_worker), a failed one skips the interpreter's teardown: a rank
+    # that lost its peer was seen to outlive torchrun's SIGTERM there, under load, until its SIGKILL
+    # 30 s later (benchmarks/notes/testing.md#2026-12-05-twenty-eighth-session-evaluate_writers-reads-on-two-processes).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 # --- The launcher ---
