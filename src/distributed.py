@@ -135,13 +135,7 @@ def run_worker(main, *args) -> None:
         _exit_with(EXIT_PEER_LOST, " ".join(str(error).split()))
     except KeyboardInterrupt:  # torchrun passes Ctrl-C on to the ranks; the launcher reports it
         sys.exit(128 + signal.SIGINT)
-    # A finished rank skips the interpreter's teardown: there, under load, a rank whose work was done
-    # and whose process group was destroyed was seen to abort in C++ ("terminate called without an
-    # active exception", SIGABRT), failing the stage after its outputs were written
-    # (benchmarks/notes/testing.md#2026-12-05-twenty-second-session-the-last-minute-on-one-worker).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    _end_rank(0)
 
 
 def _lost_peer(error: RuntimeError) -> bool:
@@ -157,9 +151,17 @@ def _exit_with(status: int, message: str) -> None:
             json.dump({"message": message, "timestamp": int(time.time())}, file)
     else:
         print(f"error: {message}", file=sys.stderr)
-    # As a finished rank does (run_worker), a failed one skips the interpreter's teardown: a rank
-    # that lost its peer was seen to outlive torchrun's SIGTERM there, under load, until its SIGKILL
-    # 30 s later (benchmarks/notes/testing.md#2026-12-05-twenty-eighth-session-evaluate_writers-reads-on-two-processes).
+    _end_rank(status)
+
+
+def _end_rank(status: int) -> None:
+    """Ends a rank, finished or failed, without the interpreter's teardown. There, under load, a
+    finished rank whose process group was destroyed was seen to abort in C++ ("terminate called
+    without an active exception", SIGABRT) after its outputs were written
+    (benchmarks/notes/testing.md#2026-12-05-twenty-second-session-the-last-minute-on-one-worker);
+    and a rank that lost its peer once outlived torchrun's SIGTERM until its SIGKILL 30 s later,
+    most likely waiting in gloo's teardown: inferred, not reproduced
+    (benchmarks/notes/testing.md#2026-12-05-twenty-eighth-session-evaluate_writers-reads-on-two-processes)."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
