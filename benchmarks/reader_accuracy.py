@@ -23,6 +23,7 @@ Prints the rates and writes them to benchmarks/results/reader-<model>-<runtime>.
 """
 import argparse
 import datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,9 @@ from benchmarks.hardware import RESULTS_DIR, git_commit, sized_variant
 from digit_reader.reader import DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, RUNTIMES, Reader
 from src.fileio import md5_of, write_json
 from src.number_images import KINDS, fixed_numbers
+from src.parallel import workers
 from src.preprocess import read_raw
+from src.reader_scores import answer_scores, read_sets
 from tools.user_images import composed_on_paper, users_version
 
 FONT_SIZE = 64
@@ -77,12 +80,15 @@ def typeset(number: str, font, spacing: float) -> Image.Image:
     return image
 
 
-def score(answers: list[dict], items) -> dict:
-    """The share of `items` read exactly; the share flagged uncertain, and how often the rest are right."""
-    right = [answer["digits"] == truth for answer, (_, truth) in zip(answers, items)]
-    unflagged = [ok for ok, answer in zip(right, answers) if not answer["uncertain"]]
-    return {"exact": round(sum(right) / len(right), 5), "flagged": round(1 - len(unflagged) / len(right), 5),
-            "unflagged right": round(sum(unflagged) / len(unflagged), 5) if unflagged else None}
+def rates_of(answers: list[dict], floor: list[str], truths: list[str]) -> dict:
+    """The share read exactly, with the line model and by the classifier alone; the share flagged
+    uncertain, and how often the rest are right (src/reader_scores.py's scoring, as the writers')."""
+    scores = answer_scores(answers, truths)
+    unflagged = 1 - scores["flagged"]
+    return {"n": len(truths), "with the line model": round(scores["exact"], 5),
+            "digits only": round(sum(d == t for d, t in zip(floor, truths)) / len(truths), 5),
+            "flagged": round(scores["flagged"], 5),
+            "unflagged right": round((unflagged - scores["wrong_unflagged"]) / unflagged, 5) if unflagged else None}
 
 
 def main() -> None:
@@ -98,28 +104,21 @@ def main() -> None:
     args = parser.parse_args()
     commit = git_commit()  # the code measured, as it is when the run starts
 
-    reader = Reader(args.model, args.root, args.runtime)   # each image read with every rule, and by the classifier alone
     images, labels = read_raw("t10k", args.mnist or args.root / "data" / "raw" / "MNIST" / "raw")
     rng = np.random.default_rng(0)
     fonts = sorted(Path("/usr/share/fonts").rglob("*.ttf"))
     sets = {"single MNIST digits": single_digits(images, labels, args.digits, rng),
             "4-digit MNIST numbers on paper": numbers_on_paper(images, labels, args.numbers),
             f"printed in {len(fonts)} fonts": printed(fonts, args.font_numbers, rng)}
-    rates = {}
-    for group, kinds in sets.items():
-        rates[group] = {}
-        for kind, items in kinds.items():
-            if not items:  # no fonts on this machine
-                continue
-            answers = [reader.read_image_and_floor(image) for image, _ in items]
-            scores = {name: score([pair[k] for pair in answers], items)
-                      for k, name in enumerate(("with the line model", "digits only"))}
-            whole = scores["with the line model"]
-            rates[group][kind] = {"n": len(items), **{name: s["exact"] for name, s in scores.items()},
-                                  "flagged": whole["flagged"], "unflagged right": whole["unflagged right"]}
-            unflagged = "-" if whole["unflagged right"] is None else f"{whole['unflagged right']:.2%}"
-            print(f"{group}, {kind} ({len(items)}): " + ", ".join(f"{name} {s['exact']:.2%}" for name, s in scores.items())
-                  + f"; flagged {whole['flagged']:.1%}, the rest {unflagged} right", flush=True)
+    # each image read once, with every rule and by the classifier alone, on a process per core
+    flat = {(group, kind): items for group, kinds in sets.items() for kind, items in kinds.items() if items}
+    read = read_sets(flat, partial(Reader, args.model, args.root, args.runtime), workers())
+    rates = {group: {} for group in sets}
+    for (group, kind), items in flat.items():
+        rate = rates[group][kind] = rates_of(*read[group, kind], [truth for _, truth in items])
+        unflagged = "-" if rate["unflagged right"] is None else f"{rate['unflagged right']:.2%}"
+        print(f"{group}, {kind} ({rate['n']}): with the line model {rate['with the line model']:.2%}, digits only "
+              f"{rate['digits only']:.2%}; flagged {rate['flagged']:.1%}, the rest {unflagged} right", flush=True)
     models = args.root / "models"
     line_model = "numbers.onnx" if args.runtime == "onnx" else "numbers.pth"
     classifier = f"{args.model}.onnx" if args.runtime == "onnx" else f"{args.model}.pth"
