@@ -290,6 +290,36 @@ def test_the_validation_benchmark_scores_every_set_with_the_models_it_names(read
     assert "pair_thick" in capsys.readouterr().out
 
 
+def test_a_shadow_darkens_its_share_of_the_page_to_its_light():
+    from benchmarks.shadows import shadowed
+
+    page = np.full((200, 300), 0.9, np.float32)
+    dark = shadowed(page, 0.35, 0.6, np.random.default_rng(0))
+    assert abs((dark < 0.9 * 0.8).mean() - 0.35) < 0.03          # its share, give or take the blurred edge
+    assert abs(float(dark.min()) - 0.9 * 0.6) < 1e-3 and float(dark.max()) == pytest.approx(0.9)
+
+
+def test_the_shadow_benchmark_scores_every_condition_and_counts_a_refusal_as_one(reader_project, tmp_path, monkeypatch):
+    import sys
+
+    from PIL import Image
+
+    from benchmarks import shadows
+
+    out = tmp_path / "shadows.json"
+    monkeypatch.setattr(sys, "argv", ["shadows", "--root", str(reader_project), "--numbers", "2", "--out", str(out)])
+    shadows.main()
+    conditions = json.loads(out.read_text())["conditions"]
+    assert len(conditions) == 1 + len(shadows.SHARES) * len(shadows.LIGHTS) and "no shadow" in conditions
+    assert all(0 <= v <= 1 for c in conditions.values() for v in c.values())
+    dots = np.full((160, 160), 255, np.uint8)
+    for i in range(30):
+        for j in range(30):
+            dots[5 + 5 * i:7 + 5 * i, 5 + 5 * j:7 + 5 * j] = 0   # 900 dots: refused, as the API refuses them
+    answer, floor = shadows.Guarded(reader_project).read_image_and_floor(Image.fromarray(dots))
+    assert answer["refused"] and answer["uncertain"] and floor["digits"] is None
+
+
 def test_one_look_at_each_image_reads_it_as_the_reader_and_as_the_classifier_alone(reader_project, monkeypatch):
     from functools import partial
 

@@ -1,0 +1,114 @@
+"""A hard shadow across a photographed page (a phone's, a hand's): how the reader reads it.
+
+    python -m benchmarks.shadows [--root .] [--numbers 100] [--out FILE]
+
+The validation split's writers (src/writers.py) write spaced 4-digit numbers on a page with paper
+around the writing; a shadow is laid across it, a half-plane of random direction over SHARES of
+the page at LIGHTS of the paper's light, its edge blurred; then the page is photographed
+(src/writers.py's `photographed`: uneven light, tilt, blur, noise, JPEG). The same pages read
+without a shadow too. A known limit of the reader (docs/reading-digits.md#what-it-does-not-read),
+measured so that a fix can be judged: read right, flagged, wrong without a flag, refused (an
+ImageError, the API's 422), and how often the sheet finder (digit_reader/sheet.py) took the shadow
+for a desk and cut the page there. Writes benchmarks/results/shadows-val.json.
+"""
+import argparse
+import datetime
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from benchmarks.hardware import RESULTS_DIR, git_commit, sized_variant
+from digit_reader.image import ImageError, shrink, to_gray
+from digit_reader.reader import DEFAULT_MODEL, Reader
+from digit_reader.sheet import on_the_sheet
+from src.fileio import md5_of, write_json
+from src.parallel import workers
+from src.reader_scores import answer_scores, read_sets
+from src.writers import photographed, write, writer_of
+
+SHARES = (0.2, 0.35, 0.5)     # of the page, the share in shadow
+LIGHTS = (0.45, 0.6, 0.75)    # the shadow's light, of the paper's
+WRITERS = 100                 # the validation split's writers, one number each in turn
+SEED = 0
+
+
+def page(i: int) -> tuple[np.ndarray, str]:
+    """Number i on its page (float32, 1 = white), half to over one digit's height of paper around it."""
+    rng = np.random.default_rng([SEED, i])
+    digits = "".join(map(str, rng.integers(0, 10, 4)))
+    writing = np.asarray(write(writer_of("val", i % WRITERS), digits, "spaced", rng), np.float32) / 255
+    margins = (rng.uniform(0.5, 1.2, 4) * writing.shape[0]).astype(int)
+    paper = float(np.median(writing))
+    return np.pad(writing, ((margins[0], margins[1]), (margins[2], margins[3])), constant_values=paper), digits
+
+
+def shadowed(paper_page: np.ndarray, share: float, light: float, rng) -> np.ndarray:
+    """The page with a straight-edged shadow over `share` of it, `light` of the light elsewhere."""
+    height, width = paper_page.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    direction = rng.uniform(0, 2 * np.pi)
+    along = np.cos(direction) * xs / width + np.sin(direction) * ys / height
+    inside = Image.fromarray(((along >= np.quantile(along, 1 - share)) * 255).astype(np.uint8))
+    inside = np.asarray(inside.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3))), np.float32) / 255
+    return paper_page * (1 - (1 - light) * inside)
+
+
+def sets(numbers: int) -> dict:
+    """{condition: [(photo, digits)]}: every number photographed without a shadow and under each."""
+    conditions = [("no shadow", None)] + [(f"shadow over {share:.0%}, {light:.0%} light", (share, light))
+                                          for share in SHARES for light in LIGHTS]
+    made = {name: [] for name, _ in conditions}
+    for i in range(numbers):
+        paper_page, digits = page(i)
+        for k, (name, shadow) in enumerate(conditions):
+            rng = np.random.default_rng([SEED, i, k])
+            lit = paper_page if shadow is None else shadowed(paper_page, *shadow, rng)
+            photo = photographed(Image.fromarray(np.round(np.clip(lit, 0, 1) * 255).astype(np.uint8)), rng)
+            made[name].append((photo, digits))
+    return made
+
+
+class Guarded:
+    """A Reader whose answer also says whether the image was refused and whether the sheet finder
+    cut it (as digit_reader/image.py's find_ink asks it)."""
+
+    def __init__(self, root: Path, threads: int | None = None):
+        self.reader = Reader(root=root, threads=threads)
+
+    def read_image_and_floor(self, image) -> tuple[dict, dict]:
+        cut = on_the_sheet(to_gray(shrink(image)[0])) is not None
+        try:
+            whole, floor = self.reader.read_image_and_floor(image)
+        except ImageError:
+            return {"digits": None, "uncertain": True, "refused": True, "cut": cut}, {"digits": None}
+        return {**whole, "refused": False, "cut": cut}, floor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=Path("."))
+    parser.add_argument("--numbers", type=int, default=100, help="numbers under each condition")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    commit = git_commit()
+    made = sets(args.numbers)
+    read = read_sets(made, partial(Guarded, args.root), workers())
+    scores = {}
+    for name, (answers, _) in read.items():
+        scores[name] = {**answer_scores(answers, [digits for _, digits in made[name]]),
+                        "refused": round(float(np.mean([a["refused"] for a in answers])), 6),
+                        "cut as a sheet": round(float(np.mean([a["cut"] for a in answers])), 6)}
+        s = scores[name]
+        print(f"{name:28} exact {s['exact']:.1%}, flagged {s['flagged']:.1%}, wrong and not flagged "
+              f"{s['wrong_unflagged']:.1%}, refused {s['refused']:.1%}, cut as a sheet {s['cut as a sheet']:.1%}")
+    models = {name: md5_of(args.root / "models" / f"{name}.onnx") for name in (DEFAULT_MODEL, "numbers")}
+    out = args.out or RESULTS_DIR / f"shadows-val{sized_variant(parser, args, ['numbers'])}.json"
+    write_json(out, {"date": datetime.date.today().isoformat(), "commit": commit, "numbers": args.numbers,
+                     "models_md5": models, "conditions": scores})
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
