@@ -37,6 +37,11 @@ lines or writing along the edge of its lit part; carried across the page, the li
 plane) makes that dim side paper again, while a desk stays dark; and a region that is part of a
 sheet (the light evened by a margin half desk, half paper) leaves paper outside:
 benchmarks/notes/reader.md#2026-12-05-twenty-fifth-session-a-sheets-corner-in-the-photo.
+And no writing beyond the cut (`writing_beyond`): a hard shadow across a page (a phone's, a hand's)
+is as dark, broad and straight-edged as a desk, but the writing goes on under a shadow, never onto a
+desk. Beyond the sheet's edge, a mark of ink (MARK pixels at least, darker than REL of its
+surroundings' light and by DROP) is writing, and nothing is cut:
+benchmarks/notes/reader.md#2026-12-05-twenty-ninth-session-a-hard-shadow-across-the-page.
 """
 from typing import NamedTuple
 
@@ -62,6 +67,12 @@ SIDE_FRAME = 0.15  # of the margin, the share the desk takes at least
 NARROW = 2         # pixels of the reduced copy: dark bands up to twice this wide are print or strokes, not desk
 DIM = 0.8          # in the sheet's own light carried across the photo, darker than this is desk (or print, or ink)
 OUTSIDE = 0.8      # of what lies outside the sheet's region, the share that is desk at least
+# Writing beyond the sheet's edge: a shadow, not a desk (writing_beyond)
+STROKE = 7         # pixels of the reduced copy: the surroundings' light is the brightest within this (strokes closed away)
+REL = 0.6          # ink is darker than this of its surroundings' light
+DROP = 0.12        # and darker by this much (the noise of a dark desk is darker than REL of its own light)
+EDGE = 6           # pixels of the reduced copy: the sheet's edge, and the photo's, are left out
+MARK = 15          # pixels of the reduced copy: a mark of ink at least this large is writing
 
 
 class Turn(NamedTuple):
@@ -84,9 +95,9 @@ def on_the_sheet(gray: np.ndarray) -> Sheet | None:
     """If `gray` (float32 in [0, 1], 1 = white) is a sheet lying on a desk, the sheet; else None."""
     small, factor = reduced(gray)
     found = sheet_region(even_light(small))   # a page lit from one side: its lit half is no sheet
-    if found is None or not beside_a_desk(small, found[0]):
+    if found is None or not cut_there(small, found[0]):
         at_a_side = sheet_at_a_side(small)
-        if at_a_side is None or not beside_a_desk(small, at_a_side[0]):
+        if at_a_side is None or not cut_there(small, at_a_side[0]):
             return None
         return Sheet(*cut(gray, at_a_side[0], factor, at_a_side[2]), None)
     region, hull, shade = found
@@ -119,6 +130,23 @@ def sheet_at_a_side(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] |
     if desk.size < SIDE_FRAME * frame.size:
         return None
     return region_on(small, desk, DESK_SIDE)
+
+
+def cut_there(small: np.ndarray, region: np.ndarray) -> bool:
+    """The last guards of a cut to `region`: a desk beyond it, and no writing."""
+    return beside_a_desk(small, region) and not writing_beyond(small, region)
+
+
+def writing_beyond(small: np.ndarray, region: np.ndarray) -> bool:
+    """Whether ink lies beyond the sheet's `region` in the reduced photo `small`, away from its edge
+    and the photo's: a mark of MARK pixels at least, each darker than REL of the brightest within
+    STROKE pixels, and by DROP. A shadow across a page has the writing under it; a desk has none."""
+    light = ndimage.grey_closing(small, size=(STROKE, STROKE))
+    ink = (small < REL * light) & (light - small > DROP)
+    beyond = ~ndimage.binary_dilation(region, iterations=EDGE)
+    beyond[:EDGE], beyond[-EDGE:], beyond[:, :EDGE], beyond[:, -EDGE:] = False, False, False, False
+    labels, count = ndimage.label(ink & beyond, structure=np.ones((3, 3)))
+    return count > 0 and int(np.bincount(labels.ravel())[1:].max()) >= MARK
 
 
 def beside_a_desk(small: np.ndarray, region: np.ndarray) -> bool:

@@ -155,5 +155,33 @@ def test_a_ruled_page_lit_steeply_is_no_sheet_on_a_desk(number, degrees):
 
 
 def test_without_the_sheets_own_light_a_ruled_page_lit_steeply_is_cut(monkeypatch):
+    """Nor the guard against writing beyond the cut: its printed lines run on into the dim side,
+    and that guard alone refuses these pages too."""
     monkeypatch.setattr(sheet, "beside_a_desk", lambda small, region: True)
+    monkeypatch.setattr(sheet, "writing_beyond", lambda small, region: False)
     assert all(on_the_sheet(lit_steeply(ruled(*page(n)), d)) is not None for n, d in STEEPLY_LIT_RULED)
+
+
+def under_a_shadow(i: int) -> Image.Image:
+    """Page i with paper around its writing, a hard shadow over half of it (benchmarks/shadows.py's,
+    45% of the light), photographed."""
+    from benchmarks.shadows import shadowed
+
+    picture, rng = page(i)
+    values = np.asarray(picture, np.float32) / 255
+    values = np.pad(values, int(0.8 * values.shape[0]), constant_values=float(np.median(values)))
+    return photographed(Image.fromarray(np.round(shadowed(values, 0.5, 0.45, rng) * 255).astype(np.uint8)), rng)
+
+
+SHADOWED = [0, 3, 4, 5]   # pages each cut without the guard
+
+
+@pytest.mark.parametrize("number", SHADOWED)
+def test_a_page_under_a_hard_shadow_is_no_sheet_on_a_desk(number):
+    """The shadow is as dark, broad and straight-edged as a desk, but the writing goes on under it."""
+    assert on_the_sheet(to_gray(under_a_shadow(number))) is None
+
+
+def test_without_the_writing_beyond_the_cut_a_shadowed_page_is_cut(monkeypatch):
+    monkeypatch.setattr(sheet, "writing_beyond", lambda small, region: False)
+    assert all(on_the_sheet(to_gray(under_a_shadow(n))) is not None for n in SHADOWED)
