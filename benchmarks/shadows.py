@@ -3,8 +3,8 @@
     python -m benchmarks.shadows [--root .] [--numbers 100] [--out FILE]
 
 The validation split's writers (src/writers.py) write spaced 4-digit numbers on a page with paper
-around the writing; a shadow is laid across it, a half-plane of random direction over SHARES of
-the page at LIGHTS of the paper's light, its edge blurred; then the page is photographed
+around the writing; a shadow is laid across it (src/writers.py's `hard_shadow`) over SHARES of
+the page at LIGHTS of the paper's light; then the page is photographed
 (src/writers.py's `photographed`: uneven light, tilt, blur, noise, JPEG). The same pages read
 without a shadow too. A known limit of the reader (docs/reading-digits.md#what-it-does-not-read),
 measured so that a fix can be judged: read right, flagged, wrong without a flag, refused (an
@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from benchmarks.hardware import RESULTS_DIR, git_commit, sized_variant
 from digit_reader.image import ImageError, shrink, to_gray
@@ -26,7 +26,7 @@ from digit_reader.sheet import on_the_sheet
 from src.fileio import md5_of, write_json
 from src.parallel import workers
 from src.reader_scores import answer_scores, read_sets
-from src.writers import photographed, write, writer_of
+from src.writers import hard_shadow, photographed, write, writer_of
 
 SHARES = (0.2, 0.35, 0.5)     # of the page, the share in shadow
 LIGHTS = (0.45, 0.6, 0.75)    # the shadow's light, of the paper's
@@ -44,17 +44,6 @@ def page(i: int) -> tuple[np.ndarray, str]:
     return np.pad(writing, ((margins[0], margins[1]), (margins[2], margins[3])), constant_values=paper), digits
 
 
-def shadowed(paper_page: np.ndarray, share: float, light: float, rng) -> np.ndarray:
-    """The page with a straight-edged shadow over `share` of it, `light` of the light elsewhere."""
-    height, width = paper_page.shape
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    direction = rng.uniform(0, 2 * np.pi)
-    along = np.cos(direction) * xs / width + np.sin(direction) * ys / height
-    inside = Image.fromarray(((along >= np.quantile(along, 1 - share)) * 255).astype(np.uint8))
-    inside = np.asarray(inside.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3))), np.float32) / 255
-    return paper_page * (1 - (1 - light) * inside)
-
-
 def sets(numbers: int) -> dict:
     """{condition: [(photo, digits)]}: every number photographed without a shadow and under each."""
     conditions = [("no shadow", None)] + [(f"shadow over {share:.0%}, {light:.0%} light", (share, light))
@@ -64,7 +53,7 @@ def sets(numbers: int) -> dict:
         paper_page, digits = page(i)
         for k, (name, shadow) in enumerate(conditions):
             rng = np.random.default_rng([SEED, i, k])
-            lit = paper_page if shadow is None else shadowed(paper_page, *shadow, rng)
+            lit = paper_page if shadow is None else hard_shadow(paper_page, *shadow, rng)
             photo = photographed(Image.fromarray(np.round(np.clip(lit, 0, 1) * 255).astype(np.uint8)), rng)
             made[name].append((photo, digits))
     return made

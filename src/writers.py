@@ -411,3 +411,15 @@ def at_a_corner(image: Image.Image, rng) -> Image.Image:
     photo = photographed(Image.fromarray(np.round(np.where(desk, surface, page) * 255).astype(np.uint8)), rng)
     inset = int(np.ceil(np.sin(np.radians(PHOTO_TILT)) * max(photo.size))) + 2
     return photo.crop((inset, inset, photo.width - inset, photo.height - inset))
+
+
+def hard_shadow(page: np.ndarray, share: float, light: float, rng) -> np.ndarray:
+    """A page (float32, 1 = white) under a straight-edged shadow, a phone's or a hand's: a half-plane
+    of random direction over `share` of it, `light` of the light elsewhere, its edge blurred 0.5-3 px."""
+    height, width = page.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    direction = rng.uniform(0, 2 * np.pi)
+    along = np.cos(direction) * xs / width + np.sin(direction) * ys / height
+    inside = Image.fromarray(((along >= np.quantile(along, 1 - share)) * 255).astype(np.uint8))
+    inside = np.asarray(inside.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3))), np.float32) / 255
+    return page * (1 - (1 - light) * inside)

@@ -10,7 +10,7 @@ import digit_reader.image as image
 import digit_reader.sheet as sheet
 from digit_reader.image import digits_in, find_ink, to_gray
 from digit_reader.sheet import on_the_sheet
-from src.writers import at_a_corner, on_a_desk, photographed, ruled, write, writer_of
+from src.writers import at_a_corner, hard_shadow, on_a_desk, photographed, ruled, write, writer_of
 
 
 def page(i: int, digits: str = "5284"):
@@ -163,14 +163,12 @@ def test_without_the_sheets_own_light_a_ruled_page_lit_steeply_is_cut(monkeypatc
 
 
 def under_a_shadow(i: int) -> Image.Image:
-    """Page i with paper around its writing, a hard shadow over half of it (benchmarks/shadows.py's,
-    45% of the light), photographed."""
-    from benchmarks.shadows import shadowed
-
+    """Page i with paper around its writing, a hard shadow over half of it at 45% of the light,
+    photographed."""
     picture, rng = page(i)
     values = np.asarray(picture, np.float32) / 255
     values = np.pad(values, int(0.8 * values.shape[0]), constant_values=float(np.median(values)))
-    return photographed(Image.fromarray(np.round(shadowed(values, 0.5, 0.45, rng) * 255).astype(np.uint8)), rng)
+    return photographed(Image.fromarray(np.round(hard_shadow(values, 0.5, 0.45, rng) * 255).astype(np.uint8)), rng)
 
 
 SHADOWED = [0, 3, 4, 5]   # pages each cut without the guard

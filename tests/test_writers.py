@@ -11,7 +11,7 @@ from digit_reader.image import digits_in
 from src.config import SEVERAL
 from src.writer_sets import SETS, writer_index, writer_sets
 from src.writers import (COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, beside, catmull_rom, covered, digit_paths, distances,
-                         shaped, write, writer_of)
+                         hard_shadow, shaped, write, writer_of)
 
 
 def test_a_curve_passes_through_its_points():
@@ -291,10 +291,8 @@ def test_the_validation_benchmark_scores_every_set_with_the_models_it_names(read
 
 
 def test_a_shadow_darkens_its_share_of_the_page_to_its_light():
-    from benchmarks.shadows import shadowed
-
     page = np.full((200, 300), 0.9, np.float32)
-    dark = shadowed(page, 0.35, 0.6, np.random.default_rng(0))
+    dark = hard_shadow(page, 0.35, 0.6, np.random.default_rng(0))
     assert abs((dark < 0.9 * 0.8).mean() - 0.35) < 0.03          # its share, give or take the blurred edge
     assert abs(float(dark.min()) - 0.9 * 0.6) < 1e-3 and float(dark.max()) == pytest.approx(0.9)
 
