@@ -35,7 +35,7 @@ from src.fileio import md5_of, write_json
 from src.number_images import KINDS, fixed_numbers
 from src.parallel import workers
 from src.preprocess import read_raw
-from src.reader_scores import answer_scores, read_sets
+from src.reader_scores import read_sets, score
 from tools.user_images import composed_on_paper, users_version
 
 FONT_SIZE = 64
@@ -83,10 +83,9 @@ def typeset(number: str, font, spacing: float) -> Image.Image:
 def rates_of(answers: list[dict], floor: list[str], truths: list[str]) -> dict:
     """The share read exactly, with the line model and by the classifier alone; the share flagged
     uncertain, and how often the rest are right (src/reader_scores.py's scoring, as the writers')."""
-    scores = answer_scores(answers, truths)
+    scores = score(answers, floor, truths)
     unflagged = 1 - scores["flagged"]
-    return {"n": len(truths), "with the line model": round(scores["exact"], 5),
-            "digits only": round(sum(d == t for d, t in zip(floor, truths)) / len(truths), 5),
+    return {"n": len(truths), "with the line model": round(scores["exact"], 5), "digits only": round(scores["pieces"], 5),
             "flagged": round(scores["flagged"], 5),
             "unflagged right": round((unflagged - scores["wrong_unflagged"]) / unflagged, 5) if unflagged else None}
 
