@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-from digit_reader.margin import border, even_light
+from digit_reader.margin import border, lit_evenly
 from digit_reader.marks import marks_in
 from digit_reader.paper import without_lines
 from digit_reader.sheet import Turn, in_the_file, on_the_sheet
@@ -217,9 +217,9 @@ def to_ink(gray: np.ndarray) -> np.ndarray | None:
     - Contrast is stretched so that the background is 0 and the ink's core is 1: MNIST's strokes
       are saturated (median maximum 255), whatever pen or lighting the user had. The core is the
       median of the pixels above half the strongest one, so one hot pixel does not set it.
-    - A photo's uneven light is made even first (`even_light`).
+    - A photo's uneven light is made even first, a shadow across it lifted (`lit_evenly`).
     """
-    gray = even_light(gray)
+    gray = lit_evenly(gray)
     paper = float(np.median(border(gray)))
     if paper > 0.5 or paper - float(gray.min()) > float(gray.max()) - paper:
         gray = 1.0 - gray

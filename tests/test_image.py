@@ -11,7 +11,7 @@ from scipy import ndimage
 from digit_reader.image import (BOX, CENTRE, FIELD, MAX_PIECES, MAX_PIXELS_PER_BYTE, RATIO_FROM_PIXELS, WORK_SIDE,
                                 ImageError, _same_digit, _union, decode, digits_in, dilate_disk, grouped,
                                 normalise_digit, open_image, segment, to_gray, to_ink)
-from digit_reader.margin import even_light
+from digit_reader.margin import even_light, in_shadow, lit_evenly, reduced, strokes_closed
 from digit_reader.marks import marks_in
 from digit_reader.reader import Reader
 from tests.conftest import encode, png_header_only
@@ -309,6 +309,38 @@ def test_a_page_lit_from_one_side_gives_its_digit_not_its_shadow():
     assert len(digits) == 1
     x0, y0, x1, y1 = digits[0].box
     assert 88 <= x0 <= 92 and 98 <= x1 <= 102 and 26 <= y0 <= 30 and 90 <= y1 <= 94, digits[0].box
+
+
+def shadowed_page(light: float, noise: float = 4.0) -> Image.Image:
+    """A 300 x 480 photo of paper (0.8) under a straight-edged shadow over its left 40% at `light` of
+    the paper's light, two "1"s written on it, one in the shadow, one in the light; a camera's noise."""
+    height, width = 300, 480
+    shade = np.where(np.arange(width) < 0.4 * width, light, 1.0)[None, :].repeat(height, 0)
+    shade = ndimage.gaussian_filter(shade, 1.0)
+    ink = np.zeros((height, width))
+    ink[110:190, 90:97] = ink[110:190, 330:337] = 0.7       # the pen takes 70% of the light away
+    page = 0.8 * shade * (1 - ink) + np.random.default_rng(0).normal(0, noise / 255, (height, width))
+    return Image.fromarray(np.round(np.clip(page, 0, 1) * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("light", [0.45, 0.6, 0.75])
+def test_a_hard_shadow_across_the_page_is_lifted_and_only_the_writing_is_ink(light):
+    boxes = [d.box for d in digits_in(shadowed_page(light))]
+    assert boxes == [pytest.approx(box, abs=4) for box in ((90, 110, 97, 190), (330, 110, 337, 190))]
+
+
+def test_flattened_by_a_plane_a_deep_shadow_is_ink(monkeypatch):
+    """What the lifting is for: with `even_light`'s plane alone, the shadowed paper is a blob of ink."""
+    monkeypatch.setattr("digit_reader.image.lit_evenly", even_light)
+    assert len(digits_in(shadowed_page(0.45))) != 2
+
+
+def test_a_lamps_slope_is_no_shadow_and_keeps_its_plane():
+    height, width = 300, 480
+    slope = np.linspace(0.95, 0.45, width)[None, :].repeat(height, 0).astype(np.float32)
+    slope[110:190, 200:207] *= 0.3
+    assert not in_shadow(strokes_closed(reduced(slope))) and np.array_equal(lit_evenly(slope), even_light(slope))
+    assert in_shadow(strokes_closed(reduced(np.asarray(shadowed_page(0.75), np.float32) / 255)))
 
 
 def test_an_evenly_lit_image_is_left_as_it_is():

@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw
 import digit_reader.image as image
 import digit_reader.sheet as sheet
 from digit_reader.image import digits_in, find_ink, to_gray
+from digit_reader.margin import even_light
 from digit_reader.sheet import on_the_sheet
 from src.writers import at_a_corner, hard_shadow, on_a_desk, photographed, ruled, write, writer_of
 
@@ -33,8 +34,11 @@ def test_numbers_on_a_sheet_on_a_desk_come_apart_into_their_digits():
 
 
 def test_without_the_cut_the_desk_is_taken_for_the_paper(monkeypatch):
-    """The check above can fail: with the sheet left on its desk, the sheet is the ink."""
+    """The check above can fail: with the sheet left on its desk, the sheet is the ink (the desk
+    is lifted as a shadow's dark paper would be, digit_reader/margin.py's `lit_evenly`, where that
+    is left on: this asks what the cut does alone)."""
     monkeypatch.setattr(image, "on_the_sheet", lambda gray: None)
+    monkeypatch.setattr(image, "lit_evenly", even_light)
     desks = [photographed(on_a_desk(*page(i)), page(i)[1]) for i in range(10)]
     assert sum(pieces(d) == 4 for d in desks) <= 2
 
@@ -129,8 +133,10 @@ def test_a_sheets_corner_in_the_photo_is_cut_out_and_its_number_comes_apart():
 
 
 def test_without_the_search_along_the_sides_a_sheets_corner_is_ink(monkeypatch):
-    """The check above can fail: with only the search for a desk all round, the desk is ink."""
+    """The check above can fail: with only the search for a desk all round, the desk is ink (as
+    above, without the lifting of a shadow's light)."""
     monkeypatch.setattr(sheet, "sheet_at_a_side", lambda small: None)
+    monkeypatch.setattr(image, "lit_evenly", even_light)
     corners = [at_a_corner(*page(i)) for i in range(8)]
     assert sum(pieces(c) == 4 for c in corners) <= 2
 
