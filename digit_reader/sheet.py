@@ -71,7 +71,8 @@ OUTSIDE = 0.8      # of what lies outside the sheet's region, the share that is 
 STROKE = 7         # pixels of the reduced copy: the surroundings' light is the brightest within this (strokes closed away)
 REL = 0.6          # ink is darker than this of its surroundings' light
 DROP = 0.12        # and darker by this much (the noise of a dark desk is darker than REL of its own light)
-EDGE = 6           # pixels of the reduced copy: the sheet's edge, and the photo's, are left out
+EDGE = 6           # pixels of the reduced copy: the photo's edge is left out
+AWAY = 1           # pixels of the reduced copy: ink this far beyond the sheet's edge is beyond it (a digit beside a shadow's edge)
 MARK = 15          # pixels of the reduced copy: a mark of ink at least this large is writing
 
 
@@ -138,12 +139,13 @@ def cut_there(small: np.ndarray, region: np.ndarray) -> bool:
 
 
 def writing_beyond(small: np.ndarray, region: np.ndarray) -> bool:
-    """Whether ink lies beyond the sheet's `region` in the reduced photo `small`, away from its edge
-    and the photo's: a mark of MARK pixels at least, each darker than REL of the brightest within
-    STROKE pixels, and by DROP. A shadow across a page has the writing under it; a desk has none."""
+    """Whether ink lies beyond the sheet's `region` in the reduced photo `small` (AWAY from its edge,
+    EDGE from the photo's): a mark of MARK pixels at least, each darker than REL of the brightest
+    within STROKE pixels, and by DROP. A shadow across a page has the writing under it, up to its
+    edge; a desk has none."""
     light = ndimage.grey_closing(small, size=(STROKE, STROKE))
     ink = (small < REL * light) & (light - small > DROP)
-    beyond = ~ndimage.binary_dilation(region, iterations=EDGE)
+    beyond = ~ndimage.binary_dilation(region, iterations=AWAY)
     beyond[:EDGE], beyond[-EDGE:], beyond[:, :EDGE], beyond[:, -EDGE:] = False, False, False, False
     labels, count = ndimage.label(ink & beyond, structure=np.ones((3, 3)))
     return count > 0 and int(np.bincount(labels.ravel())[1:].max()) >= MARK
