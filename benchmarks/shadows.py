@@ -6,10 +6,11 @@ The validation split's writers (src/writers.py) write spaced 4-digit numbers on 
 around the writing; a shadow is laid across it (src/writers.py's `hard_shadow`) over SHARES of
 the page at LIGHTS of the paper's light; then the page is photographed
 (src/writers.py's `photographed`: uneven light, tilt, blur, noise, JPEG). The same pages read
-without a shadow too. A known limit of the reader (docs/reading-digits.md#what-it-does-not-read),
-measured so that a fix can be judged: read right, flagged, wrong without a flag, refused (an
-ImageError, the API's 422), and how often the sheet finder (digit_reader/sheet.py) took the shadow
-for a desk and cut the page there. Writes benchmarks/results/shadows-val.json.
+without a shadow too. What the reader makes of it (the shadow's light lifted: digit_reader/margin.py's
+`lit_evenly`; what is left: docs/reading-digits.md#what-it-does-not-read): read right, flagged,
+wrong without a flag, refused (an ImageError, the API's 422), and how often the sheet finder
+(digit_reader/sheet.py) took the shadow for a desk and cut the page there. Writes
+benchmarks/results/shadows-val.json.
 """
 import argparse
 import datetime
