@@ -25,6 +25,13 @@ def frame_width(shape) -> int:
     return max(1, round(0.02 * min(shape)))
 
 
+def frame_of(shape, width: int) -> np.ndarray:
+    """The pixels within `width` of the image's sides, as a mask."""
+    mask = np.zeros(shape, bool)
+    mask[:width] = mask[-width:] = mask[:, :width] = mask[:, -width:] = True
+    return mask
+
+
 def border(values: np.ndarray) -> np.ndarray:
     """The pixels of a frame frame_width() wide: what a margin is made of."""
     t = frame_width(values.shape)
@@ -41,9 +48,7 @@ def even_light(gray: np.ndarray) -> np.ndarray:
     low, high = np.percentile(frame, [5, 95])
     if high - low <= UNEVEN_LIGHT:
         return gray
-    t = frame_width(gray.shape)
-    in_frame = np.zeros(gray.shape, bool)
-    in_frame[:t] = in_frame[-t:] = in_frame[:, :t] = in_frame[:, -t:] = True
+    in_frame = frame_of(gray.shape, frame_width(gray.shape))
     return np.clip(gray - plane_through(gray, in_frame) + np.median(frame), 0, 1).astype(np.float32)
 
 
@@ -65,7 +70,7 @@ def lit_evenly(gray: np.ndarray) -> np.ndarray:
     low, high = np.percentile(frame, [5, 95])
     if high - low <= UNEVEN_LIGHT:
         return gray
-    small = reduced(gray)
+    small = block_means(gray, REDUCE)
     closed = strokes_closed(small)
     if closed is None or not in_shadow(closed):
         return even_light(gray)
@@ -79,10 +84,11 @@ def lit_evenly(gray: np.ndarray) -> np.ndarray:
     return np.clip(gray * gain, 0, 1).astype(np.float32)
 
 
-def reduced(gray: np.ndarray) -> np.ndarray:
-    """`gray` REDUCE times smaller, each pixel the mean of its block (a last partial block dropped)."""
-    h, w = (side // REDUCE * REDUCE for side in gray.shape)
-    return gray[:h, :w].reshape(h // REDUCE, REDUCE, w // REDUCE, REDUCE).mean(axis=(1, 3))
+def block_means(gray: np.ndarray, factor: int) -> np.ndarray:
+    """`gray` `factor` times smaller, each pixel the mean of its block (the last rows and columns
+    that do not fill a block left out)."""
+    h, w = gray.shape[0] // factor * factor, gray.shape[1] // factor * factor
+    return gray[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
 
 
 def strokes_closed(small: np.ndarray) -> np.ndarray | None:
@@ -100,8 +106,6 @@ def in_shadow(light: np.ndarray) -> bool:
     light that comes in from the image's edge, not a lamp's slope."""
     below = light - plane_through(light, np.ones(light.shape, bool))
     lit = float(np.percentile(light, 90))
-    t = max(1, round(0.2 * min(light.shape)))
-    edge = np.ones(light.shape, bool)
-    edge[t:-t, t:-t] = False
+    edge = frame_of(light.shape, max(1, round(0.2 * min(light.shape))))
     return (-float(np.percentile(below, 20)) > SHADOW * lit
             and -float(np.percentile(below[edge], 20)) > SHADOW_AT_EDGE * lit)

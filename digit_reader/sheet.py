@@ -50,7 +50,7 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial import ConvexHull
 
-from digit_reader.margin import border, even_light, plane_through
+from digit_reader.margin import block_means, border, even_light, plane_through
 
 SEARCH = 256       # pixels: the sheet is looked for on a copy at most this large (block means)
 DESK = 0.75        # the desk's light at most, of the sheet's
@@ -218,8 +218,7 @@ def reduced(gray: np.ndarray) -> tuple[np.ndarray, int]:
     """`gray` reduced by an integer factor (block means) to at most SEARCH pixels a side, and
     the factor (the last rows and columns that do not fill a block are left out)."""
     factor = max(1, -(-max(gray.shape) // SEARCH))
-    h, w = gray.shape[0] // factor * factor, gray.shape[1] // factor * factor
-    return gray[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3)), factor
+    return block_means(gray, factor), factor
 
 
 def cut(gray: np.ndarray, region: np.ndarray, factor: int, shade: float) -> tuple[np.ndarray, tuple[int, int]]:

@@ -11,7 +11,7 @@ from scipy import ndimage
 from digit_reader.image import (BOX, CENTRE, FIELD, MAX_PIECES, MAX_PIXELS_PER_BYTE, RATIO_FROM_PIXELS, WORK_SIDE,
                                 ImageError, _same_digit, _union, decode, digits_in, dilate_disk, grouped,
                                 normalise_digit, open_image, segment, to_gray, to_ink)
-from digit_reader.margin import even_light, in_shadow, lit_evenly, reduced, strokes_closed
+from digit_reader.margin import REDUCE, block_means, even_light, in_shadow, lit_evenly, strokes_closed
 from digit_reader.marks import marks_in
 from digit_reader.reader import Reader
 from tests.conftest import encode, png_header_only
@@ -339,8 +339,8 @@ def test_a_lamps_slope_is_no_shadow_and_keeps_its_plane():
     height, width = 300, 480
     slope = np.linspace(0.95, 0.45, width)[None, :].repeat(height, 0).astype(np.float32)
     slope[110:190, 200:207] *= 0.3
-    assert not in_shadow(strokes_closed(reduced(slope))) and np.array_equal(lit_evenly(slope), even_light(slope))
-    assert in_shadow(strokes_closed(reduced(np.asarray(shadowed_page(0.75), np.float32) / 255)))
+    assert not in_shadow(strokes_closed(block_means(slope, REDUCE))) and np.array_equal(lit_evenly(slope), even_light(slope))
+    assert in_shadow(strokes_closed(block_means(np.asarray(shadowed_page(0.75), np.float32) / 255, REDUCE)))
 
 
 def test_an_evenly_lit_image_is_left_as_it_is():
