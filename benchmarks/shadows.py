@@ -45,18 +45,28 @@ def page(i: int) -> tuple[np.ndarray, str]:
     return np.pad(writing, ((margins[0], margins[1]), (margins[2], margins[3])), constant_values=paper), digits
 
 
+CONDITIONS = [("no shadow", None)] + [(f"shadow over {share:.0%}, {light:.0%} light", (share, light))
+                                      for share in SHARES for light in LIGHTS]
+
+
+def photographed_under(paper_page: np.ndarray, shadow: tuple[float, float] | None, rng) -> Image.Image:
+    """A page (float32, 1 = white) under a shadow (its share of the page, its light; None: none), photographed."""
+    lit = paper_page if shadow is None else hard_shadow(paper_page, *shadow, rng)
+    return photographed(Image.fromarray(np.round(np.clip(lit, 0, 1) * 255).astype(np.uint8)), rng)
+
+
+def photo(i: int, k: int) -> Image.Image:
+    """Number i's page under condition k of CONDITIONS, photographed."""
+    return photographed_under(page(i)[0], CONDITIONS[k][1], np.random.default_rng([SEED, i, k]))
+
+
 def sets(numbers: int) -> dict:
     """{condition: [(photo, digits)]}: every number photographed without a shadow and under each."""
-    conditions = [("no shadow", None)] + [(f"shadow over {share:.0%}, {light:.0%} light", (share, light))
-                                          for share in SHARES for light in LIGHTS]
-    made = {name: [] for name, _ in conditions}
+    made = {name: [] for name, _ in CONDITIONS}
     for i in range(numbers):
         paper_page, digits = page(i)
-        for k, (name, shadow) in enumerate(conditions):
-            rng = np.random.default_rng([SEED, i, k])
-            lit = paper_page if shadow is None else hard_shadow(paper_page, *shadow, rng)
-            photo = photographed(Image.fromarray(np.round(np.clip(lit, 0, 1) * 255).astype(np.uint8)), rng)
-            made[name].append((photo, digits))
+        for k, (name, shadow) in enumerate(CONDITIONS):
+            made[name].append((photographed_under(paper_page, shadow, np.random.default_rng([SEED, i, k])), digits))
     return made
 
 

@@ -11,7 +11,7 @@ import digit_reader.sheet as sheet
 from digit_reader.image import digits_in, find_ink, to_gray
 from digit_reader.margin import even_light
 from digit_reader.sheet import on_the_sheet
-from src.writers import at_a_corner, hard_shadow, on_a_desk, photographed, ruled, write, writer_of
+from src.writers import at_a_corner, on_a_desk, photographed, ruled, write, writer_of
 
 
 def page(i: int, digits: str = "5284"):
@@ -171,10 +171,12 @@ def test_without_the_sheets_own_light_a_ruled_page_lit_steeply_is_cut(monkeypatc
 def under_a_shadow(i: int) -> Image.Image:
     """Page i with paper around its writing, a hard shadow over half of it at 45% of the light,
     photographed."""
+    from benchmarks.shadows import photographed_under
+
     picture, rng = page(i)
     values = np.asarray(picture, np.float32) / 255
     values = np.pad(values, int(0.8 * values.shape[0]), constant_values=float(np.median(values)))
-    return photographed(Image.fromarray(np.round(hard_shadow(values, 0.5, 0.45, rng) * 255).astype(np.uint8)), rng)
+    return photographed_under(values, (0.5, 0.45), rng)
 
 
 SHADOWED = [0, 3, 4, 5]   # pages each cut without the guard
@@ -195,10 +197,7 @@ def beside_a_shadows_edge(i: int) -> Image.Image:
     """benchmarks/shadows.py's page i under its shadow over 35% of the page at 60% of the light."""
     from benchmarks import shadows
 
-    paper, _ = shadows.page(i)
-    rng = np.random.default_rng([shadows.SEED, i, 5])   # the benchmark's condition 5
-    lit = hard_shadow(paper, 0.35, 0.6, rng)
-    return photographed(Image.fromarray(np.round(np.clip(lit, 0, 1) * 255).astype(np.uint8)), rng)
+    return shadows.photo(i, shadows.CONDITIONS.index(("shadow over 35%, 60% light", (0.35, 0.6))))
 
 
 EDGE_THROUGH_WRITING = [11, 25, 27, 31]   # the shadow's edge runs beside the number's first or last digit
