@@ -52,9 +52,10 @@ test-slow: venv
 	python -m pytest -q -m slow tests
 
 # The edit-run loop: unit tests and the API through TestClient; no dvc end to end, no browser,
-# no server process, no Python started apart (the tiers are pytest markers: pytest.ini).
+# no server process, no Python started apart, no accuracy over hundreds of images (the tiers are
+# pytest markers: pytest.ini).
 test-fast: venv
-	python -m pytest -q -m "not e2e and not browser and not server and not process and not slow" -n 2 tests
+	python -m pytest -q -m "not e2e and not browser and not server and not process and not slow and not bulk" -n 2 tests
 
 # The page template of `dvc plots show` / `dvc plots diff` (.dvc/config's plots.html_template):
 # vega, vega-lite and vega-embed inlined from the installed vl-convert-python, so the charts

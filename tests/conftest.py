@@ -29,7 +29,7 @@ from tests.imports import code_of  # noqa: E402
 
 TIER_OF_FIXTURE = {"tiny": "e2e", "tiny_built": "e2e", "browser": "browser", "live_server": "server",
                    "python_process": "process", "two_ranks": "process"}
-SLOW_TIERS_FIRST = ("e2e", "browser", "server", "process")  # the order of the tests, by the tiers they are in
+SLOW_TIERS_FIRST = ("e2e", "browser", "server", "process", "bulk")  # the order of the tests, by the tiers they are in
 
 
 def pytest_collection_modifyitems(items):

@@ -6,7 +6,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-import yaml
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
@@ -494,18 +493,25 @@ def test_the_rules_benchmark_scores_the_reader_as_it_serves_and_each_rule_left_o
 
     from benchmarks import reader_rules
     from digit_reader.reader import Reader
-    from src.writer_sets import sets_of
 
     out = tmp_path / "rules.json"
     monkeypatch.setattr(sys, "argv", ["reader_rules", "--root", str(reader_project), "--mnist", str(raw_mnist),
                                       "--writers", "3", "--per-set", "4", "--mnist-per-kind", "4", "--mnist-single", "6",
                                       "--out", str(out)])
+    sets = {}   # what the benchmark reads, kept as it makes it
+
+    def kept(make):
+        def making(*args):
+            made = make(*args)
+            sets.update(made)
+            return made
+        return making
+    for maker in ("sets_of", "mnist_sets"):
+        monkeypatch.setattr(reader_rules, maker, kept(getattr(reader_rules, maker)))
     reader_rules.main()
     result = json.loads(out.read_text())
     assert list(result["variants"]) == list(reader_rules.variants()) and len(result["variants"]) == len(CASES) + len(FLAGS) + 1
-    params = yaml.safe_load((reader_project / "params.yaml").read_text())
-    sets = {**sets_of({"seed": 0, "writers": 3, "single": 4, "per_set": 4}, "val"),
-            **reader_rules.mnist_sets(raw_mnist, params["data"], 4, 6)}
+    assert list(sets) == list(result["variants"]["all rules"]) and len(sets["mnist_separated"]) == 4
     reader = Reader(root=reader_project)   # the reader's classifier, as the benchmark and the server read
     for name, items in sets.items():   # all the rules: as the reader reads
         exact = np.mean([reader.read_image(image)["digits"] == truth for image, truth in items])

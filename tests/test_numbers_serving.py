@@ -53,7 +53,7 @@ def test_touching_numbers_are_read_with_the_line_model(readers, composed):
     assert separated >= max(QUICK_SEPARATED, exact(readers["digits only"], composed["separated"]) - 0.02)
 
 
-@pytest.mark.parametrize("count", [200, pytest.param(500, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("count", [pytest.param(200, marks=pytest.mark.bulk), pytest.param(500, marks=pytest.mark.slow)])
 def test_single_digits_read_as_well_as_with_the_classifier_alone(readers, mnist_test_digits, count):
     """MNIST's test digits, clean and as a user's photo (tests/test_image.py): the line model
     must cost nothing on a digit that stands alone. The first 200 in `make test`, 500 in the slow tier."""

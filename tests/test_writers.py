@@ -325,7 +325,7 @@ def test_one_look_at_each_image_reads_it_as_the_reader_and_as_the_classifier_alo
     from src import reader_scores
     from src.writer_sets import sets_of
 
-    sets = sets_of({"seed": 0, "writers": 3, "single": 10, "per_set": 6}, "val")
+    sets = sets_of({"seed": 0, "writers": 3, "single": 4, "per_set": 3}, "val")
     # read as the stage reads: shared among processes, each its own reader on one thread; in
     # chunks of 7, so that chunks cross the sets' bounds and come back in order
     monkeypatch.setattr(reader_scores, "READ_CHUNK", 7)
