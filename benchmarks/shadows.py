@@ -5,7 +5,8 @@
 The validation split's writers (src/writers.py) write spaced 4-digit numbers on a page with paper
 around the writing; a shadow is laid across it (src/writers.py's `hard_shadow`) over SHARES of
 the page at LIGHTS of the paper's light; then the page is photographed
-(src/writers.py's `photographed`: uneven light, tilt, blur, noise, JPEG). The same pages read
+(src/writers.py's `photographed`: uneven light, tilt, blur, noise, JPEG) and cut inside the photo's
+turn, as the `corner` set's photos are (`within_the_turn`). The same pages read
 without a shadow too. What the reader makes of it (the shadow's light lifted: digit_reader/margin.py's
 `lit_evenly`; what is left: docs/reading-digits.md#what-it-does-not-read): read right, flagged,
 wrong without a flag, refused (an ImageError, the API's 422), and how often the sheet finder
@@ -27,7 +28,7 @@ from digit_reader.sheet import on_the_sheet
 from src.fileio import md5_of, write_json
 from src.parallel import workers
 from src.reader_scores import answer_scores, read_sets
-from src.writers import hard_shadow, photographed, write, writer_of
+from src.writers import hard_shadow, photographed, within_the_turn, write, writer_of
 
 SHARES = (0.2, 0.35, 0.5)     # of the page, the share in shadow
 LIGHTS = (0.45, 0.6, 0.75)    # the shadow's light, of the paper's
@@ -50,9 +51,11 @@ CONDITIONS = [("no shadow", None)] + [(f"shadow over {share:.0%}, {light:.0%} li
 
 
 def photographed_under(paper_page: np.ndarray, shadow: tuple[float, float] | None, rng) -> Image.Image:
-    """A page (float32, 1 = white) under a shadow (its share of the page, its light; None: none), photographed."""
+    """A page (float32, 1 = white) under a shadow (its share of the page, its light; None: none),
+    photographed, and cut to the view inside the photo's turn: its corners, filled with the photo's
+    median, would be a stroke of ink along the lit paper, which no camera makes."""
     lit = paper_page if shadow is None else hard_shadow(paper_page, *shadow, rng)
-    return photographed(Image.fromarray(np.round(np.clip(lit, 0, 1) * 255).astype(np.uint8)), rng)
+    return within_the_turn(photographed(Image.fromarray(np.round(np.clip(lit, 0, 1) * 255).astype(np.uint8)), rng))
 
 
 def photo(i: int, k: int) -> Image.Image:

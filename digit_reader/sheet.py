@@ -38,9 +38,9 @@ plane) makes that dim side paper again, while a desk stays dark; and a region th
 sheet (the light evened by a margin half desk, half paper) leaves paper outside:
 benchmarks/notes/reader.md#2026-12-05-twenty-fifth-session-a-sheets-corner-in-the-photo.
 And no writing beyond the cut (`writing_beyond`): a hard shadow across a page (a phone's, a hand's)
-is as dark, broad and straight-edged as a desk, but the writing goes on under a shadow, never onto a
-desk. Beyond the sheet's edge, a mark of ink (MARK pixels at least, darker than REL of its
-surroundings' light and by DROP) is writing, and nothing is cut:
+is as dark, broad and straight-edged as a desk, but the writing goes on under a shadow and across its
+edge, never onto a desk. A mark of ink (MARK pixels at least, darker than REL of its surroundings'
+light and by DROP) beyond the sheet's edge, or running across it, is writing, and nothing is cut:
 benchmarks/notes/reader.md#2026-12-05-twenty-ninth-session-a-hard-shadow-across-the-page.
 """
 from typing import NamedTuple
@@ -73,7 +73,7 @@ REL = 0.6          # ink is darker than this of its surroundings' light
 DROP = 0.12        # and darker by this much (the noise of a dark desk is darker than REL of its own light)
 EDGE = 6           # pixels of the reduced copy: the photo's edge is left out
 AWAY = 1           # pixels of the reduced copy: ink this far beyond the sheet's edge is beyond it (a digit beside a shadow's edge)
-MARK = 15          # pixels of the reduced copy: a mark of ink at least this large is writing
+MARK = 15          # pixels of the reduced copy: a mark of ink at least this large is writing (all of it, not only its part beyond)
 
 
 class Turn(NamedTuple):
@@ -139,16 +139,19 @@ def cut_there(small: np.ndarray, region: np.ndarray) -> bool:
 
 
 def writing_beyond(small: np.ndarray, region: np.ndarray) -> bool:
-    """Whether ink lies beyond the sheet's `region` in the reduced photo `small` (AWAY from its edge,
-    EDGE from the photo's): a mark of MARK pixels at least, each darker than REL of the brightest
-    within STROKE pixels, and by DROP. A shadow across a page has the writing under it, up to its
-    edge; a desk has none."""
+    """Whether writing reaches beyond the sheet's `region` in the reduced photo `small` (AWAY from
+    its edge, EDGE from the photo's): a mark of ink of MARK pixels at least, each darker than REL
+    of the brightest within STROKE pixels, and by DROP, that lies beyond it or runs across its edge.
+    A shadow across a page has the writing under it and across its edge; a desk has none."""
     light = ndimage.grey_closing(small, size=(STROKE, STROKE))
-    ink = (small < REL * light) & (light - small > DROP)
+    labels, count = ndimage.label((small < REL * light) & (light - small > DROP), structure=np.ones((3, 3)))
+    if count == 0:
+        return False
     beyond = ~ndimage.binary_dilation(region, iterations=AWAY)
     beyond[:EDGE], beyond[-EDGE:], beyond[:, :EDGE], beyond[:, -EDGE:] = False, False, False, False
-    labels, count = ndimage.label(ink & beyond, structure=np.ones((3, 3)))
-    return count > 0 and int(np.bincount(labels.ravel())[1:].max()) >= MARK
+    sizes = np.bincount(labels.ravel())
+    reaching = np.bincount(labels[beyond].ravel(), minlength=sizes.size) > 0
+    return bool((reaching[1:] & (sizes[1:] >= MARK)).any())
 
 
 def beside_a_desk(small: np.ndarray, region: np.ndarray) -> bool:

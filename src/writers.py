@@ -408,7 +408,13 @@ def at_a_corner(image: Image.Image, rng) -> Image.Image:
         inward = across if side in ("top", "left") else extent - 1 - across
         desk |= inward < depth + slope * (along - along.mean())
     surface = desk_surface(page.shape, paper, rng)
-    photo = photographed(Image.fromarray(np.round(np.where(desk, surface, page) * 255).astype(np.uint8)), rng)
+    return within_the_turn(photographed(Image.fromarray(np.round(np.where(desk, surface, page) * 255).astype(np.uint8)), rng))
+
+
+def within_the_turn(photo: Image.Image) -> Image.Image:
+    """A `photographed` page cut to the view inside its turn: the corners that the turn filled with
+    one shade are gone, as a camera, which sees the scene go on, never makes them. (Where the page
+    is paper at its edges the fill is that paper, and is left in.)"""
     inset = int(np.ceil(np.sin(np.radians(PHOTO_TILT)) * max(photo.size))) + 2
     return photo.crop((inset, inset, photo.width - inset, photo.height - inset))
 
