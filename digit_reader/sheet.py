@@ -41,7 +41,8 @@ And no writing beyond the cut (`writing_beyond`): a hard shadow across a page (a
 is as dark, broad and straight-edged as a desk, but the writing goes on under a shadow and across its
 edge, never onto a desk. A mark of ink (MARK pixels at least, darker than REL of its surroundings'
 light and by DROP) beyond the sheet's edge, or running across it, is writing, and nothing is cut:
-benchmarks/notes/reader.md#2026-12-05-twenty-ninth-session-a-hard-shadow-across-the-page.
+benchmarks/notes/reader.md#2026-12-05-twenty-ninth-session-a-hard-shadow-across-the-page and
+#writing-across-the-cut.
 """
 from typing import NamedTuple
 
