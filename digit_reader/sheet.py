@@ -43,6 +43,14 @@ edge, never onto a desk. A mark of ink (MARK pixels at least, darker than REL of
 light and by DROP) beyond the sheet's edge, or running across it, is writing, and nothing is cut:
 benchmarks/notes/reader.md#2026-12-05-twenty-ninth-session-a-hard-shadow-across-the-page and
 #writing-across-the-cut.
+
+Last, a photo whose view ends just past the sheet's edge shows the desk as a sliver along a side,
+too narrow for sheet_at_a_side's opening: a stroke along the side, read as a 1 or setting the ink's
+contrast, numbers read wrong without a flag. Then (`sheet_at_its_edge`) the desk is the dark pixels
+(under DESK_SIDE of the sheet's light) that lie along ALONG of a side, all within SLIVER of it, no
+flat fill; the sheet's region passes the same guards, and no writing lies beyond or across the cut
+(`beside_a_desk`, which opens strokes away, would open the sliver away too):
+benchmarks/notes/reader.md#a-sliver-of-desk-at-the-views-edge.
 """
 from typing import NamedTuple
 
@@ -75,6 +83,9 @@ DROP = 0.12        # and darker by this much (the noise of a dark desk is darker
 EDGE = 6           # pixels of the reduced copy: the photo's edge is left out
 AWAY = 1           # pixels of the reduced copy: ink this far beyond the sheet's edge is beyond it (a digit beside a shadow's edge)
 MARK = 15          # pixels of the reduced copy: a mark of ink at least this large is writing (all of it, not only its part beyond)
+# The desk a sliver along a side: the view ends just past the sheet's edge (sheet_at_its_edge)
+ALONG = 0.9        # of a side, the share along which the sliver lies on it: a stroke or a digit is shorter
+SLIVER = 0.1       # of the view across, the deepest a sliver goes: a dim side is broad
 
 
 class Turn(NamedTuple):
@@ -98,10 +109,11 @@ def on_the_sheet(gray: np.ndarray) -> Sheet | None:
     small, factor = reduced(gray)
     found = sheet_region(even_light(small))   # a page lit from one side: its lit half is no sheet
     if found is None or not cut_there(small, found[0]):
-        at_a_side = sheet_at_a_side(small)
-        if at_a_side is None or not cut_there(small, at_a_side[0]):
-            return None
-        return Sheet(*cut(gray, at_a_side[0], factor, at_a_side[2]), None)
+        for finder, guard in ((sheet_at_a_side, cut_there), (sheet_at_its_edge, no_writing_beyond)):
+            at_a_side = finder(small)
+            if at_a_side is not None and guard(small, at_a_side[0]):
+                return Sheet(*cut(gray, at_a_side[0], factor, at_a_side[2]), None)
+        return None
     region, hull, shade = found
     degrees = tilt(hull)
     if abs(degrees) < TURN_MIN:
@@ -134,9 +146,38 @@ def sheet_at_a_side(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] |
     return region_on(small, desk, DESK_SIDE)
 
 
+def sheet_at_its_edge(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """sheet_region() for a reduced photo whose view ends just past the sheet's edge: the desk a
+    sliver along one side (or more), too narrow for sheet_at_a_side's opening. Dark pixels (under
+    DESK_SIDE of the sheet's light) lie along ALONG of the side, and all that they touch lies within
+    SLIVER of it."""
+    light = float(np.percentile(small, 100 * (1 - SHEET / 2)))
+    dark = small < DESK_SIDE * light
+    sides = [dark[:, 0], dark[:, -1], dark[0], dark[-1]]
+    if not any(side.mean() >= ALONG for side in sides):   # most images: no labelling
+        return None
+    labels, _ = ndimage.label(dark)
+    desk = np.zeros(small.shape, bool)
+    for axis, on_side in ((1, labels[:, 0]), (1, labels[:, -1]), (0, labels[0]), (0, labels[-1])):
+        if (on_side > 0).mean() < ALONG:
+            continue
+        sliver = np.isin(labels, np.unique(on_side[on_side > 0]))
+        across, depth = np.flatnonzero(sliver.any(axis=1 - axis)), small.shape[axis]
+        if min(across[-1] + 1, depth - across[0]) > SLIVER * depth:   # deeper: a broad dim side, or writing that touches it
+            return None
+        desk |= sliver
+    return region_on(small, small[desk], DESK_SIDE)
+
+
 def cut_there(small: np.ndarray, region: np.ndarray) -> bool:
     """The last guards of a cut to `region`: a desk beyond it, and no writing."""
     return beside_a_desk(small, region) and not writing_beyond(small, region)
+
+
+def no_writing_beyond(small: np.ndarray, region: np.ndarray) -> bool:
+    """The last guard of a cut to a sheet whose desk is a sliver (beside_a_desk, which opens
+    print and strokes away, would open the sliver away too)."""
+    return not writing_beyond(small, region)
 
 
 def writing_beyond(small: np.ndarray, region: np.ndarray) -> bool:

@@ -16,15 +16,17 @@ Each set holds `count` images, each with its true digits and its own seed, so th
 - askew: spaced 4-digit numbers whose writing runs 5-15 degrees uphill or downhill, photographed;
 - corner: spaced 4-digit numbers on a sheet photographed close, the desk along one or two sides;
 - askew_touching: touching 4-digit numbers whose writing runs 5-15 degrees uphill or downhill,
-  photographed
+  photographed;
+- edge: spaced 4-digit numbers on a sheet photographed with its edge just inside the view, a
+  sliver of the desk along one side
 (each new set last, so that the sets before it keep their seeds).
 """
 import numpy as np
 
 from src.parallel import made_in_order
-from src.writers import askew, at_a_corner, on_a_desk, photographed, ruled, write, writer_of
+from src.writers import askew, at_a_corner, at_the_sheets_edge, on_a_desk, photographed, ruled, write, writer_of
 
-SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled, on a desk, askew or at a corner)
+SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled, on a desk, askew, at a corner or at its edge)
     "single": (1, "spaced", None, False, "plain"),
     "spaced": (4, "spaced", None, False, "plain"),
     "touching": (4, "touching", None, False, "plain"),
@@ -38,8 +40,10 @@ SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled, on a 
     "askew": (4, "spaced", None, True, "askew"),
     "corner": (4, "spaced", None, False, "corner"),   # photographed by the page itself
     "askew_touching": (4, "touching", None, True, "askew"),
+    "edge": (4, "spaced", None, False, "edge"),   # photographed by the page itself
 }
-PAGES = {"plain": lambda image, rng: image, "ruled": ruled, "desk": on_a_desk, "askew": askew, "corner": at_a_corner}
+PAGES = {"plain": lambda image, rng: image, "ruled": ruled, "desk": on_a_desk, "askew": askew, "corner": at_a_corner,
+         "edge": at_the_sheets_edge}
 
 
 def writer_index(name: str, i: int, writers: int) -> int:

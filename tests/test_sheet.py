@@ -11,7 +11,7 @@ import digit_reader.sheet as sheet
 from digit_reader.image import digits_in, find_ink, to_gray
 from digit_reader.margin import even_light
 from digit_reader.sheet import on_the_sheet
-from src.writers import at_a_corner, on_a_desk, photographed, ruled, write, writer_of
+from src.writers import at_a_corner, at_the_sheets_edge, on_a_desk, photographed, ruled, write, writer_of
 
 
 def page(i: int, digits: str = "5284"):
@@ -139,6 +139,33 @@ def test_without_the_search_along_the_sides_a_sheets_corner_is_ink(monkeypatch):
     monkeypatch.setattr(image, "lit_evenly", even_light)
     corners = [at_a_corner(*page(i)) for i in range(8)]
     assert sum(pieces(c) == 4 for c in corners) <= 2
+
+
+SLIVERS = [13, 29, 52, 64, 83, 85, 88]   # pages whose desk is too narrow for the search along the sides
+
+
+@pytest.mark.parametrize("number", SLIVERS)
+def test_a_sliver_of_desk_at_the_views_edge_is_cut_away_and_the_number_comes_apart(number):
+    """Photographed with the sheet's edge just inside the view: the sheet is found and its four
+    digits are four pieces."""
+    sliver = at_the_sheets_edge(*page(number))
+    assert on_the_sheet(to_gray(sliver)) is not None and pieces(sliver) == 4
+
+
+def test_without_the_search_for_a_sliver_the_desk_at_the_views_edge_is_ink(monkeypatch):
+    """The check above can fail: the sliver is a stroke along the side, or sets the ink's contrast."""
+    monkeypatch.setattr(sheet, "sheet_at_its_edge", lambda small: None)
+    assert not any(pieces(at_the_sheets_edge(*page(n))) == 4 for n in SLIVERS)
+
+
+def test_a_stroke_along_a_canvass_edge_is_no_sliver_of_desk(monkeypatch):
+    """A flat fill is a canvas, not a desk (FLAT): a line drawn down its side stays."""
+    canvas = np.full((120, 200), 0.95, np.float32)
+    canvas[:, :3] = 0.1
+    canvas[30:90, 80:86] = 0.1
+    assert on_the_sheet(canvas) is None
+    monkeypatch.setattr(sheet, "FLAT", 0.0)
+    assert on_the_sheet(canvas) is not None
 
 
 def lit_steeply(picture, degrees: float, far: float = 0.35) -> np.ndarray:
