@@ -110,9 +110,9 @@ def on_the_sheet(gray: np.ndarray) -> Sheet | None:
     found = sheet_region(even_light(small))   # a page lit from one side: its lit half is no sheet
     if found is None or not cut_there(small, found[0]):
         for finder, guard in ((sheet_at_a_side, cut_there), (sheet_at_its_edge, no_writing_beyond)):
-            at_a_side = finder(small)
-            if at_a_side is not None and guard(small, at_a_side[0]):
-                return Sheet(*cut(gray, at_a_side[0], factor, at_a_side[2]), None)
+            beside = finder(small)   # a desk along a side: the sheet is cut, not turned
+            if beside is not None and guard(small, beside[0]):
+                return Sheet(*cut(gray, beside[0], factor, beside[2]), None)
         return None
     region, hull, shade = found
     degrees = tilt(hull)

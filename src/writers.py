@@ -393,9 +393,10 @@ CORNERS = (("top",), ("bottom",), ("left",), ("right",), ("top", "left"), ("top"
 
 def at_a_corner(image: Image.Image, rng, corner: int | None = None) -> Image.Image:
     """A page as a close photo of a sheet lying on a desk: more paper around the writing, and the
-    desk along one side of the view or two (the sheet's corner; CORNERS[corner], or one drawn), its edge up to 5 degrees askew,
-    0.15-0.6 as light as the paper with a grain, never over the writing; photographed, and cut to
-    the view inside the photo's turn (whose corners `photographed` fills with paper)."""
+    desk along one side of the view or two (the sheet's corner; CORNERS[corner], or one drawn), its
+    edge up to 5 degrees askew, 0.15-0.6 as light as the paper with a grain, never over the writing;
+    photographed, and cut to the view inside the photo's turn (whose corners `photographed` fills
+    with paper)."""
     page = np.asarray(image, np.float32) / 255
     paper = float(np.median(page))
     margins = dict(zip(SIDES, (rng.uniform(0.5, 1.2, 4) * page.shape[0]).astype(int)))
@@ -412,13 +413,13 @@ def at_a_corner(image: Image.Image, rng, corner: int | None = None) -> Image.Ima
     return within_the_turn(photographed(Image.fromarray(np.round(np.where(desk, surface, page) * 255).astype(np.uint8)), rng))
 
 
-SLIVER = (0.01, 0.04)   # of the view across, the desk's depth at the sheet's edge (at its narrowest)
+DESK_SLIVER = (0.01, 0.04)   # of the view across, the desk's depth at the sheet's edge (at its narrowest)
 
 
 def at_the_sheets_edge(image: Image.Image, rng) -> Image.Image:
     """A page as a photo whose view ends just past the sheet's edge: at_a_corner's photo with the
-    desk along one side, the view then cut so that only a sliver of the desk is left, SLIVER of the
-    view deep where it is narrowest (the sheet's edge up to 5 degrees askew)."""
+    desk along one side, the view then cut so that only a sliver of the desk is left, DESK_SLIVER of
+    the view deep where it is narrowest (the sheet's edge up to 5 degrees askew)."""
     side = int(rng.integers(len(SIDES)))
     photo = np.asarray(at_a_corner(image, rng, CORNERS.index((SIDES[side],))), np.float32)
     turns = {"top": 1, "bottom": 3, "left": 0, "right": 2}[SIDES[side]]   # np.rot90 turns that bring the desk to the left
@@ -427,7 +428,7 @@ def at_the_sheets_edge(image: Image.Image, rng) -> Image.Image:
     # the desk's depth in each row: where a row, smoothed, first reaches halfway to the paper's light
     rows = ndimage.uniform_filter1d(view, 5, axis=1) >= (paper + desk) / 2
     depth = int(np.percentile(rows.argmax(axis=1), 5))
-    keep = max(1, round(rng.uniform(*SLIVER) * view.shape[1]))
+    keep = max(1, round(rng.uniform(*DESK_SLIVER) * view.shape[1]))
     view = view[:, max(0, depth - keep):]
     return Image.fromarray(np.rot90(view, -turns).astype(np.uint8))
 

@@ -239,11 +239,11 @@ def test_a_digit_beside_a_shadows_edge_is_writing_beyond_the_cut(number, light):
 
 def test_without_the_writing_beyond_the_cut_the_digit_beside_a_shadows_edge_is_cut_off(monkeypatch):
     monkeypatch.setattr(sheet, "writing_beyond", lambda small, region: False)
-    assert all(on_the_sheet(to_gray(beside_a_shadows_edge(*page))) is not None for page in EDGE_THROUGH_WRITING)
+    assert all(on_the_sheet(to_gray(beside_a_shadows_edge(n, light))) is not None for n, light in EDGE_THROUGH_WRITING)
 
 
 def test_with_the_sheets_edge_left_out_as_wide_as_the_photos_a_digit_beside_a_shadow_is_cut_off(monkeypatch):
     """The check above can fail: ink within EDGE of the cut was not looked at, and the digit beside
     the shadow's edge was cut away with the shadow."""
     monkeypatch.setattr(sheet, "AWAY", sheet.EDGE)
-    assert all(on_the_sheet(to_gray(beside_a_shadows_edge(*page))) is not None for page in EDGE_THROUGH_WRITING)
+    assert all(on_the_sheet(to_gray(beside_a_shadows_edge(n, light))) is not None for n, light in EDGE_THROUGH_WRITING)
