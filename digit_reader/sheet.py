@@ -152,15 +152,15 @@ def sheet_at_its_edge(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]
     DESK_SIDE of the sheet's light) lie along ALONG of the side, and all that they touch lies within
     SLIVER of it."""
     # most images: not dark along a side even against their brightest pixel (a percentile costs more)
-    if not any((side < DESK_SIDE * small.max()).mean() >= ALONG for side in (small[:, 0], small[:, -1], small[0], small[-1])):
+    if not any((side < DESK_SIDE * small.max()).mean() >= ALONG for side in outer_lines(small)):
         return None
     light = float(np.percentile(small, 100 * (1 - SHEET / 2)))
     dark = small < DESK_SIDE * light
-    if not any(side.mean() >= ALONG for side in (dark[:, 0], dark[:, -1], dark[0], dark[-1])):
+    if not any(side.mean() >= ALONG for side in outer_lines(dark)):
         return None
     labels, _ = ndimage.label(dark)
     desk = np.zeros(small.shape, bool)
-    for axis, on_side in ((1, labels[:, 0]), (1, labels[:, -1]), (0, labels[0]), (0, labels[-1])):
+    for axis, on_side in zip((1, 1, 0, 0), outer_lines(labels)):   # the axis across the side
         if (on_side > 0).mean() < ALONG:
             continue
         sliver = np.isin(labels, np.unique(on_side[on_side > 0]))
@@ -169,6 +169,11 @@ def sheet_at_its_edge(small: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]
             return None
         desk |= sliver
     return region_on(small, small[desk], DESK_SIDE)
+
+
+def outer_lines(values: np.ndarray) -> tuple:
+    """The image's outermost column on the left and on the right, row at the top and at the bottom."""
+    return values[:, 0], values[:, -1], values[0], values[-1]
 
 
 def cut_there(small: np.ndarray, region: np.ndarray) -> bool:
