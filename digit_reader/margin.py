@@ -45,9 +45,17 @@ def even_light(gray: np.ndarray) -> np.ndarray:
     (benchmarks/notes/reader.md#a-page-lit-from-one-side). An even margin (a canvas, a scan) is
     left as it is."""
     frame = border(gray)
+    return gray if evenly_lit(frame) else plane_taken_out(gray, frame)
+
+
+def evenly_lit(frame: np.ndarray) -> bool:
+    """Whether a margin's pixels (`border`) are within UNEVEN_LIGHT of each other (5th to 95th percentile)."""
     low, high = np.percentile(frame, [5, 95])
-    if high - low <= UNEVEN_LIGHT:
-        return gray
+    return high - low <= UNEVEN_LIGHT
+
+
+def plane_taken_out(gray: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """`gray` less the plane fitted to its margin, whose pixels are `frame`, keeping their median."""
     in_frame = frame_of(gray.shape, frame_width(gray.shape))
     return np.clip(gray - plane_through(gray, in_frame) + np.median(frame), 0, 1).astype(np.float32)
 
@@ -67,13 +75,12 @@ def lit_evenly(gray: np.ndarray) -> np.ndarray:
     A shadow's edge is a step no plane fits: flattened by one, the shadowed paper stayed darker than
     the margin's median and was read as ink."""
     frame = border(gray)
-    low, high = np.percentile(frame, [5, 95])
-    if high - low <= UNEVEN_LIGHT:
+    if evenly_lit(frame):
         return gray
     small = block_means(gray, REDUCE)
     closed = strokes_closed(small)
     if closed is None or not in_shadow(closed):
-        return even_light(gray)
+        return plane_taken_out(gray, frame)   # even_light's, the margin's percentiles not taken again
     # a median smooths the closing's noise and keeps the shadow's edge; the closing sits on the
     # noise's peaks, and its rise over the copy, taken off, leaves the paper's own light; a pixel's
     # erosion lets the dark side of the edge win where the copy is scaled back up
