@@ -391,6 +391,41 @@ def test_training_the_numbers_model_twice_gives_identical_weights(tiny):
     assert tiny.md5("models/numbers.pth") == first
 
 
+def test_the_draws_benchmark_trains_the_stages_own_model_from_its_seed_and_another_from_the_next(tiny, tmp_path,
+                                                                                                 monkeypatch):
+    """benchmarks/line_model_draws.py: the draw from numbers.train.seed is the stage's own line model
+    (its weights, the calibration aside), the next seed's another; each read on every set."""
+    import sys
+
+    from benchmarks import line_model_draws
+
+    monkeypatch.chdir(tiny.path)
+    trained, fit = [], line_model_draws.fit_line_model
+
+    def fit_and_keep(model, *args, **kwargs):
+        seconds = fit(model, *args, **kwargs)
+        trained.append({name: value.detach().clone().cpu() for name, value in model.state_dict().items()})
+        return seconds
+
+    monkeypatch.setattr(line_model_draws, "fit_line_model", fit_and_keep)
+    out = tmp_path / "draws.json"
+    monkeypatch.setattr(sys, "argv", ["line_model_draws", "--seeds", "2", "--per-kind", "6", "--out", str(out)])
+    line_model_draws.main()
+    stage = torch.load(tiny.path / "models/numbers.pth", weights_only=True)
+    weights = [name for name in stage if name not in ("temperature", "threshold")]
+    assert tiny.params()["numbers"]["train"]["seed"] == 0 and set(weights) < set(trained[0])
+    assert all(torch.equal(trained[0][name], stage[name]) for name in weights)
+    assert not all(torch.equal(trained[1][name], stage[name]) for name in weights)
+    report = json.loads(out.read_text())
+    assert [d["seed"] for d in report["draws"]] == [0, 1] and report["steps"] == tiny.params()["numbers"]["train"]["steps"]
+    sets = {"stage's test", "test, 6 a kind", "validation, 6 a kind"}
+    for draw in report["draws"]:
+        assert set(draw) == sets | {"seed", "train_time_s"} and all(set(draw[name]) == set(KINDS) for name in sets)
+    for name in sets:
+        assert report["mean"][name]["separated"] == pytest.approx(sum(d[name]["separated"] for d in report["draws"]) / 2,
+                                                                  abs=1e-6)
+
+
 @pytest.mark.slow
 def test_a_bilstm_line_model_exports_to_onnx_that_reads_what_pytorch_does(mnist_test_digits, tmp_path):
     """The tiny build exports the default `conv` line model; the BiLSTM's export (~15 s: the
