@@ -30,7 +30,7 @@ from src.config import load_params
 from src.data import load_split, load_stats
 from src.fileio import write_json
 from src.number_images import kind_sets, load_line_pool
-from src.number_model import best_paths, build_line_model, line_logits
+from src.number_model import best_paths, build_line_model, line_logits, score
 from src.train_numbers import WRITER_LINES, fit_line_model
 from src.training import precision_name, resolve_device, seed_everything
 
@@ -39,11 +39,8 @@ VALIDATION_SEED = 100   # the validation numbers' seeds (one a kind, from here):
 
 def exact_by_kind(model, sets: dict, mean: float, std: float) -> dict:
     """{kind: the share of its numbers read exactly}, greedily, in fp32 as evaluate_numbers reads."""
-    read = {}
-    for kind, numbers in sets.items():
-        digits = best_paths(line_logits(model, numbers, mean, std), numbers.widths)
-        read[kind] = round(float(np.mean([d == label for d, label in zip(digits, numbers.labels)])), 6)
-    return read
+    return {kind: round(score(best_paths(line_logits(model, numbers, mean, std), numbers.widths), numbers.labels)["exact"], 6)
+            for kind, numbers in sets.items()}
 
 
 def one_draw(seed: int, params: dict, data: dict, device: torch.device) -> tuple[dict, float]:
