@@ -39,8 +39,8 @@ VALIDATION_SEED = 100   # the validation numbers' seeds (one a kind, from here):
 
 def exact_by_kind(model, sets: dict, mean: float, std: float) -> dict:
     """{kind: the share of its numbers read exactly}, greedily, in fp32 as evaluate_numbers reads."""
-    return {kind: round(score(best_paths(line_logits(model, numbers, mean, std), numbers.widths), numbers.labels)["exact"], 6)
-            for kind, numbers in sets.items()}
+    read = {kind: best_paths(line_logits(model, numbers, mean, std), numbers.widths) for kind, numbers in sets.items()}
+    return {kind: round(score(read[kind], numbers.labels)["exact"], 6) for kind, numbers in sets.items()}
 
 
 def one_draw(seed: int, params: dict, data: dict, device: torch.device) -> tuple[dict, float]:
@@ -87,7 +87,8 @@ def main() -> None:
                  for name in data["sets"]}
     print("mean: " + "; ".join(f"{name}: " + " / ".join(f"{kind} {100 * share:.2f}%" for kind, share in kinds.items())
                                for name, kinds in mean_read.items()))
-    out = args.out or RESULTS_DIR / f"line-draws-{cpu_kind()}{sized_variant(parser, args, ['seeds', 'first_seed', 'steps', 'per_kind'])}.json"
+    variant = sized_variant(parser, args, ["seeds", "first_seed", "steps", "per_kind"])
+    out = args.out or RESULTS_DIR / f"line-draws-{cpu_kind()}{variant}.json"
     write_json(out, {"date": datetime.date.today().isoformat(), "commit": git_commit(), "cpu": cpu_name(),
                      "cpu_kind": cpu_kind(), "device": str(device), "precision": precision,
                      "steps": params["numbers"]["train"]["steps"], "draws": draws, "mean": mean_read})
