@@ -43,6 +43,12 @@ def exact_by_kind(model, sets: dict, mean: float, std: float) -> dict:
     return {kind: round(score(read[kind], numbers.labels)["exact"], 6) for kind, numbers in sets.items()}
 
 
+def as_text(read: dict) -> str:
+    """exact_by_kind's shares of each set, on one line."""
+    return "; ".join(f"{name}: " + " / ".join(f"{kind} {100 * share:.2f}%" for kind, share in kinds.items())
+                     for name, kinds in read.items())
+
+
 def one_draw(seed: int, params: dict, data: dict, device: torch.device) -> tuple[dict, float]:
     """The stage's training from `seed`, then its readings of each of `data["sets"]`."""
     cfg = {**params["numbers"]["train"], "seed": seed}
@@ -80,13 +86,10 @@ def main() -> None:
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         read, seconds = one_draw(seed, params, data, device)
         draws.append({"seed": seed, "train_time_s": round(seconds, 1), **read})
-        print(f"seed {seed} ({seconds:.0f} s): " + "; ".join(
-            f"{name}: " + " / ".join(f"{kind} {100 * share:.2f}%" for kind, share in kinds.items())
-            for name, kinds in read.items()), flush=True)
+        print(f"seed {seed} ({seconds:.0f} s): {as_text(read)}", flush=True)
     mean_read = {name: {kind: round(float(np.mean([d[name][kind] for d in draws])), 6) for kind in data["sets"][name]}
                  for name in data["sets"]}
-    print("mean: " + "; ".join(f"{name}: " + " / ".join(f"{kind} {100 * share:.2f}%" for kind, share in kinds.items())
-                               for name, kinds in mean_read.items()))
+    print(f"mean: {as_text(mean_read)}")
     variant = sized_variant(parser, args, ["seeds", "first_seed", "steps", "per_kind"])
     out = args.out or RESULTS_DIR / f"line-draws-{cpu_kind()}{variant}.json"
     write_json(out, {"date": datetime.date.today().isoformat(), "commit": git_commit(), "cpu": cpu_name(),
