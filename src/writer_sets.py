@@ -18,15 +18,18 @@ Each set holds `count` images, each with its true digits and its own seed, so th
 - askew_touching: touching 4-digit numbers whose writing runs 5-15 degrees uphill or downhill,
   photographed;
 - edge: spaced 4-digit numbers on a sheet photographed with its edge just inside the view, a
-  sliver of the desk along one side
+  sliver of the desk along one side;
+- squared / paper_squared: spaced 4-digit numbers on squared paper, as written and photographed
+  (the photo cut to the view inside its turn, as a camera sees the grid go on)
 (each new set last, so that the sets before it keep their seeds).
 """
 import numpy as np
 
 from src.parallel import made_in_order
-from src.writers import askew, at_a_corner, at_the_sheets_edge, on_a_desk, photographed, ruled, write, writer_of
+from src.writers import (askew, at_a_corner, at_the_sheets_edge, on_a_desk, photographed, ruled, squared,
+                         within_the_turn, write, writer_of)
 
-SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled, on a desk, askew, at a corner or at its edge)
+SETS = {  # name: (digits, gap, pen, photographed, the page: see PAGES)
     "single": (1, "spaced", None, False, "plain"),
     "spaced": (4, "spaced", None, False, "plain"),
     "touching": (4, "touching", None, False, "plain"),
@@ -41,9 +44,12 @@ SETS = {  # name: (digits, gap, pen, photographed, the page: plain, ruled, on a 
     "corner": (4, "spaced", None, False, "corner"),   # photographed by the page itself
     "askew_touching": (4, "touching", None, True, "askew"),
     "edge": (4, "spaced", None, False, "edge"),   # photographed by the page itself
+    "squared": (4, "spaced", None, False, "squared"),
+    "paper_squared": (4, "spaced", None, False, "photographed squared"),   # cut inside its turn
 }
 PAGES = {"plain": lambda image, rng: image, "ruled": ruled, "desk": on_a_desk, "askew": askew, "corner": at_a_corner,
-         "edge": at_the_sheets_edge}
+         "edge": at_the_sheets_edge, "squared": squared,
+         "photographed squared": lambda image, rng: within_the_turn(photographed(squared(image, rng), rng))}
 
 
 def writer_index(name: str, i: int, writers: int) -> int:

@@ -316,24 +316,60 @@ def ruled(image: Image.Image, rng) -> Image.Image:
     """A page as written on ruled paper: more paper around the writing, lines printed across the
     whole page, the writing standing on one of them (a little above or through it), and on half
     the pages a margin line down it, left of the writing."""
-    page = np.asarray(image, np.float32) / 255
-    paper = float(np.median(page))
-    top, bottom, left, right = (rng.uniform(0.2, 0.6, 4) * page.shape[0]).astype(int)
-    page = np.pad(page, ((top, bottom), (left, right)), constant_values=paper)
-    rows, columns = np.flatnonzero((page < 0.6 * paper).any(1)), np.flatnonzero((page < 0.6 * paper).any(0))
+    page, paper, rows, columns = _with_paper_around(image, rng)
     height = rows[-1] - rows[0] + 1
     pitch, darkness, width = rng.uniform(*RULE_PITCH) * height, rng.uniform(*RULE_DARKNESS), rng.uniform(*RULE_WIDTH)
     base = rows[-1] + rng.uniform(-0.05, 0.08) * height
     ys, xs = np.arange(page.shape[0], dtype=np.float32)[:, None], np.arange(page.shape[1], dtype=np.float32)[None, :]
-    lines = np.zeros_like(page)
-    for y in np.arange(base % pitch, page.shape[0], pitch):
-        if width <= y <= page.shape[0] - 1 - width:   # whole lines only: a photo's margin repeats the edge rows
-            lines = np.maximum(lines, np.clip(width / 2 + 0.5 - np.abs(ys - y), 0, 1))
+    lines = _printed(ys, base % pitch, pitch, width)
     if rng.random() < 0.5:
         x = max(width + 1, columns[0] - rng.uniform(0.1, 0.4) * height)
-        lines = np.maximum(lines, np.clip(width / 2 + 0.5 - np.abs(xs - x), 0, 1))
-    page = np.minimum(page, paper * (1 - darkness * lines))
-    return Image.fromarray(np.round(page * 255).astype(np.uint8))
+        lines = np.maximum(lines, _printed(xs, x, page.shape[1], width))
+    return _with_print(page, paper, darkness, lines)
+
+
+SQUARES = ((0.5, 0.8), (0.9, 1.3))   # a square's side, in the writing's heights: writing two squares tall, or one
+
+
+def squared(image: Image.Image, rng) -> Image.Image:
+    """A page as written on squared paper (a maths exercise book): more paper around the writing,
+    lines printed across and down the whole page, the writing standing on one of them (a little
+    above or through it), its squares small (the writing two squares tall) or large (one)."""
+    page, paper, rows, _ = _with_paper_around(image, rng)
+    height = rows[-1] - rows[0] + 1
+    pitch = rng.uniform(*SQUARES[rng.integers(len(SQUARES))]) * height
+    darkness, width = rng.uniform(*RULE_DARKNESS), rng.uniform(*RULE_WIDTH)
+    base, left = rows[-1] + rng.uniform(-0.05, 0.08) * height, rng.uniform(0, pitch)
+    ys, xs = np.arange(page.shape[0], dtype=np.float32)[:, None], np.arange(page.shape[1], dtype=np.float32)[None, :]
+    lines = np.maximum(_printed(ys, base % pitch, pitch, width), _printed(xs, left, pitch, width))
+    return _with_print(page, paper, darkness, lines)
+
+
+def _with_paper_around(image: Image.Image, rng) -> tuple:
+    """The page (float32, 1 = white) with 0.2-0.6 of its height more paper on each side; the
+    paper's light; the rows and the columns that hold the writing."""
+    page = np.asarray(image, np.float32) / 255
+    paper = float(np.median(page))
+    top, bottom, left, right = (rng.uniform(0.2, 0.6, 4) * page.shape[0]).astype(int)
+    page = np.pad(page, ((top, bottom), (left, right)), constant_values=paper)
+    return page, paper, np.flatnonzero((page < 0.6 * paper).any(1)), np.flatnonzero((page < 0.6 * paper).any(0))
+
+
+def _printed(at: np.ndarray, first: float, pitch: float, width: float) -> np.ndarray:
+    """Lines `width` pixels wide, at `first` and every `pitch` after it along the coordinates `at`
+    (rows: a column vector; columns: a row vector), each line's cover 0-1. Whole lines only: a
+    photo's margin repeats the edge rows."""
+    lines = np.zeros_like(at)
+    for position in np.arange(first, at.size, pitch):
+        if width <= position <= at.size - 1 - width:
+            lines = np.maximum(lines, np.clip(width / 2 + 0.5 - np.abs(at - position), 0, 1))
+    return lines
+
+
+def _with_print(page: np.ndarray, paper: float, darkness: float, lines: np.ndarray) -> Image.Image:
+    """The page with `lines` printed on it, `darkness` of the paper's light taken away, under the
+    writing (the darker of the two wins)."""
+    return Image.fromarray(np.round(np.minimum(page, paper * (1 - darkness * lines)) * 255).astype(np.uint8))
 
 
 DESK_LIGHT = (0.15, 0.6)    # the desk's light, of the paper's: dark wood to a pale grey table
