@@ -10,8 +10,8 @@ from scipy import ndimage
 from digit_reader.image import digits_in
 from src.config import SEVERAL
 from src.writer_sets import SETS, writer_index, writer_sets
-from src.writers import (COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, beside, catmull_rom, covered, digit_paths, distances,
-                         hard_shadow, shaped, write, writer_of)
+from src.writers import (COVERED_MAX, DESIGNS, OVERLAP_MAX, SPLITS, SQUARES, beside, catmull_rom, covered, digit_paths,
+                         distances, hard_shadow, shaped, squared, write, writer_of)
 
 
 def test_a_curve_passes_through_its_points():
@@ -295,6 +295,27 @@ def test_a_shadow_darkens_its_share_of_the_page_to_its_light():
     dark = hard_shadow(page, 0.35, 0.6, np.random.default_rng(0))
     assert abs((dark < 0.9 * 0.8).mean() - 0.35) < 0.03          # its share, give or take the blurred edge
     assert abs(float(dark.min()) - 0.9 * 0.6) < 1e-3 and float(dark.max()) == pytest.approx(0.9)
+
+
+def test_a_squared_page_has_lines_across_and_down_a_square_apart():
+    """Lines from edge to edge both ways (rows and columns printed along their whole length), as
+    far apart across as down, a square 0.5-0.8 or 0.9-1.3 of the writing's height."""
+    def centres(printed: np.ndarray) -> np.ndarray:
+        labels, count = ndimage.label(printed)
+        return np.array(ndimage.center_of_mass(printed, labels, range(1, count + 1))).ravel()
+
+    for i in range(12):
+        rng = np.random.default_rng([33, i])
+        written = write(writer_of("val", i), "4071", "spaced", rng)
+        plain = np.asarray(written, np.float32)
+        height = np.ptp(np.flatnonzero((plain < 0.6 * np.median(plain)).any(1))) + 1
+        page = np.asarray(squared(written, rng), np.float32)
+        dark = page < 0.9 * np.median(page)
+        across, down = centres(dark.mean(1) > 0.9), centres(dark.mean(0) > 0.9)
+        assert len(across) >= 2 and len(down) >= 2
+        pitch = np.median(np.diff(across))
+        assert np.median(np.diff(down)) == pytest.approx(pitch, abs=1.5)
+        assert any(low - 0.02 <= pitch / height <= high + 0.02 for low, high in SQUARES), (pitch, height)
 
 
 def test_the_shadow_benchmark_scores_every_condition_and_counts_a_refusal_as_one(reader_project, tmp_path, monkeypatch):
