@@ -62,8 +62,7 @@ def without_lines(gray: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
     down = ink - ndimage.grey_opening(ink, size=(1, reach))
     # the noise: ink thin both ways (a squared page's lines down are as strong in `down` as print)
     level = max(LEVEL, NOISE * float(np.percentile(np.minimum(across, down), 90)))
-    lines = (_lines(across > level, down > level)
-             + [replace(line, down=True) for line in _lines((down > level).T, (across > level).T)])
+    lines = _lines(across > level) + [replace(line, down=True) for line in _lines((down > level).T)]
     if not lines:
         return None
     strokes = (across > level) | (down > level)
@@ -97,17 +96,15 @@ def _reaches_edges(inked: np.ndarray) -> bool:
     return inked.shape[0] >= 3 and inked.shape[1] >= 3 and inked[:, :edge].any() and inked[:, -edge:].any()
 
 
-def _lines(inked: np.ndarray, crossing: np.ndarray) -> list[Line]:
-    """The lines across `inked`, near its rows' direction. `crossing`: the strokes that may cross
-    them (ink thin along the rows), whose columns a line is taken to go through: small writing
-    crosses a line so often that the print alone fell under COVER."""
+def _lines(inked: np.ndarray) -> list[Line]:
+    """The lines across `inked`, near its rows' direction."""
     height, width = inked.shape
     if not _reaches_edges(inked):
         return []
     tilt = _tilt(inked)
     if tilt is None:
         return []
-    ys, xs = np.nonzero(inked | crossing)
+    ys, xs = np.nonzero(inked)
     hits, offset = _coverage(ys, xs, inked.shape, tilt, band=1)
     cover = hits.sum(1)
     inside = _inside(inked.shape, tilt, offset, len(cover))

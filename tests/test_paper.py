@@ -52,9 +52,9 @@ def test_numbers_on_ruled_paper_come_apart_as_on_plain_paper():
 
 def test_a_squared_pages_grid_is_found_whatever_the_squares_size():
     """Lines across and down, the writing two squares tall or one, normal or small: the grid is
-    found on every page (the noise level from ink thin both ways, a line's columns crossed by
-    strokes counted as its own), and most digits come apart as on plain paper (the rest lose a
-    stroke that lies along a grid line, painted out with it: docs/reading-digits.md's limits)."""
+    found on every page (the noise level taken from ink thin both ways), and most digits come
+    apart as on plain paper (the rest lose a stroke that lies along a grid line, painted out with
+    it: docs/reading-digits.md's limits)."""
     trials, found, same = 40, 0, 0
     for i in range(trials):
         plain, rng = number(300 + i, size="small" if i % 4 == 3 else "normal")
@@ -135,7 +135,7 @@ def test_a_blank_ruled_page_is_left_as_it_is():
 def test_writing_with_paper_all_round_is_not_searched_for_lines(monkeypatch):
     import digit_reader.paper as paper
 
-    monkeypatch.setattr(paper, "_lines", lambda inked, crossing: pytest.fail("searched an image with paper at its edges"))
+    monkeypatch.setattr(paper, "_lines", lambda inked: pytest.fail("searched an image with paper at its edges"))
     plain, _ = number(3)
     assert len(find_ink(plain).pieces) == 4
 
