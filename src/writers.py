@@ -320,11 +320,10 @@ def ruled(image: Image.Image, rng) -> Image.Image:
     height = rows[-1] - rows[0] + 1
     pitch, darkness, width = rng.uniform(*RULE_PITCH) * height, rng.uniform(*RULE_DARKNESS), rng.uniform(*RULE_WIDTH)
     base = rows[-1] + rng.uniform(-0.05, 0.08) * height
-    ys, xs = np.arange(page.shape[0], dtype=np.float32)[:, None], np.arange(page.shape[1], dtype=np.float32)[None, :]
-    lines = _printed(ys, base % pitch, pitch, width)
+    lines = _printed(page.shape[0], base % pitch, pitch, width)
     if rng.random() < 0.5:
         x = max(width + 1, columns[0] - rng.uniform(0.1, 0.4) * height)
-        lines = np.maximum(lines, _printed(xs, x, page.shape[1], width))
+        lines = np.maximum(lines, _printed(page.shape[1], x, page.shape[1], width, down=True))
     return _with_print(page, paper, darkness, lines)
 
 
@@ -340,8 +339,8 @@ def squared(image: Image.Image, rng) -> Image.Image:
     pitch = rng.uniform(*SQUARES[rng.integers(len(SQUARES))]) * height
     darkness, width = rng.uniform(*RULE_DARKNESS), rng.uniform(*RULE_WIDTH)
     base, left = rows[-1] + rng.uniform(-0.05, 0.08) * height, rng.uniform(0, pitch)
-    ys, xs = np.arange(page.shape[0], dtype=np.float32)[:, None], np.arange(page.shape[1], dtype=np.float32)[None, :]
-    lines = np.maximum(_printed(ys, base % pitch, pitch, width), _printed(xs, left, pitch, width))
+    lines = np.maximum(_printed(page.shape[0], base % pitch, pitch, width),
+                       _printed(page.shape[1], left, pitch, width, down=True))
     return _with_print(page, paper, darkness, lines)
 
 
@@ -355,15 +354,16 @@ def _with_paper_around(image: Image.Image, rng) -> tuple:
     return page, paper, np.flatnonzero((page < 0.6 * paper).any(1)), np.flatnonzero((page < 0.6 * paper).any(0))
 
 
-def _printed(at: np.ndarray, first: float, pitch: float, width: float) -> np.ndarray:
-    """Lines `width` pixels wide, at `first` and every `pitch` after it along the coordinates `at`
-    (rows: a column vector; columns: a row vector), each line's cover 0-1. Whole lines only: a
-    photo's margin repeats the edge rows."""
+def _printed(length: int, first: float, pitch: float, width: float, down: bool = False) -> np.ndarray:
+    """Lines `width` pixels wide across a page `length` rows high (or, `down`, down a page `length`
+    columns wide), at `first` and every `pitch` after it: each row's (column's) cover 0-1, as a
+    column (row) vector. Whole lines only: a photo's margin repeats the edge rows."""
+    at = np.arange(length, dtype=np.float32)
     lines = np.zeros_like(at)
-    for position in np.arange(first, at.size, pitch):
-        if width <= position <= at.size - 1 - width:
+    for position in np.arange(first, length, pitch):
+        if width <= position <= length - 1 - width:
             lines = np.maximum(lines, np.clip(width / 2 + 0.5 - np.abs(at - position), 0, 1))
-    return lines
+    return lines[None, :] if down else lines[:, None]
 
 
 def _with_print(page: np.ndarray, paper: float, darkness: float, lines: np.ndarray) -> Image.Image:
