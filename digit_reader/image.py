@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from digit_reader.margin import border, lit_evenly
 from digit_reader.marks import marks_in
-from digit_reader.paper import without_lines
+from digit_reader.paper import fine_grid, without_lines
 from digit_reader.sheet import Turn, in_the_file, on_the_sheet
 from src.errors import PipelineError
 
@@ -435,10 +435,13 @@ class Ink:
     origin: tuple[int, int]      # row and column of values[0, 0] in the shrunk image (turned by `turn`)
     factor: float                # the file's own pixels per pixel of the shrunk image
     turn: Turn | None = None     # a sheet on a desk set upright (digit_reader/sheet.py), in the file's pixels
+    finer: "Ink | None" = None   # on a fine grid, the ink with the grid painted at twice the resolution (find_ink)
 
 
-def find_ink(image: Image.Image) -> Ink | None:
-    """Steps 2-4 on a decoded image; None if it holds no ink."""
+def find_ink(image: Image.Image, finer: bool = False) -> Ink | None:
+    """Steps 2-4 on a decoded image; None if it holds no ink. With `finer`, on a fine grid
+    (digit_reader/paper.py's FINE) the ink is found a second time, the grid painted at twice
+    the page's resolution: `Ink.finer`, for the reader to read both."""
     scale = image.info.get("scale", 1.0)   # decode() has brought it to the working resolution
     image, factor = shrink(image)
     gray = to_gray(image)
@@ -449,10 +452,28 @@ def find_ink(image: Image.Image) -> Ink | None:
     if ink is None:
         return None
     plain = without_lines(gray, ink)   # a ruled page's lines, a margin line: paper, not ink
-    if plain is not None:
-        ink = to_ink(plain)
-        if ink is None:
-            return None
+    found = _inked_region(ink if plain is None else to_ink(plain), sheet, factor * scale)
+    if found is not None and finer and plain is not None and fine_grid(ink):
+        again = painted_finer(gray)
+        found.finer = None if again is None else _inked_region(to_ink(again), sheet, factor * scale)
+    return found
+
+
+def painted_finer(gray: np.ndarray) -> np.ndarray | None:
+    """`gray` with its printed lines painted over at twice its resolution, then brought back to
+    it; None if no line is found there."""
+    height, width = gray.shape
+    big = np.asarray(Image.fromarray(gray).resize((2 * width, 2 * height), Image.Resampling.BILINEAR))
+    ink = to_ink(big)
+    plain = None if ink is None else without_lines(big, ink)
+    return None if plain is None else np.asarray(Image.fromarray(plain).reduce(2), dtype=np.float32)
+
+
+def _inked_region(ink: np.ndarray | None, sheet, factor: float) -> Ink | None:
+    """The Ink of `ink` (None if there is none), positions in the file's pixels (`factor` of
+    its own a pixel here; on `sheet`, the sheet's cut and turn taken into account)."""
+    if ink is None:
+        return None
     # the rest works on the inked region only: a digit drawn on a canvas covers a tenth of it
     inked = ink > INK_LEVEL
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
@@ -461,9 +482,9 @@ def find_ink(image: Image.Image) -> Ink | None:
     y0, x0 = max(0, rows[0] - 2), max(0, cols[0] - 2)
     values = ink[y0:rows[-1] + 3, x0:cols[-1] + 3]
     if sheet is None:
-        return Ink(values, segment(values), (int(y0), int(x0)), factor * scale)   # positions in the file's pixels
+        return Ink(values, segment(values), (int(y0), int(x0)), factor)
     origin, turn = (int(y0 + sheet.origin[0]), int(x0 + sheet.origin[1])), sheet.turn
-    return Ink(values, segment(values), origin, factor * scale, turn and turn.scaled(factor * scale))
+    return Ink(values, segment(values), origin, factor, turn and turn.scaled(factor))
 
 
 def digits_in(image: Image.Image) -> list[Digit]:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from digit_reader.image import BOX, digits_of, find_ink
+from digit_reader.image import BOX, Ink, digits_of, find_ink
 from digit_reader.line import MARGIN, Line, maker_of
-from digit_reader.rules import ALL, ZOOMS, Part, Rules, classified, decide
+from digit_reader.rules import ALL, ZOOMS, Part, Rules, agreed, classified, decide
 from digit_reader.runtimes import REBUILD, ModelError, load_torch_weights, onnx_session
 from digit_reader.sheet import Turn, in_the_file
 from src.config import DIGITS, SEVERAL
@@ -130,6 +130,11 @@ class Seen:
     zooms: Zooms | None
     several: np.ndarray | None = None
     turn: Turn | None = None     # a sheet on a desk was set upright: the boxes are in the turned photo
+    finer: "Seen | None" = None  # on a fine grid, the same read with the grid painted at twice the resolution
+
+    def alone(self) -> "Seen":
+        """What the classifier alone makes of it: without the line model's readings."""
+        return replace(self, zooms=None, finer=self.finer and self.finer.alone())
 
 
 def split_several(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -144,14 +149,19 @@ def split_several(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 def see(image, classify, line_model: LineModel | None) -> Seen | None:
     """Both models' readings of a decoded `image` (None: no ink); `classify` maps N x 28 x 28
     digits to N x 10 (or 11) probabilities (the per-digit classifier)."""
-    found = find_ink(image)   # once, for the classifier's digits and the line model's line
-    digits = digits_of(found) if found else []
+    found = find_ink(image, finer=True)   # once, for the classifier's digits and the line model's line
+    return _seen(found, classify, line_model) if found else None
+
+
+def _seen(found: Ink, classify, line_model: LineModel | None) -> Seen | None:
+    digits = digits_of(found)
     if not digits:
         return None
     probs, several = split_several(classify(np.stack([d.image for d in digits])))
     boxes = [tuple(d.box) for d in digits]
     make_line = maker_of(found) if line_model is not None else None
-    return Seen(boxes, probs, None if make_line is None else Zooms(line_model, make_line), several, found.turn)
+    finer = _seen(found.finer, classify, line_model) if found.finer else None
+    return Seen(boxes, probs, None if make_line is None else Zooms(line_model, make_line), several, found.turn, finer)
 
 
 def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
@@ -160,6 +170,8 @@ def parts_of(seen: Seen | None, rules: Rules = ALL) -> list[Part]:
     where it finds the piece several digits)."""
     if seen is None:
         return []
+    if seen.finer is not None:
+        return agreed(parts_of(replace(seen, finer=None), rules), parts_of(seen.finer, rules))
     if seen.zooms is None:
         parts = classified(seen.boxes, seen.probs, seen.several)
     else:

@@ -35,6 +35,12 @@ LEVEL = 0.15       # of the ink's contrast: faint print (a notebook's pale blue)
 NOISE = 1.5        # times the noise (the 90th percentile of the top-hat: most of an image is paper)
 REACH = 0.04       # of the image's longer side: the top-hat's length, longer than a line is thick
 EDGE = 0.1         # of the side along a line: its ink comes this close to both ends
+# A fine grid: lines both ways, squares under FINE pixels (the median step between its lines, the
+# finer way). There the fixed margins above and below (a line's soft edge 2 px each side, a stroke
+# across it 3 px beyond it) take most of a square, and strokes beside a line go with it, so the
+# reader paints such a page again at twice its resolution and flags the number unless both
+# readings agree (digit_reader/rules.py's `agreed`): benchmarks/notes/reader.md#a-fine-grid-read-at-twice-its-resolution.
+FINE = 25
 
 
 @dataclass
@@ -51,20 +57,10 @@ class Line:
 def without_lines(gray: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
     """`gray` with its printed lines painted over with the paper around them, or None if it has
     none. `ink`: to_ink's ink of `gray`."""
-    faint = ink > LEVEL
-    if not (_reaches_edges(faint) or _reaches_edges(faint.T)):
+    found = _printed_lines(ink)
+    if found is None:
         return None
-    # Ink thinner than REACH across the rows (lines across, a digit's bars) and across the
-    # columns (lines down, a digit's upright strokes): a photo's uneven light, which to_ink's plane
-    # leaves where a line crosses the border, is not ink here.
-    reach = max(5, 2 * round(REACH * max(ink.shape) / 2) + 1)
-    across = ink - ndimage.grey_opening(ink, size=(reach, 1))
-    down = ink - ndimage.grey_opening(ink, size=(1, reach))
-    # the noise: ink thin both ways (a squared page's lines down are as strong in `down` as print)
-    level = max(LEVEL, NOISE * float(np.percentile(np.minimum(across, down), 90)))
-    lines = _lines(across > level) + [replace(line, down=True) for line in _lines((down > level).T)]
-    if not lines:
-        return None
+    lines, across, down, level = found
     strokes = (across > level) | (down > level)
     cores = [_band(ink.shape, line, 0) for line in lines]
     on_lines = np.sum(cores, axis=0, dtype=np.uint8) if len(cores) > 1 else cores[0].astype(np.uint8)
@@ -88,6 +84,35 @@ def without_lines(gray: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
         else:
             _paint(painted, mask, strokes)
     return painted
+
+
+def fine_grid(ink: np.ndarray) -> bool:
+    """Whether `ink` (to_ink's) holds a fine grid: two lines or more each way, FINE pixels apart or
+    closer (the median step between neighbours, the finer way)."""
+    found = _printed_lines(ink)
+    if found is None:
+        return False
+    starts = [[line.first for line in found[0] if line.down == down] for down in (False, True)]
+    return min(map(len, starts)) >= 2 and min(float(np.median(np.diff(s))) for s in starts) < FINE
+
+
+def _printed_lines(ink: np.ndarray) -> tuple[list[Line], np.ndarray, np.ndarray, float] | None:
+    """The lines printed across and down `ink`, and what they were found in: the ink thin across
+    the rows, the ink thin across the columns, and the level above which either is ink; None
+    where no line is found."""
+    faint = ink > LEVEL
+    if not (_reaches_edges(faint) or _reaches_edges(faint.T)):
+        return None
+    # Ink thinner than REACH across the rows (lines across, a digit's bars) and across the
+    # columns (lines down, a digit's upright strokes): a photo's uneven light, which to_ink's plane
+    # leaves where a line crosses the border, is not ink here.
+    reach = max(5, 2 * round(REACH * max(ink.shape) / 2) + 1)
+    across = ink - ndimage.grey_opening(ink, size=(reach, 1))
+    down = ink - ndimage.grey_opening(ink, size=(1, reach))
+    # the noise: ink thin both ways (a squared page's lines down are as strong in `down` as print)
+    level = max(LEVEL, NOISE * float(np.percentile(np.minimum(across, down), 90)))
+    lines = _lines(across > level) + [replace(line, down=True) for line in _lines((down > level).T)]
+    return (lines, across, down, level) if lines else None
 
 
 def _reaches_edges(inked: np.ndarray) -> bool:

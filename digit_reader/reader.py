@@ -5,14 +5,13 @@ the same answer, in the same JSON, for the same image. The model runs in PyTorch
 (digit_reader/runtimes.py): `runtime="onnx"` needs only models/<model>.onnx and never imports torch.
 """
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from digit_reader.image import decode
 from digit_reader.numbers import LineModel, Part, parts_of, read_parts, see
-from digit_reader.rules import UNCERTAIN_BELOW
+from digit_reader.rules import unsure
 from digit_reader.runtimes import (DEFAULT_MODEL, DEFAULT_RUNTIME, MODELS, REBUILD, RUNTIMES, ModelError,  # noqa: F401 (re-exported)
                                    ModelMissing, load_model)
 from src.ctc import softmax
@@ -66,7 +65,7 @@ class Reader:
         classifier alone, as Reader(numbers=False) reads it; both from one look at the image
         (the same ink, pieces and probabilities)."""
         seen = see(image, self.probabilities, self.lines)
-        alone = None if seen is None else replace(seen, zooms=None)
+        alone = None if seen is None else seen.alone()
         return answer(parts_of(seen), top), answer(parts_of(alone), top)
 
 
@@ -93,7 +92,7 @@ def describe(probs: np.ndarray, box, top: int, line_uncertain: bool = False) -> 
     return {
         "digit": str(best),
         "probability": round(float(probs[best]), 6),
-        "uncertain": bool(probs[best] < UNCERTAIN_BELOW or line_uncertain),
+        "uncertain": unsure(probs, line_uncertain),
         "top": [{"digit": int(k), "probability": round(float(probs[k]), 6)} for k in order[:top]],
         "box": list(box),
     }

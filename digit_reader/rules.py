@@ -263,6 +263,25 @@ def decide(boxes, digit_probs: np.ndarray, reading: Reading, threshold: float,
     return parts
 
 
+def unsure(probs: np.ndarray, line_uncertain: bool = False) -> bool:
+    """Whether a digit is flagged uncertain in the answer: its top probability under
+    UNCERTAIN_BELOW, or flagged on the line model's account."""
+    return bool(probs.max() < UNCERTAIN_BELOW or line_uncertain)
+
+
+def agreed(first: list[Part], finer: list[Part]) -> list[Part]:
+    """A fine grid's page, read twice (digit_reader/paper.py's FINE): its grid painted at the
+    page's resolution (`first`) and at twice it (`finer`, more often right there). The finer
+    reading, flagged unless both read the same digits and neither is flagged; the first, flagged,
+    where the finer one found no digit."""
+    if not finer:
+        return [replace(p, line_uncertain=True) for p in first]
+    same = digits_read(p.probs for p in first) == digits_read(p.probs for p in finer)
+    if same and not any(unsure(p.probs, p.line_uncertain) for p in first + finer):
+        return finer
+    return [replace(p, line_uncertain=True) for p in finer]
+
+
 def merge_closest(boxes, count: int) -> list[tuple]:
     """`boxes` (x0, y0, x1, y1), left to right, merged down to `count`: each time, the two
     neighbours with the narrowest gap between them become their union."""

@@ -16,8 +16,8 @@ import digit_reader.line
 from digit_reader.line import LEVEL_WITHIN, MARGIN as LINE_MARGIN, levelled, line_maker, line_of, tilt
 from digit_reader.numbers import LineModel, Seen, Zooms, parts_of, read_parts, see, split_several
 from digit_reader.reader import answer
-from digit_reader.rules import (ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, LONE_DIGIT_ASPECT, ONE_RATHER_THAN_SEVERAL, decide,
-                                digit_counts)
+from digit_reader.rules import (ALL, CASES, DIGIT_SURE, FLAGS, LINE_VOTE, LONE_DIGIT_ASPECT, ONE_RATHER_THAN_SEVERAL, Part,
+                                UNCERTAIN_BELOW, agreed, decide, digit_counts)
 from src.ctc import BLANK, STRIDE, greedy_decode
 from src.number_images import MARGIN, WIDTH_STEP, fixed_numbers
 from tools.user_images import composed_on_paper, number_on_paper
@@ -517,3 +517,23 @@ def test_the_rules_benchmark_scores_the_reader_as_it_serves_and_each_rule_left_o
         exact = np.mean([reader.read_image(image)["digits"] == truth for image, truth in items])
         assert result["variants"]["all rules"][name]["exact"] == pytest.approx(exact)
     assert "without the zooms" in capsys.readouterr().out
+
+
+def parts_reading(digits: str, sure: float = 0.95, flagged: bool = False) -> list:
+    probs = [np.eye(10)[int(d)] * sure + (1 - sure) / 10 for d in digits]
+    return [Part(p, (10 * k, 0, 10 * k + 8, 20), flagged, "both") for k, p in enumerate(probs)]
+
+
+def test_a_fine_grid_read_twice_answers_the_finer_reading_flagged_unless_both_agree_and_are_sure():
+    def flagged(parts):
+        return answer(parts)["uncertain"]
+
+    finer = parts_reading("1234")
+    assert agreed(parts_reading("1234"), finer) is finer and not flagged(finer)
+    assert read(agreed(parts_reading("1284"), finer)) == "1234" and flagged(agreed(parts_reading("1284"), finer))
+    assert flagged(agreed(parts_reading("1234", flagged=True), finer))                      # the first unsure
+    assert flagged(agreed(parts_reading("1234", sure=UNCERTAIN_BELOW - 0.1), finer))        # a digit under the bar
+    assert flagged(agreed(parts_reading("1234"), parts_reading("1234", sure=UNCERTAIN_BELOW - 0.1)))
+    nothing_finer = agreed(parts_reading("74"), [])                                          # no digit found finer
+    assert read(nothing_finer) == "74" and flagged(nothing_finer)
+    assert agreed([], []) == []

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from digit_reader.image import find_ink, to_gray, to_ink
-from digit_reader.paper import without_lines
+from digit_reader.paper import FINE, fine_grid, without_lines
+from src.writer_sets import writer_sets
 from src.writers import photographed, ruled, squared, write, writer_of
 
 
@@ -146,3 +147,60 @@ def test_images_of_any_shape_with_a_line_across_and_down_are_searched_without_fa
     ink[shape[0] // 2, :] = ink[:, shape[1] // 3] = 1
     painted = without_lines(gray, ink)
     assert painted is None or painted.shape == shape
+
+
+def grid_page(across: int, down: int | None) -> np.ndarray:
+    """A page with grey lines every `across` rows and every `down` columns (None: none down)."""
+    values = page()
+    values[::across, :] = 0.5
+    if down:
+        values[:, ::down] = 0.5
+    return values
+
+
+def test_a_fine_grid_is_told_from_a_coarse_one_and_from_ruled_paper():
+    def fine(values):
+        return fine_grid(to_ink(values))
+
+    assert fine(grid_page(FINE - 5, FINE - 5)) and fine(grid_page(FINE + 20, FINE - 5))   # the finer way decides
+    assert not fine(grid_page(FINE + 5, FINE + 5))
+    assert not fine(grid_page(FINE - 5, None))   # ruled: lines one way only
+
+
+def test_only_the_reader_asks_for_a_fine_grid_painted_again():
+    """find_ink paints a fine grid a second time, at twice the page's resolution, only when asked
+    (the reader asks; the writers' stages, which cut training digits out, do not), and never a
+    ruled page's lines."""
+    plain, rng = number(11, size="small")
+    fine = squared(plain, rng)
+    assert fine_grid(to_ink(to_gray(fine)))
+    assert find_ink(fine).finer is None
+    again = find_ink(fine, finer=True)
+    assert again.finer is not None and again.finer.pieces and again.finer.finer is None
+    assert [box for box, _ in again.pieces] == [box for box, _ in find_ink(fine).pieces]   # the first painting as before
+    plain, rng = number(12, size="small")
+    assert find_ink(ruled(plain, rng), finer=True).finer is None
+
+
+@pytest.mark.bulk
+def test_fine_grids_read_twice_read_more_numbers_right_and_flag_what_the_two_readings_dispute(reader_project, monkeypatch):
+    """The validation writers' squared pages whose grid is fine (FINE), written and photographed:
+    read twice (the grid painted at the page's resolution and at twice it), more are read right
+    than from the first painting alone, and no more wrong without a flag."""
+    import digit_reader.image as image
+    from digit_reader.reader import Reader
+
+    sets = writer_sets({"squared": 80, "paper_squared": 80}, "val", 100, 0)
+    pages = [(page, digits) for name in sets for page, digits in sets[name] if fine_grid(to_ink(to_gray(page)))]
+    reader = Reader(root=reader_project, runtime="onnx")
+
+    def scores():
+        answers = [(reader.read_image(page), digits) for page, digits in pages]
+        return (sum(a["digits"] == digits for a, digits in answers),
+                sum(a["digits"] != digits and not a["uncertain"] for a, digits in answers))
+
+    (right, wrong_unflagged) = scores()
+    monkeypatch.setattr(image, "fine_grid", lambda ink: False)
+    (right_first, wrong_unflagged_first) = scores()
+    assert len(pages) >= 20
+    assert right > right_first and wrong_unflagged <= wrong_unflagged_first, (right, right_first, len(pages))
