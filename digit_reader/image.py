@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from digit_reader.margin import border, lit_evenly
 from digit_reader.marks import marks_in
-from digit_reader.paper import fine_grid, without_lines
+from digit_reader.paper import FINER, fine_grid, without_lines
 from digit_reader.sheet import Turn, in_the_file, on_the_sheet
 from src.errors import PipelineError
 
@@ -435,13 +435,13 @@ class Ink:
     origin: tuple[int, int]      # row and column of values[0, 0] in the shrunk image (turned by `turn`)
     factor: float                # the file's own pixels per pixel of the shrunk image
     turn: Turn | None = None     # a sheet on a desk set upright (digit_reader/sheet.py), in the file's pixels
-    finer: "Ink | None" = None   # on a fine grid, the ink with the grid painted at twice the resolution (find_ink)
+    finer: "Ink | None" = None   # on a fine grid, the ink with the grid painted at FINER times the resolution (find_ink)
 
 
 def find_ink(image: Image.Image, finer: bool = False) -> Ink | None:
     """Steps 2-4 on a decoded image; None if it holds no ink. With `finer`, on a fine grid
-    (digit_reader/paper.py's FINE) the ink is found a second time, the grid painted at twice
-    the page's resolution: `Ink.finer`, for the reader to read both."""
+    (digit_reader/paper.py's FINE) the ink is found a second time, the grid painted at FINER
+    times the page's resolution: `Ink.finer`, for the reader to read both."""
     scale = image.info.get("scale", 1.0)   # decode() has brought it to the working resolution
     image, factor = shrink(image)
     gray = to_gray(image)
@@ -460,13 +460,13 @@ def find_ink(image: Image.Image, finer: bool = False) -> Ink | None:
 
 
 def painted_finer(gray: np.ndarray) -> np.ndarray | None:
-    """`gray` with its printed lines painted over at twice its resolution, then brought back to
-    it; None if no line is found there."""
+    """`gray` with its printed lines painted over at FINER times its resolution, then brought
+    back to it; None if no line is found there."""
     height, width = gray.shape
-    big = np.asarray(Image.fromarray(gray).resize((2 * width, 2 * height), Image.Resampling.BILINEAR))
+    big = np.asarray(Image.fromarray(gray).resize((FINER * width, FINER * height), Image.Resampling.BILINEAR))
     ink = to_ink(big)
     plain = None if ink is None else without_lines(big, ink)
-    return None if plain is None else np.asarray(Image.fromarray(plain).reduce(2), dtype=np.float32)
+    return None if plain is None else np.asarray(Image.fromarray(plain).reduce(FINER), dtype=np.float32)
 
 
 def _inked_region(ink: np.ndarray | None, sheet, factor: float) -> Ink | None:

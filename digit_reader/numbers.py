@@ -130,7 +130,7 @@ class Seen:
     zooms: Zooms | None
     several: np.ndarray | None = None
     turn: Turn | None = None     # a sheet on a desk was set upright: the boxes are in the turned photo
-    finer: "Seen | None" = None  # on a fine grid, the same read with the grid painted at twice the resolution
+    finer: "Seen | None" = None  # on a fine grid, the same read with the grid painted at FINER times the resolution
 
     def alone(self) -> "Seen":
         """What the classifier alone makes of it: without the line model's readings."""

@@ -38,9 +38,11 @@ EDGE = 0.1         # of the side along a line: its ink comes this close to both 
 # A fine grid: lines both ways, squares under FINE pixels (the median step between its lines, the
 # finer way). There the fixed margins above and below (a line's soft edge 2 px each side, a stroke
 # across it 3 px beyond it) take most of a square, and strokes beside a line go with it, so the
-# reader paints such a page again at twice its resolution and flags the number unless both
-# readings agree (digit_reader/rules.py's `agreed`): benchmarks/notes/reader.md#a-fine-grid-read-at-twice-its-resolution.
+# reader paints such a page again at FINER times its resolution (digit_reader/image.py's
+# `painted_finer`) and flags the number unless both readings agree (digit_reader/rules.py's
+# `agreed`): benchmarks/notes/reader.md#a-fine-grid-read-at-a-finer-resolution.
 FINE = 25
+FINER = 3
 
 
 @dataclass

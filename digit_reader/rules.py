@@ -271,7 +271,7 @@ def unsure(probs: np.ndarray, line_uncertain: bool = False) -> bool:
 
 def agreed(first: list[Part], finer: list[Part]) -> list[Part]:
     """A fine grid's page, read twice (digit_reader/paper.py's FINE): its grid painted at the
-    page's resolution (`first`) and at twice it (`finer`, more often right there). The finer
+    page's resolution (`first`) and at FINER times it (`finer`, more often right there). The finer
     reading, flagged unless both read the same digits and neither is flagged; the first, flagged,
     where the finer one found no digit."""
     if not finer:

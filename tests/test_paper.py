@@ -168,7 +168,7 @@ def test_a_fine_grid_is_told_from_a_coarse_one_and_from_ruled_paper():
 
 
 def test_only_the_reader_asks_for_a_fine_grid_painted_again():
-    """find_ink paints a fine grid a second time, at twice the page's resolution, only when asked
+    """find_ink paints a fine grid a second time, at FINER times the page's resolution, only when asked
     (the reader asks; the writers' stages, which cut training digits out, do not), and never a
     ruled page's lines."""
     plain, rng = number(11, size="small")
@@ -185,7 +185,7 @@ def test_only_the_reader_asks_for_a_fine_grid_painted_again():
 @pytest.mark.bulk
 def test_fine_grids_read_twice_read_more_numbers_right_and_flag_what_the_two_readings_dispute(reader_project, monkeypatch):
     """The validation writers' squared pages whose grid is fine (FINE), written and photographed:
-    read twice (the grid painted at the page's resolution and at twice it), more are read right
+    read twice (the grid painted at the page's resolution and at FINER times it), more are read right
     than from the first painting alone, and no more wrong without a flag."""
     import digit_reader.image as image
     from digit_reader.reader import Reader
