@@ -199,8 +199,8 @@ def test_fine_grids_read_twice_read_more_numbers_right_and_flag_what_the_two_rea
         return (sum(a["digits"] == digits for a, digits in answers),
                 sum(a["digits"] != digits and not a["uncertain"] for a, digits in answers))
 
-    (right, wrong_unflagged) = scores()
+    right, wrong_unflagged = scores()
     monkeypatch.setattr(image, "fine_grid", lambda ink: False)
-    (right_first, wrong_unflagged_first) = scores()
+    right_first, wrong_unflagged_first = scores()
     assert len(pages) >= 20
     assert right > right_first and wrong_unflagged <= wrong_unflagged_first, (right, right_first, len(pages))
