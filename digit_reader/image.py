@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from digit_reader.margin import border, lit_evenly
 from digit_reader.marks import marks_in
-from digit_reader.paper import FINER, fine_grid, without_lines
+from digit_reader.paper import FINER, fine_grid, printed_lines, without_lines
 from digit_reader.sheet import Turn, in_the_file, on_the_sheet
 from src.errors import PipelineError
 
@@ -451,9 +451,10 @@ def find_ink(image: Image.Image, finer: bool = False) -> Ink | None:
     ink = to_ink(gray)
     if ink is None:
         return None
-    plain = without_lines(gray, ink)   # a ruled page's lines, a margin line: paper, not ink
+    printed = printed_lines(ink)   # a ruled page's lines, a margin line: paper, not ink
+    plain = without_lines(gray, ink, printed) if printed else None
     found = _inked_region(ink if plain is None else to_ink(plain), sheet, factor * scale)
-    if found is not None and finer and plain is not None and fine_grid(ink):
+    if found is not None and finer and plain is not None and fine_grid(printed):
         again = painted_finer(gray)
         found.finer = None if again is None else _inked_region(to_ink(again), sheet, factor * scale)
     return found

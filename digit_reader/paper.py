@@ -17,6 +17,7 @@ and the ink is found again. The evidence for each setting:
 benchmarks/notes/reader.md#2026-12-05-twenty-first-session-lines-printed-on-the-paper.
 """
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -56,10 +57,19 @@ class Line:
     down: bool = False
 
 
-def without_lines(gray: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
+class Printed(NamedTuple):
+    """The lines printed across and down an image's ink, and what they were found in: the ink thin
+    across the rows, the ink thin across the columns, and the level above which either is ink."""
+    lines: list[Line]
+    across: np.ndarray
+    down: np.ndarray
+    level: float
+
+
+def without_lines(gray: np.ndarray, ink: np.ndarray, printed: Printed | None = None) -> np.ndarray | None:
     """`gray` with its printed lines painted over with the paper around them, or None if it has
-    none. `ink`: to_ink's ink of `gray`."""
-    found = _printed_lines(ink)
+    none. `ink`: to_ink's ink of `gray`; `printed`: its printed_lines(), if already found."""
+    found = printed or printed_lines(ink)
     if found is None:
         return None
     lines, across, down, level = found
@@ -88,20 +98,17 @@ def without_lines(gray: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
     return painted
 
 
-def fine_grid(ink: np.ndarray) -> bool:
-    """Whether `ink` (to_ink's) holds a fine grid: two lines or more each way, FINE pixels apart or
-    closer (the median step between neighbours, the finer way)."""
-    found = _printed_lines(ink)
-    if found is None:
+def fine_grid(printed: Printed | None) -> bool:
+    """Whether the printed lines (printed_lines()) are a fine grid: two lines or more each way,
+    FINE pixels apart or closer (the median step between neighbours, the finer way)."""
+    if printed is None:
         return False
-    starts = [[line.first for line in found[0] if line.down == down] for down in (False, True)]
+    starts = [[line.first for line in printed.lines if line.down == down] for down in (False, True)]
     return min(map(len, starts)) >= 2 and min(float(np.median(np.diff(s))) for s in starts) < FINE
 
 
-def _printed_lines(ink: np.ndarray) -> tuple[list[Line], np.ndarray, np.ndarray, float] | None:
-    """The lines printed across and down `ink`, and what they were found in: the ink thin across
-    the rows, the ink thin across the columns, and the level above which either is ink; None
-    where no line is found."""
+def printed_lines(ink: np.ndarray) -> Printed | None:
+    """The lines printed across and down `ink` (to_ink's), or None where none is found."""
     faint = ink > LEVEL
     if not (_reaches_edges(faint) or _reaches_edges(faint.T)):
         return None
@@ -114,7 +121,7 @@ def _printed_lines(ink: np.ndarray) -> tuple[list[Line], np.ndarray, np.ndarray,
     # the noise: ink thin both ways (a squared page's lines down are as strong in `down` as print)
     level = max(LEVEL, NOISE * float(np.percentile(np.minimum(across, down), 90)))
     lines = _lines(across > level) + [replace(line, down=True) for line in _lines((down > level).T)]
-    return (lines, across, down, level) if lines else None
+    return Printed(lines, across, down, level) if lines else None
 
 
 def _reaches_edges(inked: np.ndarray) -> bool:

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from digit_reader.image import find_ink, to_gray, to_ink
-from digit_reader.paper import FINE, fine_grid, without_lines
+from digit_reader.paper import FINE, fine_grid, printed_lines, without_lines
 from src.writer_sets import writer_sets
 from src.writers import photographed, ruled, squared, write, writer_of
 
@@ -70,7 +70,7 @@ def test_without_the_painting_a_ruled_page_is_misread():
     """The check above can fail: the same pages, their lines left in, come apart otherwise."""
     import digit_reader.image as image
 
-    saved, image.without_lines = image.without_lines, lambda gray, ink: None
+    saved, image.without_lines = image.without_lines, lambda gray, ink, printed=None: None
     try:
         same = sum(close(piece_sizes(ruled(plain, rng)), piece_sizes(plain)) for plain, rng in map(number, range(10)))
     finally:
@@ -160,7 +160,7 @@ def grid_page(across: int, down: int | None) -> np.ndarray:
 
 def test_a_fine_grid_is_told_from_a_coarse_one_and_from_ruled_paper():
     def fine(values):
-        return fine_grid(to_ink(values))
+        return fine_grid(printed_lines(to_ink(values)))
 
     assert fine(grid_page(FINE - 5, FINE - 5)) and fine(grid_page(FINE + 20, FINE - 5))   # the finer way decides
     assert not fine(grid_page(FINE + 5, FINE + 5))
@@ -173,7 +173,7 @@ def test_only_the_reader_asks_for_a_fine_grid_painted_again():
     ruled page's lines."""
     plain, rng = number(11, size="small")
     fine = squared(plain, rng)
-    assert fine_grid(to_ink(to_gray(fine)))
+    assert fine_grid(printed_lines(to_ink(to_gray(fine))))
     assert find_ink(fine).finer is None
     again = find_ink(fine, finer=True)
     assert again.finer is not None and again.finer.pieces and again.finer.finer is None
@@ -191,7 +191,7 @@ def test_fine_grids_read_twice_read_more_numbers_right_and_flag_what_the_two_rea
     from digit_reader.reader import Reader
 
     sets = writer_sets({"squared": 80, "paper_squared": 80}, "val", 100, 0)
-    pages = [(page, digits) for name in sets for page, digits in sets[name] if fine_grid(to_ink(to_gray(page)))]
+    pages = [(page, digits) for name in sets for page, digits in sets[name] if fine_grid(printed_lines(to_ink(to_gray(page))))]
     reader = Reader(root=reader_project, runtime="onnx")
 
     def scores():
@@ -200,7 +200,7 @@ def test_fine_grids_read_twice_read_more_numbers_right_and_flag_what_the_two_rea
                 sum(a["digits"] != digits and not a["uncertain"] for a, digits in answers))
 
     right, wrong_unflagged = scores()
-    monkeypatch.setattr(image, "fine_grid", lambda ink: False)
+    monkeypatch.setattr(image, "fine_grid", lambda printed: False)
     right_first, wrong_unflagged_first = scores()
     assert len(pages) >= 20
     assert right > right_first and wrong_unflagged <= wrong_unflagged_first, (right, right_first, len(pages))
