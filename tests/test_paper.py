@@ -158,13 +158,15 @@ def grid_page(across: int, down: int | None) -> np.ndarray:
     return values
 
 
-def test_a_fine_grid_is_told_from_a_coarse_one_and_from_ruled_paper():
-    def fine(values):
-        return fine_grid(printed_lines(to_ink(values)))
+def on_a_fine_grid(gray: np.ndarray) -> bool:
+    return fine_grid(printed_lines(to_ink(gray)))
 
-    assert fine(grid_page(FINE - 5, FINE - 5)) and fine(grid_page(FINE + 20, FINE - 5))   # the finer way decides
-    assert not fine(grid_page(FINE + 5, FINE + 5))
-    assert not fine(grid_page(FINE - 5, None))   # ruled: lines one way only
+
+def test_a_fine_grid_is_told_from_a_coarse_one_and_from_ruled_paper():
+    assert on_a_fine_grid(grid_page(FINE - 5, FINE - 5))
+    assert on_a_fine_grid(grid_page(FINE + 20, FINE - 5))   # the finer way decides
+    assert not on_a_fine_grid(grid_page(FINE + 5, FINE + 5))
+    assert not on_a_fine_grid(grid_page(FINE - 5, None))   # ruled: lines one way only
 
 
 def test_only_the_reader_asks_for_a_fine_grid_painted_again():
@@ -173,7 +175,7 @@ def test_only_the_reader_asks_for_a_fine_grid_painted_again():
     ruled page's lines."""
     plain, rng = number(11, size="small")
     fine = squared(plain, rng)
-    assert fine_grid(printed_lines(to_ink(to_gray(fine))))
+    assert on_a_fine_grid(to_gray(fine))
     assert find_ink(fine).finer is None
     again = find_ink(fine, finer=True)
     assert again.finer is not None and again.finer.pieces and again.finer.finer is None
@@ -191,7 +193,7 @@ def test_fine_grids_read_twice_read_more_numbers_right_and_flag_what_the_two_rea
     from digit_reader.reader import Reader
 
     sets = writer_sets({"squared": 80, "paper_squared": 80}, "val", 100, 0)
-    pages = [(page, digits) for name in sets for page, digits in sets[name] if fine_grid(printed_lines(to_ink(to_gray(page))))]
+    pages = [(page, digits) for name in sets for page, digits in sets[name] if on_a_fine_grid(to_gray(page))]
     reader = Reader(root=reader_project, runtime="onnx")
 
     def scores():
